@@ -1,0 +1,13 @@
+//! `digits`: the support library of the MLP-vs-CNN handwritten-digit study.
+//!
+//! - [`data`]: fetching, verifying and reading MNIST, USPS and the other digit sets, and
+//!   bringing them into MNIST's 28×28 frame.
+//! - [`models`]: the published MLP and CNN as typed-shape dfdx modules, with the
+//!   convolution and pooling ops we had to write ourselves for stable Rust.
+//! - [`train`] and [`eval`]: the training loop (Adam, early stopping, checkpoints that
+//!   resume) and the measurements taken on any data set.
+
+pub mod data;
+pub mod error;
+
+pub use error::{Error, Result};
