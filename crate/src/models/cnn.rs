@@ -1,0 +1,140 @@
+//! The published convolutional network:
+//! 28×28×1 → Conv 3×3 32 (ReLU) → MaxPool 2 → Conv 3×3 192 (ReLU) → MaxPool 2 → Flatten 9408
+//! → Dense 128 (ReLU) → Dropout → Dense 10.
+
+use dfdx::nn::modules::Linear;
+use dfdx::prelude::*;
+use dfdx::tensor::{Cpu, CpuError};
+
+use super::layers::{dropout, Conv2D, ConvOpts, Flatten2D, MaxPool2D};
+use super::params::{tensor_from, Param, Weights};
+use super::{mix_seed, Classifier, Logits, TrainLogits};
+
+/// Field names are the layer names of the original Keras model.
+#[derive(Clone, Debug)]
+pub struct Cnn {
+    pub conv2d: Conv2D<1, 32>,
+    pub conv2d_1: Conv2D<32, 192>,
+    pub dense: Linear<9408, 128, f32, Cpu>,
+    pub dense_1: Linear<128, 10, f32, Cpu>,
+    /// Dropout rate after the dense layer, used in training only.
+    pub dropout: f32,
+}
+
+impl Cnn {
+    /// Build from weights already checked against the architecture's layout.
+    pub fn from_weights(dev: &Cpu, w: &Weights, dropout: f32) -> Self {
+        let t = &w.tensors;
+        Cnn {
+            // The images need no gradient: skip the first layer's input gradient.
+            conv2d: Conv2D {
+                weight: tensor_from(dev, &t[0]),
+                bias: tensor_from(dev, &t[1]),
+                opts: ConvOpts {
+                    relu: true,
+                    input_grad: false,
+                },
+            },
+            conv2d_1: Conv2D {
+                weight: tensor_from(dev, &t[2]),
+                bias: tensor_from(dev, &t[3]),
+                opts: ConvOpts {
+                    relu: true,
+                    input_grad: true,
+                },
+            },
+            dense: Linear {
+                weight: tensor_from(dev, &t[4]),
+                bias: tensor_from(dev, &t[5]),
+            },
+            dense_1: Linear {
+                weight: tensor_from(dev, &t[6]),
+                bias: tensor_from(dev, &t[7]),
+            },
+            dropout,
+        }
+    }
+
+    /// Logits for a batch; dropout masks come from `seed` when `T` records a tape (training).
+    pub fn forward_seeded<B: Dim, T: Tape<f32, Cpu>>(
+        &self,
+        x: Tensor<(B, Const<1>, Const<28>, Const<28>), f32, Cpu, T>,
+        seed: u64,
+    ) -> Tensor<(B, Const<10>), f32, Cpu, T> {
+        let x = MaxPool2D.forward(self.conv2d.forward(x));
+        let x = MaxPool2D.forward(self.conv2d_1.forward(x));
+        let x = Flatten2D::<9408>.forward(x);
+        let x = dropout(
+            self.dense.forward(x).relu(),
+            self.dropout,
+            mix_seed(seed, 1),
+        );
+        self.dense_1.forward(x)
+    }
+
+    /// The first convolution's ReLU output for a batch, `(n, 32, 28, 28)` flattened: the
+    /// feature maps the notebooks draw.
+    pub fn first_feature_maps(&self, dev: &Cpu, images: &[f32], n: usize) -> Vec<f32> {
+        let x = dev.tensor_from_vec(images.to_vec(), (n, Const::<1>, Const::<28>, Const::<28>));
+        self.conv2d.forward(x).as_vec()
+    }
+}
+
+impl<B: Dim> Module<Tensor<(B, Const<1>, Const<28>, Const<28>), f32, Cpu>> for Cnn {
+    type Output = Tensor<(B, Const<10>), f32, Cpu>;
+    type Error = CpuError;
+
+    fn try_forward(
+        &self,
+        x: Tensor<(B, Const<1>, Const<28>, Const<28>), f32, Cpu>,
+    ) -> Result<Self::Output, CpuError> {
+        Ok(self.forward_seeded(x, 0))
+    }
+}
+
+impl Classifier for Cnn {
+    fn params(&self) -> Vec<&dyn Param> {
+        vec![
+            &self.conv2d.weight,
+            &self.conv2d.bias,
+            &self.conv2d_1.weight,
+            &self.conv2d_1.bias,
+            &self.dense.weight,
+            &self.dense.bias,
+            &self.dense_1.weight,
+            &self.dense_1.bias,
+        ]
+    }
+
+    fn params_mut(&mut self) -> Vec<&mut dyn Param> {
+        vec![
+            &mut self.conv2d.weight,
+            &mut self.conv2d.bias,
+            &mut self.conv2d_1.weight,
+            &mut self.conv2d_1.bias,
+            &mut self.dense.weight,
+            &mut self.dense.bias,
+            &mut self.dense_1.weight,
+            &mut self.dense_1.bias,
+        ]
+    }
+
+    fn logits(&self, dev: &Cpu, images: &[f32], n: usize) -> Logits {
+        let x = dev.tensor_from_vec(images.to_vec(), (n, Const::<1>, Const::<28>, Const::<28>));
+        self.forward(x)
+    }
+
+    fn train_logits(
+        &self,
+        dev: &Cpu,
+        images: &[f32],
+        n: usize,
+        seed: u64,
+        grads: Gradients<f32, Cpu>,
+    ) -> TrainLogits {
+        let x = dev
+            .tensor_from_vec(images.to_vec(), (n, Const::<1>, Const::<28>, Const::<28>))
+            .traced(grads);
+        self.forward_seeded(x, seed)
+    }
+}

@@ -1,0 +1,369 @@
+//! The convolution and pooling arithmetic on plain slices, NCHW layout.
+//!
+//! Kept apart from the dfdx glue in [`super::layers`] so that each kernel can be checked
+//! against a naive reference, and so the runtime-sized models of the hyperparameter search
+//! run the very same code as the typed published ones.
+//!
+//! The 3×3 'same' convolution is lowered onto GEMM (im2col): the input patches of the whole
+//! batch form one matrix `col` of shape `(C·9) × (B·H·W)`, so the weight gradient and the input
+//! gradient are each one large product, and the forward pass is one product per image written
+//! straight into the NCHW output.
+
+use rayon::prelude::*;
+
+use super::gemm::{matmul_strided, Strides};
+
+/// Kernel side and padding of the published convolutions ('same' padding for 3×3).
+pub const K: usize = 3;
+const PAD: usize = 1;
+
+/// Sizes of one convolution call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvDims {
+    pub batch: usize,
+    pub c_in: usize,
+    pub c_out: usize,
+    pub h: usize,
+    pub w: usize,
+}
+
+impl ConvDims {
+    fn hw(&self) -> usize {
+        self.h * self.w
+    }
+    fn patch(&self) -> usize {
+        self.c_in * K * K
+    }
+    /// Number of elements of the im2col matrix.
+    pub fn col_len(&self) -> usize {
+        self.patch() * self.batch * self.hw()
+    }
+}
+
+/// Lower the input `(B, C, H, W)` into `col`, `(C·9) × (B·H·W)`: row `c·9 + ky·3 + kx`,
+/// column `b·H·W + y·W + x` holds `x[b, c, y + ky - 1, x + kx - 1]` (zero outside the image).
+pub fn im2col(x: &[f32], d: ConvDims, col: &mut [f32]) {
+    let (hw, bhw) = (d.hw(), d.batch * d.hw());
+    assert_eq!(x.len(), d.batch * d.c_in * hw);
+    assert_eq!(col.len(), d.col_len());
+    col.par_chunks_mut(bhw).enumerate().for_each(|(row, dst)| {
+        let c = row / (K * K);
+        let (ky, kx) = ((row / K) % K, row % K);
+        for b in 0..d.batch {
+            let plane = &x[(b * d.c_in + c) * hw..][..hw];
+            let out = &mut dst[b * hw..][..hw];
+            for y in 0..d.h {
+                let sy = y + ky;
+                let out_row = &mut out[y * d.w..][..d.w];
+                if sy < PAD || sy - PAD >= d.h {
+                    out_row.fill(0.0);
+                    continue;
+                }
+                let src_row = &plane[(sy - PAD) * d.w..][..d.w];
+                for (xx, o) in out_row.iter_mut().enumerate() {
+                    let sx = xx + kx;
+                    *o = if sx < PAD || sx - PAD >= d.w {
+                        0.0
+                    } else {
+                        src_row[sx - PAD]
+                    };
+                }
+            }
+        }
+    });
+}
+
+/// The adjoint of [`im2col`]: add each patch entry of `col` back onto the pixel it came from.
+pub fn col2im_add(col: &[f32], d: ConvDims, dx: &mut [f32]) {
+    let (hw, bhw) = (d.hw(), d.batch * d.hw());
+    assert_eq!(dx.len(), d.batch * d.c_in * hw);
+    assert_eq!(col.len(), d.col_len());
+    dx.par_chunks_mut(hw)
+        .enumerate()
+        .for_each(|(plane_idx, plane)| {
+            let (b, c) = (plane_idx / d.c_in, plane_idx % d.c_in);
+            for ky in 0..K {
+                for kx in 0..K {
+                    let row = &col[(c * K * K + ky * K + kx) * bhw + b * hw..][..hw];
+                    for y in 0..d.h {
+                        let sy = y + ky;
+                        if sy < PAD || sy - PAD >= d.h {
+                            continue;
+                        }
+                        let dst_row = &mut plane[(sy - PAD) * d.w..][..d.w];
+                        let src_row = &row[y * d.w..][..d.w];
+                        for (xx, v) in src_row.iter().enumerate() {
+                            let sx = xx + kx;
+                            if sx >= PAD && sx - PAD < d.w {
+                                dst_row[sx - PAD] += v;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+}
+
+/// Forward 3×3 'same' convolution with bias. `weight` is `(O, C, 3, 3)`, `col` must hold
+/// [`im2col`] of `x`. Returns `(B, O, H, W)`; with `relu` the output is clamped at zero
+/// (fused here to save a pass over the largest tensor of the network).
+pub fn conv_forward(
+    col: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    d: ConvDims,
+    relu: bool,
+) -> Vec<f32> {
+    let (hw, bhw, patch) = (d.hw(), d.batch * d.hw(), d.patch());
+    assert_eq!(weight.len(), d.c_out * patch);
+    assert_eq!(bias.len(), d.c_out);
+    let mut out = vec![0.0f32; d.batch * d.c_out * hw];
+    out.par_chunks_mut(d.c_out * hw)
+        .enumerate()
+        .for_each(|(b, out_b)| {
+            // out_b (O × HW) = W (O × C·9) · col[:, b·HW .. (b+1)·HW]
+            matmul_strided(
+                d.c_out,
+                hw,
+                patch,
+                weight,
+                Strides::rows(patch),
+                &col[b * hw..],
+                Strides { rs: bhw, cs: 1 },
+                out_b,
+                Strides::rows(hw),
+                false,
+                false,
+            );
+            for (o, plane) in out_b.chunks_mut(hw).enumerate() {
+                let bo = bias[o];
+                if relu {
+                    plane.iter_mut().for_each(|v| *v = (*v + bo).max(0.0));
+                } else {
+                    plane.iter_mut().for_each(|v| *v += bo);
+                }
+            }
+        });
+    out
+}
+
+/// Gradients of [`conv_forward`] given `dy`, the gradient of its output (already masked by the
+/// ReLU where one was fused). Adds into `dw` and `db`; returns `dx` only when asked, since the
+/// first layer's input (the images) needs none.
+pub fn conv_backward(
+    col: &[f32],
+    weight: &[f32],
+    dy: &[f32],
+    d: ConvDims,
+    dw: &mut [f32],
+    db: &mut [f32],
+    want_dx: bool,
+) -> Option<Vec<f32>> {
+    let (hw, bhw, patch) = (d.hw(), d.batch * d.hw(), d.patch());
+    assert_eq!(dy.len(), d.batch * d.c_out * hw);
+    // dyT (O × B·HW): the output gradient with channels outermost, so both products below are
+    // single large GEMMs.
+    let mut dyt = vec![0.0f32; d.c_out * bhw];
+    dyt.par_chunks_mut(bhw).enumerate().for_each(|(o, row)| {
+        for b in 0..d.batch {
+            row[b * hw..][..hw].copy_from_slice(&dy[(b * d.c_out + o) * hw..][..hw]);
+        }
+    });
+    for (o, g) in db.iter_mut().enumerate() {
+        *g += dyt[o * bhw..][..bhw].iter().sum::<f32>();
+    }
+    // dW (O × C·9) += dyT (O × B·HW) · colᵀ (B·HW × C·9)
+    matmul_strided(
+        d.c_out,
+        patch,
+        bhw,
+        &dyt,
+        Strides::rows(bhw),
+        col,
+        Strides::transposed(bhw),
+        dw,
+        Strides::rows(patch),
+        true,
+        true,
+    );
+    if !want_dx {
+        return None;
+    }
+    // dcol (C·9 × B·HW) = Wᵀ (C·9 × O) · dyT (O × B·HW)
+    let mut dcol = vec![0.0f32; d.col_len()];
+    matmul_strided(
+        patch,
+        bhw,
+        d.c_out,
+        weight,
+        Strides::transposed(patch),
+        &dyt,
+        Strides::rows(bhw),
+        &mut dcol,
+        Strides::rows(bhw),
+        false,
+        true,
+    );
+    let mut dx = vec![0.0f32; d.batch * d.c_in * hw];
+    col2im_add(&dcol, d, &mut dx);
+    Some(dx)
+}
+
+/// 2×2 max pooling with stride 2 over `planes` planes of `h × w` (both even). Returns the
+/// pooled values and, for each, the index into `x` of the maximum it took (the first one on
+/// ties), which is all the backward pass needs.
+pub fn maxpool_forward(x: &[f32], planes: usize, h: usize, w: usize) -> (Vec<f32>, Vec<u32>) {
+    assert!(h % 2 == 0 && w % 2 == 0, "max pooling needs even sides");
+    assert_eq!(x.len(), planes * h * w);
+    assert!(
+        x.len() <= u32::MAX as usize,
+        "tensor too large for u32 indices"
+    );
+    let (ho, wo) = (h / 2, w / 2);
+    let mut out = vec![0.0f32; planes * ho * wo];
+    let mut arg = vec![0u32; planes * ho * wo];
+    out.par_chunks_mut(ho * wo)
+        .zip(arg.par_chunks_mut(ho * wo))
+        .enumerate()
+        .for_each(|(p, (o, a))| {
+            let base = p * h * w;
+            for y in 0..ho {
+                for xx in 0..wo {
+                    let i0 = base + 2 * y * w + 2 * xx;
+                    let mut best = i0;
+                    for i in [i0 + 1, i0 + w, i0 + w + 1] {
+                        if x[i] > x[best] {
+                            best = i;
+                        }
+                    }
+                    o[y * wo + xx] = x[best];
+                    a[y * wo + xx] = best as u32;
+                }
+            }
+        });
+    (out, arg)
+}
+
+/// Route each pooled gradient back to the input position that won the maximum.
+pub fn maxpool_backward_add(dy: &[f32], argmax: &[u32], dx: &mut [f32]) {
+    assert_eq!(dy.len(), argmax.len());
+    for (g, &i) in dy.iter().zip(argmax) {
+        dx[i as usize] += g;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+
+    fn random(n: usize, rng: &mut StdRng) -> Vec<f32> {
+        (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect()
+    }
+
+    /// Direct 3×3 'same' convolution, the definition itself.
+    fn naive_conv(x: &[f32], w: &[f32], bias: &[f32], d: ConvDims) -> Vec<f32> {
+        let mut out = vec![0.0; d.batch * d.c_out * d.h * d.w];
+        for b in 0..d.batch {
+            for o in 0..d.c_out {
+                for y in 0..d.h as isize {
+                    for xx in 0..d.w as isize {
+                        let mut s = bias[o];
+                        for c in 0..d.c_in {
+                            for ky in 0..3isize {
+                                for kx in 0..3isize {
+                                    let (sy, sx) = (y + ky - 1, xx + kx - 1);
+                                    if sy < 0 || sx < 0 || sy >= d.h as isize || sx >= d.w as isize
+                                    {
+                                        continue;
+                                    }
+                                    let xi =
+                                        ((b * d.c_in + c) * d.h + sy as usize) * d.w + sx as usize;
+                                    let wi = ((o * d.c_in + c) * 3 + ky as usize) * 3 + kx as usize;
+                                    s += x[xi] * w[wi];
+                                }
+                            }
+                        }
+                        out[((b * d.c_out + o) * d.h + y as usize) * d.w + xx as usize] = s;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn conv_forward_matches_the_definition_on_random_shapes() {
+        let mut rng = StdRng::seed_from_u64(11);
+        for _ in 0..6 {
+            let d = ConvDims {
+                batch: rng.gen_range(1..4),
+                c_in: rng.gen_range(1..5),
+                c_out: rng.gen_range(1..7),
+                h: rng.gen_range(1..9),
+                w: rng.gen_range(1..9),
+            };
+            let x = random(d.batch * d.c_in * d.h * d.w, &mut rng);
+            let w = random(d.c_out * d.c_in * 9, &mut rng);
+            let bias = random(d.c_out, &mut rng);
+            let mut col = vec![0.0; d.col_len()];
+            im2col(&x, d, &mut col);
+            let got = conv_forward(&col, &w, &bias, d, false);
+            let want = naive_conv(&x, &w, &bias, d);
+            for (g, e) in got.iter().zip(&want) {
+                assert!((g - e).abs() < 1e-4, "{d:?}: {g} vs {e}");
+            }
+            let relu = conv_forward(&col, &w, &bias, d, true);
+            for (r, e) in relu.iter().zip(&want) {
+                assert_eq!(*r, e.max(0.0));
+            }
+        }
+    }
+
+    #[test]
+    fn col2im_is_the_adjoint_of_im2col() {
+        // <im2col(x), c> == <x, col2im(c)> for any x and c.
+        let mut rng = StdRng::seed_from_u64(5);
+        let d = ConvDims {
+            batch: 2,
+            c_in: 3,
+            c_out: 1,
+            h: 5,
+            w: 4,
+        };
+        let x = random(d.batch * d.c_in * d.h * d.w, &mut rng);
+        let c = random(d.col_len(), &mut rng);
+        let mut col = vec![0.0; d.col_len()];
+        im2col(&x, d, &mut col);
+        let lhs: f32 = col.iter().zip(&c).map(|(a, b)| a * b).sum();
+        let mut back = vec![0.0; x.len()];
+        col2im_add(&c, d, &mut back);
+        let rhs: f32 = x.iter().zip(&back).map(|(a, b)| a * b).sum();
+        assert!((lhs - rhs).abs() < 1e-3, "{lhs} vs {rhs}");
+    }
+
+    #[test]
+    fn maxpool_takes_the_maximum_of_each_window() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let (planes, h, w) = (3, 6, 4);
+        let x = random(planes * h * w, &mut rng);
+        let (out, arg) = maxpool_forward(&x, planes, h, w);
+        for p in 0..planes {
+            for y in 0..h / 2 {
+                for xx in 0..w / 2 {
+                    let win = [(0, 0), (0, 1), (1, 0), (1, 1)]
+                        .map(|(dy, dx)| x[p * h * w + (2 * y + dy) * w + 2 * xx + dx]);
+                    let m = win.iter().cloned().fold(f32::MIN, f32::max);
+                    let i = p * (h / 2) * (w / 2) + y * (w / 2) + xx;
+                    assert_eq!(out[i], m);
+                    assert_eq!(x[arg[i] as usize], m);
+                }
+            }
+        }
+        let dy = vec![1.0; out.len()];
+        let mut dx = vec![0.0; x.len()];
+        maxpool_backward_add(&dy, &arg, &mut dx);
+        assert_eq!(dx.iter().sum::<f32>(), out.len() as f32);
+        assert_eq!(dx.iter().filter(|v| **v == 1.0).count(), out.len());
+    }
+}

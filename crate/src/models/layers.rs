@@ -1,0 +1,260 @@
+//! Convolution, max pooling, flattening and dropout as dfdx ops and modules.
+//!
+//! dfdx 0.13 keeps its own `Conv2D`/`MaxPool2D`/`Flatten2D` behind the `nightly` feature, which no
+//! current compiler builds. Its public tape API is enough to add ops of our own: an op takes its
+//! input's tape (`split_tape`), computes the output on plain slices ([`super::kernels`]), records a
+//! backward closure that reads the output's gradient and adds into the input's (and the
+//! parameters'), and hands the tape on (`put_tape`). Gradients are keyed by tensor id, so the
+//! optimiser finds the parameter gradients exactly where dfdx's own `Linear` leaves them.
+//!
+//! Every op reads and writes its tensors as flat row-major buffers: dfdx's own ops and
+//! `tensor_from_vec` always produce contiguous tensors, which is all that reaches these.
+//!
+//! The ops are generic over [`Dim`] so the typed published models (`Const` sizes, checked at
+//! compile time) and the runtime-sized models of the search (`usize`) share them.
+
+use dfdx::prelude::*;
+use dfdx::tensor::{Cpu, CpuError};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+use super::kernels::{self, ConvDims};
+
+// dfdx's `Tensorlike` trait (what `Gradients` keys on) is crate-private, so these helpers are
+// macros: the ghost tensor's concrete type is inferred at each use.
+
+/// The gradient flowing into a ghost tensor, copied out so that another can be borrowed next.
+macro_rules! grad_of {
+    ($grads:expr, $t:expr) => {
+        $grads.get_or_alloc_mut($t)?.to_vec()
+    };
+}
+
+/// Add a slice into the gradient of a ghost tensor.
+macro_rules! add_grad {
+    ($grads:expr, $t:expr, $delta:expr) => {{
+        let g = $grads.get_or_alloc_mut($t)?;
+        g.iter_mut().zip($delta.iter()).for_each(|(g, d)| *g += d);
+    }};
+}
+
+/// Options of one convolution call.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvOpts {
+    /// Apply ReLU to the output (fused: saves a pass over the largest tensor).
+    pub relu: bool,
+    /// Compute the input's gradient; the first layer's input is the images and needs none.
+    pub input_grad: bool,
+}
+
+/// 3×3 convolution, stride 1, 'same' padding, with bias: `(B, C, H, W) → (B, O, H, W)`.
+pub fn conv2d_3x3<B: Dim, C: Dim, O: Dim, H: Dim, W: Dim, T: Tape<f32, Cpu>>(
+    x: Tensor<(B, C, H, W), f32, Cpu, T>,
+    weight: &Tensor<(O, C, Const<3>, Const<3>), f32, Cpu>,
+    bias: &Tensor<(O,), f32, Cpu>,
+    opts: ConvOpts,
+) -> Tensor<(B, O, H, W), f32, Cpu, T> {
+    let (b, c, h, w) = *x.shape();
+    let o = weight.shape().0;
+    let d = ConvDims {
+        batch: b.size(),
+        c_in: c.size(),
+        c_out: o.size(),
+        h: h.size(),
+        w: w.size(),
+    };
+    let (x, mut tape) = x.split_tape();
+    let mut col = vec![0.0f32; d.col_len()];
+    kernels::im2col(&x.as_vec(), d, &mut col);
+    let w_vals = weight.as_vec();
+    let out_vals = kernels::conv_forward(&col, &w_vals, &bias.as_vec(), d, opts.relu);
+    let out = x.device().tensor_from_vec(out_vals, (b, o, h, w));
+    if T::OWNS_TAPE {
+        let (xg, og, wg, bg) = (x.ghost(), out.ghost(), weight.ghost(), bias.ghost());
+        let relu_out = opts.relu.then(|| out.clone());
+        tape.add_backward_op(move |grads| {
+            let mut dy = grad_of!(grads, &og);
+            if let Some(y) = relu_out {
+                for (g, y) in dy.iter_mut().zip(y.as_vec()) {
+                    if y <= 0.0 {
+                        *g = 0.0;
+                    }
+                }
+            }
+            let mut dw = vec![0.0f32; w_vals.len()];
+            let mut db = vec![0.0f32; d.c_out];
+            let dx =
+                kernels::conv_backward(&col, &w_vals, &dy, d, &mut dw, &mut db, opts.input_grad);
+            add_grad!(grads, &wg, dw);
+            add_grad!(grads, &bg, db);
+            if let Some(dx) = dx {
+                add_grad!(grads, &xg, dx);
+            }
+            Ok(())
+        });
+    }
+    out.put_tape(tape)
+}
+
+/// 2×2 max pooling with stride 2 on runtime sizes: `(B, C, H, W) → (B, C, H/2, W/2)`.
+pub fn maxpool2x2<B: Dim, C: Dim, H: Dim, W: Dim, Ho: Dim, Wo: Dim, T: Tape<f32, Cpu>>(
+    x: Tensor<(B, C, H, W), f32, Cpu, T>,
+    out_h: Ho,
+    out_w: Wo,
+) -> Tensor<(B, C, Ho, Wo), f32, Cpu, T> {
+    let (b, c, h, w) = *x.shape();
+    assert!(
+        out_h.size() * 2 == h.size() && out_w.size() * 2 == w.size(),
+        "max pooling 2×2 needs even sides"
+    );
+    let (x, mut tape) = x.split_tape();
+    let (vals, argmax) =
+        kernels::maxpool_forward(&x.as_vec(), b.size() * c.size(), h.size(), w.size());
+    let out = x.device().tensor_from_vec(vals, (b, c, out_h, out_w));
+    if T::OWNS_TAPE {
+        let (xg, og) = (x.ghost(), out.ghost());
+        let n_in = x.shape().num_elements();
+        tape.add_backward_op(move |grads| {
+            let dy = grad_of!(grads, &og);
+            let mut dx = vec![0.0f32; n_in];
+            kernels::maxpool_backward_add(&dy, &argmax, &mut dx);
+            add_grad!(grads, &xg, dx);
+            Ok(())
+        });
+    }
+    out.put_tape(tape)
+}
+
+/// Reinterpret a tensor under another shape with the same number of elements (row-major order
+/// kept), as Keras's `Flatten` does. Panics on a size mismatch, which typed callers rule out at
+/// compile time (see [`Flatten2D`]).
+pub fn reshape<S1: Shape, S2: Shape, T: Tape<f32, Cpu>>(
+    x: Tensor<S1, f32, Cpu, T>,
+    shape: S2,
+) -> Tensor<S2, f32, Cpu, T> {
+    assert_eq!(
+        x.shape().num_elements(),
+        shape.num_elements(),
+        "reshape changes the size"
+    );
+    let (x, mut tape) = x.split_tape();
+    let out = x.device().tensor_from_vec(x.as_vec(), shape);
+    if T::OWNS_TAPE {
+        let (xg, og) = (x.ghost(), out.ghost());
+        tape.add_backward_op(move |grads| {
+            let dy = grad_of!(grads, &og);
+            add_grad!(grads, &xg, dy);
+            Ok(())
+        });
+    }
+    out.put_tape(tape)
+}
+
+/// Inverted dropout with a mask drawn from `seed`: each element is zeroed with probability `p`
+/// and the survivors scaled by `1/(1-p)`, so inference needs no rescaling.
+///
+/// dfdx's own dropout draws from the device's RNG, whose state cannot be saved; a mask that is
+/// a pure function of (run seed, epoch, batch) is what lets an interrupted run resume to the
+/// same weights as an uninterrupted one.
+pub fn dropout<S: Shape, T: Tape<f32, Cpu>>(
+    x: Tensor<S, f32, Cpu, T>,
+    p: f32,
+    seed: u64,
+) -> Tensor<S, f32, Cpu, T> {
+    if p <= 0.0 || !T::OWNS_TAPE {
+        return x;
+    }
+    assert!(p < 1.0, "dropout rate must be below 1");
+    let (x, mut tape) = x.split_tape();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let keep = 1.0 / (1.0 - p);
+    let mask: Vec<f32> = (0..x.shape().num_elements())
+        .map(|_| if rng.gen::<f32>() < p { 0.0 } else { keep })
+        .collect();
+    let vals: Vec<f32> = x.as_vec().iter().zip(&mask).map(|(v, m)| v * m).collect();
+    let out = x.device().tensor_from_vec(vals, *x.shape());
+    let (xg, og) = (x.ghost(), out.ghost());
+    tape.add_backward_op(move |grads| {
+        let mut dy = grad_of!(grads, &og);
+        dy.iter_mut().zip(&mask).for_each(|(g, m)| *g *= m);
+        add_grad!(grads, &xg, dy);
+        Ok(())
+    });
+    out.put_tape(tape)
+}
+
+/// Sizes that 2×2 pooling can halve, as types: `<Const<28> as Halve>::Half` is `Const<14>`, so a
+/// typed pooling layer's output shape is known, and checked, at compile time.
+pub trait Halve: ConstDim {
+    type Half: ConstDim;
+}
+
+macro_rules! halve {
+    ($($n:literal),*) => { $(impl Halve for Const<$n> { type Half = Const<{ $n / 2 }>; })* };
+}
+halve!(
+    2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36, 38, 40, 42, 44, 46, 48, 56,
+    64
+);
+
+/// Typed 3×3 'same' convolution layer with `I` input and `O` output channels (+ fused ReLU).
+#[derive(Clone, Debug)]
+pub struct Conv2D<const I: usize, const O: usize> {
+    pub weight: Tensor<Rank4<O, I, 3, 3>, f32, Cpu>,
+    pub bias: Tensor<Rank1<O>, f32, Cpu>,
+    pub opts: ConvOpts,
+}
+
+impl<const I: usize, const O: usize, B: Dim, const H: usize, const W: usize, T: Tape<f32, Cpu>>
+    Module<Tensor<(B, Const<I>, Const<H>, Const<W>), f32, Cpu, T>> for Conv2D<I, O>
+{
+    type Output = Tensor<(B, Const<O>, Const<H>, Const<W>), f32, Cpu, T>;
+    type Error = CpuError;
+
+    fn try_forward(
+        &self,
+        x: Tensor<(B, Const<I>, Const<H>, Const<W>), f32, Cpu, T>,
+    ) -> Result<Self::Output, CpuError> {
+        Ok(conv2d_3x3(x, &self.weight, &self.bias, self.opts))
+    }
+}
+
+/// Typed 2×2 max pooling with stride 2.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MaxPool2D;
+
+impl<B: Dim, C: Dim, H: Halve, W: Halve, T: Tape<f32, Cpu>>
+    Module<Tensor<(B, C, H, W), f32, Cpu, T>> for MaxPool2D
+{
+    type Output = Tensor<(B, C, H::Half, W::Half), f32, Cpu, T>;
+    type Error = CpuError;
+
+    fn try_forward(&self, x: Tensor<(B, C, H, W), f32, Cpu, T>) -> Result<Self::Output, CpuError> {
+        Ok(maxpool2x2(x, Default::default(), Default::default()))
+    }
+}
+
+/// Typed flatten of `(B, C, H, W)` into `(B, N)`. `N == C·H·W` is checked when the model is
+/// compiled: a wrong `N` is a build error, not a runtime one.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Flatten2D<const N: usize>;
+
+impl<const N: usize, B: Dim, const C: usize, const H: usize, const W: usize, T: Tape<f32, Cpu>>
+    Module<Tensor<(B, Const<C>, Const<H>, Const<W>), f32, Cpu, T>> for Flatten2D<N>
+{
+    type Output = Tensor<(B, Const<N>), f32, Cpu, T>;
+    type Error = CpuError;
+
+    fn try_forward(
+        &self,
+        x: Tensor<(B, Const<C>, Const<H>, Const<W>), f32, Cpu, T>,
+    ) -> Result<Self::Output, CpuError> {
+        const {
+            assert!(
+                C * H * W == N,
+                "Flatten2D<N>: N must equal C*H*W of its input"
+            )
+        };
+        let b = x.shape().0;
+        Ok(reshape(x, (b, Const::<N>)))
+    }
+}

@@ -1,0 +1,116 @@
+//! The published multilayer perceptron: 784 → 224 (ReLU, dropout) → 288 (ReLU, dropout) → 10.
+
+use dfdx::nn::modules::Linear;
+use dfdx::prelude::*;
+use dfdx::tensor::{Cpu, CpuError};
+
+use super::layers::dropout;
+use super::params::{tensor_from, Param, Weights};
+use super::{mix_seed, Classifier, Logits, TrainLogits};
+
+/// An MLP with two hidden layers of `H1` and `H2` units; the published one is `Mlp<224, 288>`.
+/// Field names are the layer names of the original Keras model.
+#[derive(Clone, Debug)]
+pub struct Mlp<const H1: usize, const H2: usize> {
+    pub dense_1: Linear<784, H1, f32, Cpu>,
+    pub dense_2: Linear<H1, H2, f32, Cpu>,
+    pub output: Linear<H2, 10, f32, Cpu>,
+    /// Dropout rate after each hidden layer, used in training only.
+    pub dropout: f32,
+}
+
+impl<const H1: usize, const H2: usize> Mlp<H1, H2> {
+    /// Build from weights already checked against the architecture's layout.
+    pub fn from_weights(dev: &Cpu, w: &Weights, dropout: f32) -> Self {
+        let t = &w.tensors;
+        Mlp {
+            dense_1: Linear {
+                weight: tensor_from(dev, &t[0]),
+                bias: tensor_from(dev, &t[1]),
+            },
+            dense_2: Linear {
+                weight: tensor_from(dev, &t[2]),
+                bias: tensor_from(dev, &t[3]),
+            },
+            output: Linear {
+                weight: tensor_from(dev, &t[4]),
+                bias: tensor_from(dev, &t[5]),
+            },
+            dropout,
+        }
+    }
+
+    /// Logits for a batch; dropout masks are drawn from `seed` when `T` records a tape
+    /// (training), and dropout is the identity otherwise.
+    pub fn forward_seeded<B: Dim, T: Tape<f32, Cpu>>(
+        &self,
+        x: Tensor<(B, Const<784>), f32, Cpu, T>,
+        seed: u64,
+    ) -> Tensor<(B, Const<10>), f32, Cpu, T> {
+        let x = dropout(
+            self.dense_1.forward(x).relu(),
+            self.dropout,
+            mix_seed(seed, 1),
+        );
+        let x = dropout(
+            self.dense_2.forward(x).relu(),
+            self.dropout,
+            mix_seed(seed, 2),
+        );
+        self.output.forward(x)
+    }
+}
+
+impl<const H1: usize, const H2: usize, B: Dim> Module<Tensor<(B, Const<784>), f32, Cpu>>
+    for Mlp<H1, H2>
+{
+    type Output = Tensor<(B, Const<10>), f32, Cpu>;
+    type Error = CpuError;
+
+    fn try_forward(&self, x: Tensor<(B, Const<784>), f32, Cpu>) -> Result<Self::Output, CpuError> {
+        Ok(self.forward_seeded(x, 0))
+    }
+}
+
+impl<const H1: usize, const H2: usize> Classifier for Mlp<H1, H2> {
+    fn params(&self) -> Vec<&dyn Param> {
+        vec![
+            &self.dense_1.weight,
+            &self.dense_1.bias,
+            &self.dense_2.weight,
+            &self.dense_2.bias,
+            &self.output.weight,
+            &self.output.bias,
+        ]
+    }
+
+    fn params_mut(&mut self) -> Vec<&mut dyn Param> {
+        vec![
+            &mut self.dense_1.weight,
+            &mut self.dense_1.bias,
+            &mut self.dense_2.weight,
+            &mut self.dense_2.bias,
+            &mut self.output.weight,
+            &mut self.output.bias,
+        ]
+    }
+
+    fn logits(&self, dev: &Cpu, images: &[f32], n: usize) -> Logits {
+        let x = dev.tensor_from_vec(images.to_vec(), (n, Const::<784>));
+        self.forward(x)
+    }
+
+    fn train_logits(
+        &self,
+        dev: &Cpu,
+        images: &[f32],
+        n: usize,
+        seed: u64,
+        grads: Gradients<f32, Cpu>,
+    ) -> TrainLogits {
+        let x = dev
+            .tensor_from_vec(images.to_vec(), (n, Const::<784>))
+            .traced(grads);
+        self.forward_seeded(x, seed)
+    }
+}
