@@ -7,8 +7,14 @@
 //! - [`train`] and [`eval`]: the training loop (Adam, early stopping, checkpoints that
 //!   resume) and the measurements taken on any data set.
 
+pub mod checkpoint;
 pub mod data;
 pub mod error;
+pub mod eval;
+pub mod history;
+pub mod io;
 pub mod models;
+pub mod optim;
+pub mod train;
 
 pub use error::{Error, Result};

@@ -1,0 +1,197 @@
+//! What a trained model does on a data set: accuracy, per-class accuracy, confusion matrix,
+//! confidence, and the mistakes themselves.
+
+use dfdx::tensor::Cpu;
+use serde::Serialize;
+
+use crate::data::Dataset;
+use crate::models::{Arch, Classifier, Weights};
+use crate::{Error, Result};
+
+/// Images per inference call: large enough to keep the GEMMs efficient, small enough that the
+/// CNN's activations stay a few hundred MB.
+const EVAL_BATCH: usize = 1000;
+
+/// Check that a data set is in the models' 28×28 input frame.
+pub fn require_mnist_frame(ds: &Dataset) -> Result<()> {
+    if ds.width != 28 || ds.height != 28 {
+        return Err(Error::invalid(format!(
+            "data set `{}` has {}x{} images; the models take 28x28: bring it into MNIST's frame first (`--frame resize` or `--frame mnist-frame`)",
+            ds.name, ds.width, ds.height
+        )));
+    }
+    if ds.is_empty() {
+        return Err(Error::invalid(format!("data set `{}` is empty", ds.name)));
+    }
+    Ok(())
+}
+
+/// Class probabilities (softmax of the logits), `n × 10`, computed in batches.
+pub fn predict_probabilities(model: &dyn Classifier, dev: &Cpu, ds: &Dataset) -> Vec<f32> {
+    let mut probs = Vec::with_capacity(ds.len() * 10);
+    let px = ds.pixels();
+    for start in (0..ds.len()).step_by(EVAL_BATCH) {
+        let n = EVAL_BATCH.min(ds.len() - start);
+        let logits = model
+            .logits(dev, &ds.images[start * px..(start + n) * px], n)
+            .as_vec();
+        for row in logits.chunks(10) {
+            probs.extend(softmax(row));
+        }
+    }
+    probs
+}
+
+/// Softmax computed in f64 with the maximum subtracted, so large logits cannot overflow.
+pub fn softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let exps: Vec<f64> = logits.iter().map(|&l| (l as f64 - max).exp()).collect();
+    let sum: f64 = exps.iter().sum();
+    exps.iter().map(|e| (e / sum) as f32).collect()
+}
+
+/// Index of the largest value (the first on ties).
+pub fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 {
+                (i, v)
+            } else {
+                best
+            }
+        })
+        .0
+}
+
+/// A misclassified image.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Mistake {
+    /// Position in the evaluated data set.
+    pub index: usize,
+    pub label: u8,
+    pub predicted: u8,
+    /// The probability the model gave its (wrong) answer.
+    pub confidence: f32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Evaluation {
+    pub dataset: String,
+    pub source_sha256: String,
+    pub n: usize,
+    pub accuracy: f64,
+    /// Mean cross-entropy (negative log-probability of the true class).
+    pub loss: f64,
+    /// Accuracy on the images of each true class (NaN where a class has no image).
+    pub per_class_accuracy: [f64; 10],
+    /// `confusion[true][predicted]` counts.
+    pub confusion: [[u32; 10]; 10],
+    /// Mean probability of the predicted class.
+    pub mean_confidence: f64,
+    /// Every mistake, most confident first.
+    pub mistakes: Vec<Mistake>,
+    /// `n × 10` class probabilities, for calibration and further analysis.
+    #[serde(skip)]
+    pub probabilities: Vec<f32>,
+}
+
+/// Summarise probabilities against the labels.
+pub fn summarise(ds: &Dataset, probabilities: Vec<f32>) -> Evaluation {
+    let mut confusion = [[0u32; 10]; 10];
+    let mut mistakes = Vec::new();
+    let (mut loss, mut confidence) = (0.0f64, 0.0f64);
+    for (i, (row, &label)) in probabilities.chunks(10).zip(&ds.labels).enumerate() {
+        let pred = argmax(row);
+        confusion[label as usize][pred] += 1;
+        loss -= (row[label as usize] as f64).max(1e-30).ln();
+        confidence += row[pred] as f64;
+        if pred != label as usize {
+            mistakes.push(Mistake {
+                index: i,
+                label,
+                predicted: pred as u8,
+                confidence: row[pred],
+            });
+        }
+    }
+    mistakes.sort_by(|a, b| {
+        b.confidence
+            .total_cmp(&a.confidence)
+            .then(a.index.cmp(&b.index))
+    });
+    let n = ds.len();
+    let correct: u32 = (0..10).map(|c| confusion[c][c]).sum();
+    let mut per_class_accuracy = [f64::NAN; 10];
+    for (c, acc) in per_class_accuracy.iter_mut().enumerate() {
+        let total: u32 = confusion[c].iter().sum();
+        if total > 0 {
+            *acc = confusion[c][c] as f64 / total as f64;
+        }
+    }
+    Evaluation {
+        dataset: ds.name.clone(),
+        source_sha256: ds.source_sha256.clone(),
+        n,
+        accuracy: correct as f64 / n as f64,
+        loss: loss / n as f64,
+        per_class_accuracy,
+        confusion,
+        mean_confidence: confidence / n as f64,
+        mistakes,
+        probabilities,
+    }
+}
+
+/// Evaluate a built model.
+pub fn evaluate_model(model: &dyn Classifier, dev: &Cpu, ds: &Dataset) -> Result<Evaluation> {
+    require_mnist_frame(ds)?;
+    Ok(summarise(ds, predict_probabilities(model, dev, ds)))
+}
+
+/// Evaluate weights of a published architecture (the model is built inside the call).
+pub fn evaluate(arch: Arch, weights: &Weights, ds: &Dataset) -> Result<Evaluation> {
+    let dev = Cpu::default();
+    let model = arch.build(&dev, weights, 0.0)?;
+    evaluate_model(model.as_ref(), &dev, ds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_counts_agree_with_hand_computed_values() {
+        let ds = Dataset::new("t", vec![0.0; 3 * 4], vec![1, 2, 2], 2, 2, "x").unwrap();
+        let mut probs = vec![0.0f32; 30];
+        probs[1] = 0.9; // image 0: right (1), confidence 0.9
+        probs[10] = 0.1;
+        probs[10 + 2] = 0.8; // image 1: right (2)
+        probs[20 + 7] = 0.6; // image 2: wrong (7 for 2)
+        probs[20 + 2] = 0.3;
+        let e = summarise(&ds, probs);
+        assert!((e.accuracy - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(e.confusion[2][7], 1);
+        assert_eq!(e.confusion[1][1], 1);
+        assert_eq!(e.per_class_accuracy[2], 0.5);
+        assert!(e.per_class_accuracy[0].is_nan());
+        assert_eq!(
+            e.mistakes,
+            vec![Mistake {
+                index: 2,
+                label: 2,
+                predicted: 7,
+                confidence: 0.6
+            }]
+        );
+        assert!((e.mean_confidence - (0.9 + 0.8 + 0.6) / 3.0).abs() < 1e-6);
+        let want_loss = -(0.9f64.ln() + 0.8f64.ln() + 0.3f64.ln()) / 3.0;
+        assert!((e.loss - want_loss).abs() < 1e-6);
+    }
+
+    #[test]
+    fn softmax_is_stable_for_large_logits() {
+        let p = softmax(&[1000.0, 1000.0, -1000.0]);
+        assert!((p[0] - 0.5).abs() < 1e-6 && (p[1] - 0.5).abs() < 1e-6 && p[2] == 0.0);
+    }
+}

@@ -1,0 +1,230 @@
+//! Training behaviour on small synthetic digit sets: learning, reproducibility, exact resume,
+//! early stopping, and a clear error when the loss diverges.
+
+use digits::data::Dataset;
+use digits::eval::evaluate;
+use digits::history::EpochRecord;
+use digits::models::Arch;
+use digits::train::{train, Progress, TrainConfig, TrainOptions};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+/// `n` 28×28 images whose class is drawn as a bright 6×6 block at a class-specific place, with
+/// noise; `shuffle_labels` replaces the labels with random ones (a set nothing can generalise to).
+fn synthetic(n: usize, seed: u64, shuffle_labels: bool) -> Dataset {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut images = vec![0.0f32; n * 784];
+    let mut labels = Vec::with_capacity(n);
+    for i in 0..n {
+        let label = rng.gen_range(0..10u8);
+        let (r0, c0) = (3 + (label as usize / 5) * 12, 1 + (label as usize % 5) * 5);
+        for r in 0..6 {
+            for c in 0..6 {
+                images[i * 784 + (r0 + r) * 28 + c0 + c] = 1.0;
+            }
+        }
+        for p in &mut images[i * 784..(i + 1) * 784] {
+            *p = (*p + rng.gen_range(0.0..0.3f32)).min(1.0);
+        }
+        labels.push(if shuffle_labels {
+            rng.gen_range(0..10)
+        } else {
+            label
+        });
+    }
+    Dataset::new(
+        format!("synthetic-{seed}"),
+        images,
+        labels,
+        28,
+        28,
+        format!("synthetic:{seed}:{shuffle_labels}"),
+    )
+    .unwrap()
+}
+
+fn quiet() -> TrainOptions<'static> {
+    TrainOptions {
+        progress: Progress::Quiet,
+        ..Default::default()
+    }
+}
+
+fn config(arch: Arch, epochs: usize) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        batch_size: 32,
+        patience: None,
+        seed: 42,
+        ..TrainConfig::new(arch)
+    }
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("digits-train-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn without_time(h: &[EpochRecord]) -> Vec<EpochRecord> {
+    h.iter()
+        .map(|r| EpochRecord {
+            seconds: 0.0,
+            ..r.clone()
+        })
+        .collect()
+}
+
+#[test]
+fn both_models_learn_a_separable_task() {
+    let (tr, val) = (synthetic(600, 1, false), synthetic(200, 2, false));
+    for (arch, epochs) in [(Arch::Mlp, 3), (Arch::Cnn, 1)] {
+        let out = train(&config(arch, epochs), &tr, &val, quiet()).unwrap();
+        let acc = evaluate(arch, &out.weights, &val).unwrap().accuracy;
+        assert!(acc > 0.9, "{arch}: validation accuracy {acc}");
+        assert!(out.history[0].train_loss < 2.3, "{arch}: {:?}", out.history);
+        assert_eq!(out.history.len(), epochs);
+    }
+}
+
+#[test]
+fn same_seed_same_numbers_and_other_seed_other_numbers() {
+    let (tr, val) = (synthetic(300, 3, false), synthetic(100, 4, false));
+    let a = train(&config(Arch::Mlp, 2), &tr, &val, quiet()).unwrap();
+    let b = train(&config(Arch::Mlp, 2), &tr, &val, quiet()).unwrap();
+    assert_eq!(a.weights, b.weights);
+    assert_eq!(without_time(&a.history), without_time(&b.history));
+    let c = train(
+        &TrainConfig {
+            seed: 7,
+            ..config(Arch::Mlp, 2)
+        },
+        &tr,
+        &val,
+        quiet(),
+    )
+    .unwrap();
+    assert_ne!(a.weights, c.weights);
+}
+
+#[test]
+fn interrupted_run_resumes_to_the_uninterrupted_result() {
+    let (tr, val) = (synthetic(300, 5, false), synthetic(100, 6, false));
+    for arch in [Arch::Mlp, Arch::Cnn] {
+        let cfg = TrainConfig {
+            patience: Some(3),
+            ..config(arch, 3)
+        };
+        let whole = train(&cfg, &tr, &val, quiet()).unwrap();
+
+        let dir = tmp(&format!("resume-{arch}"));
+        let ckpt = dir.join("checkpoint.safetensors");
+        let stop_after_two = TrainOptions {
+            checkpoint: Some(ckpt.clone()),
+            on_epoch: Some(Box::new(|r: &EpochRecord| r.epoch < 2)),
+            ..quiet()
+        };
+        let first = train(&cfg, &tr, &val, stop_after_two).unwrap();
+        assert!(!first.completed);
+        assert_eq!(first.history.len(), 2);
+        let resumed = train(
+            &cfg,
+            &tr,
+            &val,
+            TrainOptions {
+                checkpoint: Some(ckpt.clone()),
+                resume: true,
+                ..quiet()
+            },
+        )
+        .unwrap();
+        assert!(resumed.completed);
+        assert_eq!(
+            resumed.weights, whole.weights,
+            "{arch}: resumed weights differ"
+        );
+        assert_eq!(without_time(&resumed.history), without_time(&whole.history));
+
+        // A checkpoint from another configuration is refused with a one-line reason.
+        let other = TrainConfig {
+            lr: 0.01,
+            ..cfg.clone()
+        };
+        let err = train(
+            &other,
+            &tr,
+            &val,
+            TrainOptions {
+                checkpoint: Some(ckpt),
+                resume: true,
+                ..quiet()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("different configuration") && !err.contains('\n'),
+            "{err}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+#[test]
+fn early_stopping_keeps_the_best_epoch() {
+    // Random labels: training fits noise, so the validation loss soon rises and training stops.
+    let (tr, val) = (synthetic(300, 7, true), synthetic(200, 8, true));
+    let cfg = TrainConfig {
+        patience: Some(2),
+        lr: 3e-3,
+        dropout: 0.0,
+        ..config(Arch::Mlp, 30)
+    };
+    let out = train(&cfg, &tr, &val, quiet()).unwrap();
+    assert!(out.stopped_early, "{:?}", out.history);
+    assert!(out.history.len() < 30);
+    let best = out
+        .history
+        .iter()
+        .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))
+        .unwrap();
+    assert_eq!(out.best_epoch, best.epoch);
+    assert_eq!(
+        out.history.len(),
+        best.epoch + 2,
+        "stops `patience` epochs after the best"
+    );
+    let kept = evaluate(Arch::Mlp, &out.weights, &val).unwrap();
+    assert!(
+        (kept.loss - best.val_loss).abs() < 1e-9,
+        "kept weights give {} not {}",
+        kept.loss,
+        best.val_loss
+    );
+}
+
+#[test]
+fn a_diverging_loss_is_a_one_line_error() {
+    let (tr, val) = (synthetic(200, 9, false), synthetic(50, 10, false));
+    let cfg = TrainConfig {
+        lr: 1e30,
+        ..config(Arch::Mlp, 2)
+    };
+    let err = train(&cfg, &tr, &val, quiet()).unwrap_err().to_string();
+    assert!(
+        err.contains("diverged") && err.contains("--lr") && !err.contains('\n'),
+        "{err}"
+    );
+}
+
+#[test]
+fn images_of_the_wrong_size_are_refused() {
+    let small = Dataset::new("tiny", vec![0.5; 2 * 16 * 16], vec![1, 2], 16, 16, "x").unwrap();
+    let err = evaluate(Arch::Mlp, &Arch::Mlp.init(0), &small)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("16x16") && err.contains("mnist-frame"),
+        "{err}"
+    );
+}
