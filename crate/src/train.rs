@@ -88,6 +88,9 @@ pub enum Progress {
     Quiet,
 }
 
+/// Called after each epoch; returning `false` stops the run there.
+pub type EpochCallback<'a> = Box<dyn FnMut(&EpochRecord) -> bool + 'a>;
+
 /// Options that change how a run is carried out, not its numbers.
 pub struct TrainOptions<'a> {
     /// Where to write the checkpoint after every epoch (atomically).
@@ -97,7 +100,7 @@ pub struct TrainOptions<'a> {
     pub progress: Progress,
     /// Called after each epoch's checkpoint is written; returning `false` stops the run there,
     /// as an interruption would (used by tests and notebooks).
-    pub on_epoch: Option<Box<dyn FnMut(&EpochRecord) -> bool + 'a>>,
+    pub on_epoch: Option<EpochCallback<'a>>,
 }
 
 impl Default for TrainOptions<'_> {

@@ -213,7 +213,7 @@ pub fn conv_backward(
 /// pooled values and, for each, the index into `x` of the maximum it took (the first one on
 /// ties), which is all the backward pass needs.
 pub fn maxpool_forward(x: &[f32], planes: usize, h: usize, w: usize) -> (Vec<f32>, Vec<u32>) {
-    assert!(h % 2 == 0 && w % 2 == 0, "max pooling needs even sides");
+    assert!(h.is_multiple_of(2) && w.is_multiple_of(2), "max pooling needs even sides");
     assert_eq!(x.len(), planes * h * w);
     assert!(
         x.len() <= u32::MAX as usize,
