@@ -15,6 +15,7 @@ pub mod history;
 pub mod io;
 pub mod models;
 pub mod optim;
+pub mod run;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -1,0 +1,203 @@
+//! A training run on disk: `runs/<name>/` holds the record of what was run (`run.json`: seed,
+//! configuration, versions, data hashes, results), the checkpoint, the final weights and the
+//! history. This is what the command-line tool and the study reuse instead of retraining.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{load_safetensors, save_safetensors};
+use crate::data::{load_domain, load_mnist, Dataset, Framing, Split};
+use crate::eval::Evaluation;
+use crate::history::{history_frame, save_csv, EpochRecord};
+use crate::io::write_atomic;
+use crate::models::{Arch, Weights};
+use crate::train::{train, Progress, TrainConfig, TrainOptions, TrainOutcome};
+use crate::{Error, Result};
+
+/// dfdx's version, as pinned in Cargo.lock (a test keeps the two in step).
+pub const DFDX_VERSION: &str = "0.13.0";
+
+/// Versions of what computed a run's numbers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Versions {
+    pub digits: String,
+    pub dfdx: String,
+    pub rustc: String,
+}
+
+impl Versions {
+    pub fn current() -> Self {
+        Versions {
+            digits: env!("CARGO_PKG_VERSION").into(),
+            dfdx: DFDX_VERSION.into(),
+            rustc: env!("DIGITS_RUSTC_VERSION").into(),
+        }
+    }
+}
+
+/// One evaluation as the run record keeps it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalSummary {
+    /// Data set name, framing included (e.g. `usps-test[mnist-frame]`).
+    pub dataset: String,
+    pub source_sha256: String,
+    pub n: usize,
+    pub accuracy: f64,
+    pub loss: f64,
+    pub mean_confidence: f64,
+}
+
+impl From<&Evaluation> for EvalSummary {
+    fn from(e: &Evaluation) -> Self {
+        EvalSummary {
+            dataset: e.dataset.clone(),
+            source_sha256: e.source_sha256.clone(),
+            n: e.n,
+            accuracy: e.accuracy,
+            loss: e.loss,
+            mean_confidence: e.mean_confidence,
+        }
+    }
+}
+
+/// `run.json`: everything needed to know, and redo, what a run did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub config: TrainConfig,
+    /// Fraction of MNIST's training set held out for validation (split seeded by the run's seed).
+    pub val_split: f64,
+    /// sha256 provenance of the training and validation data.
+    pub train_data: String,
+    pub val_data: String,
+    pub versions: Versions,
+    pub epochs_run: usize,
+    pub best_epoch: usize,
+    pub stopped_early: bool,
+    pub train_seconds: f64,
+    pub results: Vec<EvalSummary>,
+}
+
+/// File names inside a run folder.
+pub fn checkpoint_path(dir: &Path) -> PathBuf {
+    dir.join("checkpoint.safetensors")
+}
+pub fn model_path(dir: &Path) -> PathBuf {
+    dir.join("model.safetensors")
+}
+pub fn record_path(dir: &Path) -> PathBuf {
+    dir.join("run.json")
+}
+pub fn history_path(dir: &Path) -> PathBuf {
+    dir.join("history.csv")
+}
+
+/// MNIST's training set split into training and validation parts.
+pub fn mnist_train_val(data_dir: &Path, val_split: f64, seed: u64) -> Result<(Dataset, Dataset)> {
+    if !(val_split > 0.0 && val_split < 1.0) {
+        return Err(Error::invalid(format!("--val-split must be between 0 and 1, got {val_split}")));
+    }
+    let full = load_mnist(data_dir, Split::Train)?;
+    let (train, val) = full.split(val_split, seed);
+    Ok((train, val))
+}
+
+/// Train and save a run into `dir`: checkpoint every epoch, then the best weights, history and
+/// record. With `resume`, an interrupted run in `dir` continues where it stopped.
+pub fn train_run(
+    cfg: &TrainConfig,
+    train_set: &Dataset,
+    val_set: &Dataset,
+    val_split: f64,
+    dir: &Path,
+    resume: bool,
+    progress: Progress,
+) -> Result<(TrainOutcome, RunRecord)> {
+    let opts = TrainOptions { checkpoint: Some(checkpoint_path(dir)), resume, progress, on_epoch: None };
+    let outcome = train(cfg, train_set, val_set, opts)?;
+    let record = RunRecord {
+        config: cfg.clone(),
+        val_split,
+        train_data: train_set.source_sha256.clone(),
+        val_data: val_set.source_sha256.clone(),
+        versions: Versions::current(),
+        epochs_run: outcome.history.len(),
+        best_epoch: outcome.best_epoch,
+        stopped_early: outcome.stopped_early,
+        train_seconds: outcome.history.iter().map(|r| r.seconds).sum(),
+        results: Vec::new(),
+    };
+    save_model(dir, &outcome.weights, &record)?;
+    save_csv(&history_frame(&outcome.history), &history_path(dir))?;
+    save_record(dir, &record)?;
+    Ok((outcome, record))
+}
+
+pub fn save_record(dir: &Path, record: &RunRecord) -> Result<()> {
+    let json = serde_json::to_string_pretty(record).expect("record serialises");
+    write_atomic(&record_path(dir), json.as_bytes())
+}
+
+pub fn load_record(dir: &Path) -> Result<RunRecord> {
+    let path = record_path(dir);
+    let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Missing { path: path.clone(), hint: "not a finished run folder; train one with `digits train`".into() },
+        _ => Error::io(&path, e),
+    })?;
+    serde_json::from_str(&text).map_err(|e| Error::format(&path, format!("unreadable run record ({e}); train the run again")))
+}
+
+/// The final weights with the run's record in the file's metadata.
+pub fn save_model(dir: &Path, weights: &Weights, record: &RunRecord) -> Result<()> {
+    let meta = BTreeMap::from([("run".to_string(), serde_json::to_string(record).expect("record serialises"))]);
+    save_safetensors(&model_path(dir), &[("", weights)], &meta)
+}
+
+/// Load the weights of a run folder (or of a `.safetensors` file) and their architecture.
+pub fn load_model(path: &Path) -> Result<(Arch, Weights)> {
+    let file = if path.is_dir() { model_path(path) } else { path.to_path_buf() };
+    let mut loaded = load_safetensors(&file)?;
+    let weights = loaded
+        .sets
+        .remove("")
+        .ok_or_else(|| Error::format(&file, "holds no model weights; pass a run folder or its model.safetensors"))?;
+    let arch: Arch = weights.arch.parse()?;
+    weights.check_layout(&weights.arch, &arch.layout())?;
+    Ok((arch, weights))
+}
+
+/// Load a named domain in a framing; `None` (with the reason) when its files are absent, so a
+/// report can go on without an optional data set.
+pub fn try_domain(spec: &str, data_dir: &Path, framing: Framing) -> Result<Option<Dataset>> {
+    match load_domain(spec, data_dir, framing) {
+        Ok(ds) => Ok(Some(ds)),
+        Err(Error::Missing { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// History of a run as records (for plots and notebooks).
+pub fn load_history(dir: &Path) -> Result<Vec<EpochRecord>> {
+    let loaded = load_safetensors(&checkpoint_path(dir))?;
+    #[derive(Deserialize)]
+    struct Meta {
+        history: Vec<EpochRecord>,
+    }
+    loaded
+        .metadata
+        .get("state")
+        .and_then(|s| serde_json::from_str::<Meta>(s).ok())
+        .map(|m| m.history)
+        .ok_or_else(|| Error::format(checkpoint_path(dir), "no training history; train the run again"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dfdx_version_constant_matches_the_lock_file() {
+        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).unwrap();
+        let entry = lock.split("[[package]]").find(|p| p.contains("name = \"dfdx\"")).unwrap();
+        assert!(entry.contains(&format!("version = \"{}\"", super::DFDX_VERSION)), "{entry}");
+    }
+}
