@@ -1,1 +1,3 @@
-//! Data: fetching, verifying and reading digit sets (owned by the data work in progress).
+//! Data: fetching, verifying and reading the digit sets (work in progress).
+
+pub mod dataset;
