@@ -1,3 +1,5 @@
 //! Data: fetching, verifying and reading the digit sets (work in progress).
 
+pub mod checksums;
 pub mod dataset;
+pub mod fetch;
