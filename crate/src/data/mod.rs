@@ -3,3 +3,5 @@
 pub mod checksums;
 pub mod dataset;
 pub mod fetch;
+pub mod idx;
+pub mod mnist;
