@@ -5,3 +5,5 @@ pub mod dataset;
 pub mod fetch;
 pub mod idx;
 pub mod mnist;
+mod text;
+pub mod usps;
