@@ -7,6 +7,7 @@ pub mod idx;
 pub mod mfeat;
 pub mod mnist;
 pub mod optdigits;
+pub mod png_dir;
 pub mod semeion;
 mod text;
 pub mod usps;
