@@ -3,6 +3,7 @@
 pub mod checksums;
 pub mod dataset;
 pub mod fetch;
+pub mod frame;
 pub mod idx;
 pub mod mfeat;
 pub mod mnist;
