@@ -1,3 +1,35 @@
-//! Data: fetching, verifying and reading digit sets (owned by the data work in progress).
+//! Data: fetching, verifying and reading the digit sets, and bringing them into MNIST's
+//! 28×28 frame.
+//!
+//! Every loader returns a [`Dataset`] with ink bright in [0, 1], whatever the source's
+//! convention. The data directory (`data/` by default) mirrors the layout of the verified
+//! copies: `mnist/`, `usps/`, `semeion/`, `mfeat/`, `optdigits/`; [`checksums::FILES`]
+//! lists every file with the sha256 of its decompressed content, which both
+//! [`fetch()`] and the loaders check.
+//!
+//! - [`dataset`]: the `Dataset` type, subsets and splits, provenance strings.
+//! - [`checksums`], [`fetch`](mod@fetch): the file table, `digits data fetch` and `check`.
+//! - [`idx`], [`mnist`](mod@self::mnist), [`usps`], [`semeion`], [`mfeat`], [`optdigits`],
+//!   [`png_dir`]: one reader per format.
+//! - [`frame`]: `resize` and `mnist-frame` framings.
+//! - [`domains`]: data sets by name.
+
+pub mod checksums;
 pub mod dataset;
-pub use dataset::{Dataset, Split};
+pub mod domains;
+pub mod fetch;
+pub mod frame;
+pub mod idx;
+pub mod mfeat;
+pub mod mnist;
+pub mod optdigits;
+pub mod png_dir;
+pub mod semeion;
+mod text;
+pub mod usps;
+
+pub use self::dataset::{Dataset, Split};
+pub use self::domains::{load_domain, load_raw, DOMAINS};
+pub use self::fetch::{check, fetch, mirror_from_env, FetchReport, FileState, FileStatus};
+pub use self::frame::{to_mnist_frame, Framing};
+pub use self::mnist::load_mnist;

@@ -1,0 +1,348 @@
+//! USPS (Hull 1994), 16×16, in its two public renderings, parsed by us.
+//!
+//! - LIBSVM multiclass (`usps.t.bz2`, 2007 test digits; optional `usps.bz2`, 7291 training
+//!   digits): `label idx:val ...` with labels 1..10 meaning digits 0..9 and indices 1..256.
+//!   The published files list all 256 features on every line; as the format defines, an
+//!   omitted feature is 0 (mid-grey on the [-1, 1] scale).
+//! - ESL (`zip.train.gz`, `zip.test.gz`): `label v1 ... v256`, label 0..9 written as a float
+//!   (`6.0000`).
+//!
+//! Both use [-1, 1] with -1 the background and +1 the ink (checked by printing digits as
+//! ASCII art), so `(v + 1) / 2` gives MNIST's convention of bright ink in [0, 1].
+//! The two renderings hold the same digits in the same order but differ pixel by pixel
+//! (the LIBSVM one is smoother).
+
+use std::path::Path;
+
+use super::checksums::{
+    combine_hashes, decompress, known_file, read_bytes, read_known, sha256_hex, Compression,
+};
+use super::dataset::{Dataset, Split};
+use super::idx::{FIX_FETCH, FIX_USER};
+use super::text::{as_text, finite_f32, integer_label, line_error};
+use crate::error::{Error, Result};
+
+pub const SIDE: usize = 16;
+const PIXELS: usize = SIDE * SIDE;
+/// Slack for values printed with a few decimals just past ±1.
+const RANGE_SLACK: f32 = 1e-4;
+
+fn to_unit(v: f32) -> f32 {
+    ((v + 1.0) / 2.0).clamp(0.0, 1.0)
+}
+
+fn check_value(v: f32) -> bool {
+    (-1.0 - RANGE_SLACK..=1.0 + RANGE_SLACK).contains(&v)
+}
+
+/// Parses the LIBSVM rendering. `path` is only named in errors.
+pub fn parse_libsvm(
+    path: &Path,
+    text: &str,
+    name: &str,
+    source: &str,
+    fix: &str,
+) -> Result<Dataset> {
+    let mut images = Vec::new();
+    let mut labels = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let ln = i + 1;
+        let mut tokens = line.split_whitespace();
+        let Some(label) = tokens.next() else { continue };
+        let digit = integer_label(label, 1, 10).ok_or_else(|| {
+            line_error(
+                path,
+                ln,
+                format!("bad label `{label}`: expected 1..10 (digit + 1)"),
+                fix,
+            )
+        })?;
+        let mut img = [0.0f32; PIXELS];
+        let mut last = 0usize;
+        for tok in tokens {
+            let (idx, val) = tok.split_once(':').ok_or_else(|| {
+                line_error(path, ln, format!("feature `{tok}` is not index:value"), fix)
+            })?;
+            let idx: usize = idx
+                .parse()
+                .ok()
+                .filter(|&k| (1..=PIXELS).contains(&k))
+                .ok_or_else(|| {
+                    line_error(
+                        path,
+                        ln,
+                        format!("feature index `{idx}` is not within 1..{PIXELS}"),
+                        fix,
+                    )
+                })?;
+            if idx <= last {
+                return Err(line_error(
+                    path,
+                    ln,
+                    format!("feature index {idx} after {last}: indices must increase"),
+                    fix,
+                ));
+            }
+            last = idx;
+            let v = finite_f32(val).ok_or_else(|| {
+                line_error(
+                    path,
+                    ln,
+                    format!("unparsable number `{val}` at feature {idx}"),
+                    fix,
+                )
+            })?;
+            if !check_value(v) {
+                return Err(line_error(
+                    path,
+                    ln,
+                    format!("value {v} at feature {idx} is outside [-1, 1]"),
+                    fix,
+                ));
+            }
+            img[idx - 1] = v;
+        }
+        images.extend(img.iter().map(|&v| to_unit(v)));
+        labels.push(digit - 1);
+    }
+    finish(path, name, images, labels, source, fix)
+}
+
+/// Parses the ESL rendering. `path` is only named in errors.
+pub fn parse_esl(path: &Path, text: &str, name: &str, source: &str, fix: &str) -> Result<Dataset> {
+    let mut images = Vec::new();
+    let mut labels = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let ln = i + 1;
+        let mut tokens = line.split_whitespace();
+        let Some(label) = tokens.next() else { continue };
+        let digit = integer_label(label, 0, 9).ok_or_else(|| {
+            line_error(
+                path,
+                ln,
+                format!("bad label `{label}`: expected a digit 0..9"),
+                fix,
+            )
+        })?;
+        let start = images.len();
+        for (k, tok) in tokens.enumerate() {
+            let v = finite_f32(tok).ok_or_else(|| {
+                line_error(
+                    path,
+                    ln,
+                    format!("unparsable number `{tok}` at value {}", k + 1),
+                    fix,
+                )
+            })?;
+            if !check_value(v) {
+                return Err(line_error(
+                    path,
+                    ln,
+                    format!("value {v} at position {} is outside [-1, 1]", k + 1),
+                    fix,
+                ));
+            }
+            images.push(to_unit(v));
+        }
+        let count = images.len() - start;
+        if count != PIXELS {
+            return Err(line_error(
+                path,
+                ln,
+                format!("expected {PIXELS} pixel values after the label, found {count}"),
+                fix,
+            ));
+        }
+        labels.push(digit);
+    }
+    finish(path, name, images, labels, source, fix)
+}
+
+fn finish(
+    path: &Path,
+    name: &str,
+    images: Vec<f32>,
+    labels: Vec<u8>,
+    source: &str,
+    fix: &str,
+) -> Result<Dataset> {
+    if labels.is_empty() {
+        return Err(Error::format(path, format!("holds no digits; {fix}")));
+    }
+    Dataset::new(name, images, labels, SIDE, SIDE, source)
+}
+
+fn read_any(path: &Path) -> Result<(Vec<u8>, String)> {
+    let raw = read_bytes(path, "check the path")?;
+    let content = decompress(path, raw, Compression::from_path(path), FIX_USER)?;
+    let sha = sha256_hex(&content);
+    Ok((content, sha))
+}
+
+/// Reads any file in the LIBSVM rendering (`.bz2`/`.gz` decompressed), unverified.
+pub fn read_usps_libsvm(path: &Path, name: &str) -> Result<Dataset> {
+    let (content, sha) = read_any(path)?;
+    parse_libsvm(
+        path,
+        as_text(path, &content, FIX_USER)?,
+        name,
+        &sha,
+        FIX_USER,
+    )
+}
+
+/// Reads any file in the ESL rendering (`.gz`/`.bz2` decompressed), unverified.
+pub fn read_usps_esl(path: &Path, name: &str) -> Result<Dataset> {
+    let (content, sha) = read_any(path)?;
+    parse_esl(
+        path,
+        as_text(path, &content, FIX_USER)?,
+        name,
+        &sha,
+        FIX_USER,
+    )
+}
+
+type Parser = fn(&Path, &str, &str, &str, &str) -> Result<Dataset>;
+
+fn load_known(data_dir: &Path, rel: &str, name: &str, parse: Parser) -> Result<Dataset> {
+    let file = known_file(rel).ok_or_else(|| {
+        Error::invalid(format!(
+            "internal: {rel} is not in the file table; report this bug"
+        ))
+    })?;
+    let (content, sha) = read_known(data_dir, file)?;
+    let path = data_dir.join(rel);
+    // Unverifiable files can be damaged in ways only the parser sees; say how to replace them.
+    let fix = if file.sha256.is_some() {
+        FIX_FETCH.to_string()
+    } else {
+        format!(
+            "download a fresh copy from {}",
+            file.urls.first().copied().unwrap_or("its source")
+        )
+    };
+    parse(&path, as_text(&path, &content, &fix)?, name, &sha, &fix)
+}
+
+/// The 2007 LIBSVM test digits, `usps-test` (the file torchvision uses).
+pub fn load_usps_libsvm_test(data_dir: &Path) -> Result<Dataset> {
+    load_known(data_dir, "usps/usps.t.bz2", "usps-test", parse_libsvm)
+}
+
+/// The 7291 LIBSVM training digits, `usps-train`, from the optional, unverified `usps.bz2`.
+pub fn load_usps_libsvm_train(data_dir: &Path) -> Result<Dataset> {
+    load_known(data_dir, "usps/usps.bz2", "usps-train", parse_libsvm)
+}
+
+/// The ESL rendering's training (7291) or test (2007) digits, `usps-esl-train`/`-test`.
+pub fn load_usps_esl(data_dir: &Path, split: Split) -> Result<Dataset> {
+    let (rel, name) = match split {
+        Split::Train => ("usps/zip.train.gz", "usps-esl-train"),
+        Split::Test => ("usps/zip.test.gz", "usps-esl-test"),
+    };
+    load_known(data_dir, rel, name, parse_esl)
+}
+
+/// All 9298 ESL digits, training then test, `usps-esl-all`; `source_sha256` combines the
+/// training file's then the test file's content hashes.
+pub fn load_usps_esl_all(data_dir: &Path) -> Result<Dataset> {
+    let train = load_usps_esl(data_dir, Split::Train)?;
+    let test = load_usps_esl(data_dir, Split::Test)?;
+    let mut all = Dataset::concat("usps-esl-all", &[&train, &test])?;
+    all.source_sha256 = combine_hashes(&[&train.source_sha256, &test.source_sha256]);
+    Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn libsvm_line(label: u8, first: f32) -> String {
+        let mut s = label.to_string();
+        for k in 1..=PIXELS {
+            let v = if k == 1 { first } else { -1.0 };
+            s.push_str(&format!(" {k}:{v:.6}"));
+        }
+        s
+    }
+
+    fn esl_line(label: &str, n: usize) -> String {
+        let mut s = label.to_string();
+        for k in 0..n {
+            s.push_str(if k == 0 { " 1.0000" } else { " -1.0000" });
+        }
+        s
+    }
+
+    #[test]
+    fn libsvm_maps_labels_and_values() {
+        let text = format!("{}\n\n{}\n", libsvm_line(1, 1.0), libsvm_line(10, 0.0));
+        let d = parse_libsvm(Path::new("u"), &text, "t", "h", "fix").unwrap();
+        assert_eq!(d.labels, vec![0, 9]);
+        assert_eq!((d.width, d.height), (16, 16));
+        assert_eq!(d.image(0)[0], 1.0);
+        assert_eq!(d.image(0)[1], 0.0);
+        assert_eq!(d.image(1)[0], 0.5);
+        // Omitted features are 0 on [-1, 1], i.e. 0.5.
+        let sparse = parse_libsvm(Path::new("u"), "3 2:1\n", "t", "h", "fix").unwrap();
+        assert_eq!(sparse.labels, vec![2]);
+        assert_eq!(&sparse.image(0)[..3], &[0.5, 1.0, 0.5]);
+    }
+
+    #[test]
+    fn libsvm_errors_name_the_line() {
+        let p = Path::new("u");
+        let cases = [
+            ("0 1:0.5", "line 2: bad label `0`"),
+            ("11 1:0.5", "bad label `11`"),
+            ("3 1-0.5", "not index:value"),
+            ("3 257:0.5", "not within 1..256"),
+            ("3 5:0.5 4:0.1", "indices must increase"),
+            ("3 1:abc", "unparsable number `abc`"),
+            ("3 1:1.5", "outside [-1, 1]"),
+        ];
+        for (bad, want) in cases {
+            let text = format!("{}\n{bad}\n", libsvm_line(1, 0.0));
+            let e = parse_libsvm(p, &text, "t", "h", "FIX")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("line 2: ") && e.contains(want) && e.ends_with("FIX"),
+                "{bad}: {e}"
+            );
+        }
+        assert!(parse_libsvm(p, "\n \n", "t", "h", "x")
+            .unwrap_err()
+            .to_string()
+            .contains("no digits"));
+    }
+
+    #[test]
+    fn esl_parses_and_rejects() {
+        let p = Path::new("z");
+        let d = parse_esl(p, &format!("{}\n", esl_line("6.0000", 256)), "t", "h", "x").unwrap();
+        assert_eq!(d.labels, vec![6]);
+        assert_eq!(d.image(0)[0], 1.0);
+        assert_eq!(d.image(0)[255], 0.0);
+        let cases = [
+            (esl_line("6.5", 256), "bad label `6.5`"),
+            (esl_line("10", 256), "bad label `10`"),
+            (
+                esl_line("1", 255),
+                "expected 256 pixel values after the label, found 255",
+            ),
+            (esl_line("1", 257), "found 257"),
+            (
+                format!("{} x", esl_line("1", 255)),
+                "unparsable number `x` at value 256",
+            ),
+            (esl_line("1", 255) + " -1.2", "outside [-1, 1]"),
+        ];
+        for (bad, want) in cases {
+            let text = format!("{}\n{}\n{bad}", esl_line("1", 256), esl_line("2", 256));
+            let e = parse_esl(p, &text, "t", "h", "x").unwrap_err().to_string();
+            assert!(e.contains("line 3: ") && e.contains(want), "{want}: {e}");
+        }
+    }
+}
