@@ -451,14 +451,11 @@ pub fn file_entry(rel_path: &str) -> Result<&'static KnownFile> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::testutil::TempDir;
     use std::io::Write;
 
-    fn temp_dir(tag: &str) -> PathBuf {
-        let d =
-            std::env::temp_dir().join(format!("digits-fetch-unit-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
+    fn temp_dir(tag: &str) -> TempDir {
+        TempDir::new(&format!("fetch-{tag}"))
     }
 
     fn gz(bytes: &[u8]) -> Vec<u8> {
@@ -490,7 +487,7 @@ mod tests {
         std::fs::write(mirror.join("set/a.gz"), gz(b"content A")).unwrap();
         let f = entry("set/a.gz", b"content A", vec![], Some("set/a"));
 
-        let done = fetch_file(&data, &f, Some(&mirror), false).unwrap();
+        let done = fetch_file(&data, &f, Some(&*mirror), false).unwrap();
         assert_eq!(done[0].action, Action::CopiedFromMirror);
         assert_eq!(done[1].action, Action::Decompressed);
         assert_eq!(std::fs::read(data.join("set/a")).unwrap(), b"content A");
@@ -501,7 +498,7 @@ mod tests {
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
 
-        let again = fetch_file(&data, &f, Some(&mirror), false).unwrap();
+        let again = fetch_file(&data, &f, Some(&*mirror), false).unwrap();
         assert!(
             again.iter().all(|d| d.action == Action::AlreadyValid),
             "{again:?}"
@@ -509,7 +506,7 @@ mod tests {
 
         // A damaged twin is rewritten from the valid compressed file.
         std::fs::write(data.join("set/a"), b"junk").unwrap();
-        let fixed = fetch_file(&data, &f, Some(&mirror), false).unwrap();
+        let fixed = fetch_file(&data, &f, Some(&*mirror), false).unwrap();
         assert_eq!(fixed[1].action, Action::Decompressed);
         assert_eq!(std::fs::read(data.join("set/a")).unwrap(), b"content A");
     }
@@ -520,7 +517,7 @@ mod tests {
         let data = temp_dir("bad-dst");
         std::fs::write(mirror.join("b.txt"), b"tampered").unwrap();
         let f = entry("b.txt", b"original", vec![], None);
-        let e = fetch_file(&data, &f, Some(&mirror), false).unwrap_err();
+        let e = fetch_file(&data, &f, Some(&*mirror), false).unwrap_err();
         assert!(matches!(e, Error::Checksum { .. }), "{e}");
         assert!(!data.join("b.txt").exists());
         assert_eq!(

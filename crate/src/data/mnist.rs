@@ -23,8 +23,8 @@ const FILE_NAMES: [&str; 4] = [
     "t10k-labels-idx1-ubyte",
 ];
 
-/// Validates one decompressed file: present, published checksum, parseable with the
-/// expected count and size. Returns its content hash.
+/// Validates one decompressed file: present, parseable with the expected count and size,
+/// matching its published checksum. Returns its content hash.
 fn validate(data_dir: &Path, name: &str, count: usize) -> Result<String> {
     let gz_rel = format!("mnist/{name}.gz");
     let path = data_dir.join("mnist").join(name);
@@ -34,13 +34,7 @@ fn validate(data_dir: &Path, name: &str, count: usize) -> Result<String> {
         FETCH_HINT
     };
     let bytes = read_bytes(&path, hint)?;
-    let sha = sha256_hex(&bytes);
-    let entry = known_file(&gz_rel).ok_or_else(|| {
-        Error::invalid(format!(
-            "internal: no checksum table entry for {gz_rel}; report this bug"
-        ))
-    })?;
-    verify(&path, entry, &sha)?;
+    // Structure first: "truncated, N of M bytes" says more than a checksum mismatch.
     let (n, rows, cols) = if name.contains("images") {
         let img = parse_images(&path, &bytes, FIX_FETCH)?;
         (img.count, img.rows, img.cols)
@@ -55,6 +49,13 @@ fn validate(data_dir: &Path, name: &str, count: usize) -> Result<String> {
             ),
         ));
     }
+    let sha = sha256_hex(&bytes);
+    let entry = known_file(&gz_rel).ok_or_else(|| {
+        Error::invalid(format!(
+            "internal: no checksum table entry for {gz_rel}; report this bug"
+        ))
+    })?;
+    verify(&path, entry, &sha)?;
     Ok(sha)
 }
 
@@ -100,6 +101,7 @@ pub fn load_mnist(data_dir: &Path, split: Split) -> Result<Dataset> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::testutil::TempDir;
 
     #[test]
     fn missing_files_point_to_fetch() {
@@ -115,8 +117,7 @@ mod tests {
 
     #[test]
     fn a_wrong_file_is_caught_before_the_crate_sees_it() {
-        let dir =
-            std::env::temp_dir().join(format!("digits-mnist-unit-bad-{}", std::process::id()));
+        let dir = TempDir::new("mnist-bad");
         std::fs::create_dir_all(dir.join("mnist")).unwrap();
         // A well-formed but tiny IDX file: the crate would panic on its count.
         let mut bytes = Vec::new();
@@ -126,7 +127,25 @@ mod tests {
         bytes.resize(16 + 784, 0);
         std::fs::write(dir.join("mnist/train-images-idx3-ubyte"), &bytes).unwrap();
         let e = load_mnist(&dir, Split::Train).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("holds 1 items of 28x28, expected 60000"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_well_formed_but_different_file_fails_its_checksum() {
+        let dir = TempDir::new("mnist-sum");
+        std::fs::create_dir_all(dir.join("mnist")).unwrap();
+        let mut bytes = Vec::new();
+        for x in [0x0801u32, 60_000] {
+            bytes.extend_from_slice(&x.to_be_bytes());
+        }
+        bytes.resize(8 + 60_000, 0);
+        std::fs::write(dir.join("mnist/train-labels-idx1-ubyte"), &bytes).unwrap();
+        let e = validate(&dir, "train-labels-idx1-ubyte", 60_000).unwrap_err();
         assert!(matches!(e, Error::Checksum { .. }), "{e}");
-        let _ = std::fs::remove_dir_all(&dir);
+        assert!(e.to_string().contains("65a50cbbf4e906d7"), "{e}");
     }
 }

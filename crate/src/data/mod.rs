@@ -25,6 +25,8 @@ pub mod mnist;
 pub mod optdigits;
 pub mod png_dir;
 pub mod semeion;
+#[cfg(test)]
+mod testutil;
 mod text;
 pub mod usps;
 

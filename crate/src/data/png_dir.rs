@@ -168,11 +168,12 @@ pub fn load_png_dir(dir: &Path, name: &str) -> Result<Dataset> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::data::testutil::TempDir;
 
     /// Encodes 8-bit pixels as a PNG of the given colour type.
-    pub(crate) fn encode(w: u32, h: u32, color: png::ColorType, data: &[u8]) -> Vec<u8> {
+    fn encode(w: u32, h: u32, color: png::ColorType, data: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         {
             let mut enc = png::Encoder::new(&mut out, w, h);
@@ -184,10 +185,8 @@ pub(crate) mod tests {
         out
     }
 
-    fn temp_dir(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("digits-png-unit-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        d
+    fn temp_dir(tag: &str) -> TempDir {
+        TempDir::new(&format!("png-{tag}"))
     }
 
     #[test]
@@ -229,7 +228,6 @@ pub(crate) mod tests {
         .unwrap();
         let d = load_png_dir(&dir, "screen").unwrap();
         assert_eq!(d.images, vec![0.0, 1.0, 0.0, 0.0]);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -249,14 +247,13 @@ pub(crate) mod tests {
         assert_eq!(d.labels, vec![2, 7, 7]);
         let want: Vec<f32> = [30u8, 20, 10].iter().map(|&v| v as f32 / 255.0).collect();
         assert_eq!(d.images, want, "dark mean: kept as is");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn empty_and_missing_folders_are_errors() {
         let dir = temp_dir("empty");
         assert!(matches!(
-            load_png_dir(&dir, "e").unwrap_err(),
+            load_png_dir(&dir.join("absent"), "e").unwrap_err(),
             Error::Missing { .. }
         ));
         std::fs::create_dir_all(dir.join("5")).unwrap();
@@ -264,6 +261,5 @@ pub(crate) mod tests {
             .unwrap_err()
             .to_string()
             .contains("no PNG images"));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
