@@ -28,6 +28,7 @@ pub fn require_mnist_frame(ds: &Dataset) -> Result<()> {
 
 /// Class probabilities (softmax of the logits), `n × 10`, computed in batches.
 pub fn predict_probabilities(model: &dyn Classifier, dev: &Cpu, ds: &Dataset) -> Vec<f32> {
+    crate::runtime::keep_freed_memory();
     let mut probs = Vec::with_capacity(ds.len() * 10);
     let px = ds.pixels();
     for start in (0..ds.len()).step_by(EVAL_BATCH) {

@@ -32,7 +32,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,7 @@ pub mod io;
 pub mod models;
 pub mod optim;
 pub mod run;
+pub mod runtime;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -13,7 +13,11 @@ use digits::train::{Progress, TrainConfig};
 use digits::Result;
 
 #[derive(Parser)]
-#[command(name = "digits", version, about = "Why CNNs beat MLPs on handwritten digits, and why the gap widens on USPS")]
+#[command(
+    name = "digits",
+    version,
+    about = "Why CNNs beat MLPs on handwritten digits, and why the gap widens on USPS"
+)]
 struct Cli {
     /// Folder holding the data sets (filled by `digits data fetch`).
     #[arg(long, global = true, default_value = "data", env = "DIGITS_DATA_DIR")]
@@ -123,7 +127,9 @@ fn dispatch(cli: &Cli) -> Result<()> {
                 bad += (!s.is_ok()) as usize;
             }
             if bad > 0 {
-                return Err(digits::Error::invalid(format!("{bad} data file(s) missing or corrupt; run `digits data fetch`")));
+                return Err(digits::Error::invalid(format!(
+                    "{bad} data file(s) missing or corrupt; run `digits data fetch`"
+                )));
             }
             Ok(())
         }
@@ -137,8 +143,11 @@ fn dispatch(cli: &Cli) -> Result<()> {
 }
 
 /// The domains every training run reports on: MNIST test, and USPS test in both framings.
-const REPORT: &[(&str, Framing)] =
-    &[("mnist-test", Framing::Resize), ("usps-test", Framing::Resize), ("usps-test", Framing::MnistFrame)];
+const REPORT: &[(&str, Framing)] = &[
+    ("mnist-test", Framing::Resize),
+    ("usps-test", Framing::Resize),
+    ("usps-test", Framing::MnistFrame),
+];
 
 fn train(data_dir: &Path, a: &TrainArgs) -> Result<()> {
     let cfg = TrainConfig {
@@ -150,7 +159,10 @@ fn train(data_dir: &Path, a: &TrainArgs) -> Result<()> {
         seed: a.seed,
         patience: (a.patience > 0).then_some(a.patience),
     };
-    let dir = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", a.model, a.seed)));
+    let dir = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", a.model, a.seed)));
     let (train_set, val_set) = run::mnist_train_val(data_dir, a.val_split, a.seed)?;
     eprintln!(
         "training {} on {} MNIST images ({} held out for validation) into {}",
@@ -159,16 +171,31 @@ fn train(data_dir: &Path, a: &TrainArgs) -> Result<()> {
         val_set.len(),
         dir.display()
     );
-    let (outcome, mut record) = run::train_run(&cfg, &train_set, &val_set, a.val_split, &dir, a.resume, Progress::Auto)?;
+    let (outcome, mut record) = run::train_run(
+        &cfg,
+        &train_set,
+        &val_set,
+        a.val_split,
+        &dir,
+        a.resume,
+        Progress::Auto,
+    )?;
     for &(spec, framing) in REPORT {
         match run::try_domain(spec, data_dir, framing)? {
-            Some(ds) => record.results.push(EvalSummary::from(&evaluate(cfg.arch, &outcome.weights, &ds)?)),
+            Some(ds) => record.results.push(EvalSummary::from(&evaluate(
+                cfg.arch,
+                &outcome.weights,
+                &ds,
+            )?)),
             None => eprintln!("{spec}: data not found, skipped (run `digits data fetch`)"),
         }
     }
     run::save_record(&dir, &record)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&record).expect("record serialises"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&record).expect("record serialises")
+        );
         return Ok(());
     }
     let secs = record.train_seconds / record.epochs_run as f64;
@@ -181,7 +208,12 @@ fn train(data_dir: &Path, a: &TrainArgs) -> Result<()> {
         train_set.len() as f64 / secs
     );
     for r in &record.results {
-        println!("  {:<28} {:>6} images  accuracy {:>6.2}%", r.dataset, r.n, 100.0 * r.accuracy);
+        println!(
+            "  {:<28} {:>6} images  accuracy {:>6.2}%",
+            r.dataset,
+            r.n,
+            100.0 * r.accuracy
+        );
     }
     println!("weights, history and record in {}", dir.display());
     Ok(())
@@ -194,7 +226,10 @@ fn eval(data_dir: &Path, a: &EvalArgs) -> Result<()> {
     if a.json {
         let mut e = e.clone();
         e.mistakes.truncate(a.mistakes);
-        println!("{}", serde_json::to_string_pretty(&e).expect("evaluation serialises"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&e).expect("evaluation serialises")
+        );
     } else {
         print_evaluation(arch, &e, a.mistakes);
     }
@@ -202,15 +237,37 @@ fn eval(data_dir: &Path, a: &EvalArgs) -> Result<()> {
 }
 
 fn print_evaluation(arch: Arch, e: &Evaluation, mistakes: usize) {
-    println!("{arch} on {} ({} images): accuracy {:.2}%, mean confidence {:.3}, loss {:.4}", e.dataset, e.n, 100.0 * e.accuracy, e.mean_confidence, e.loss);
-    println!("per class: {}", (0..10).map(|c| format!("{c}:{:.1}%", 100.0 * e.per_class_accuracy[c])).collect::<Vec<_>>().join(" "));
+    println!(
+        "{arch} on {} ({} images): accuracy {:.2}%, mean confidence {:.3}, loss {:.4}",
+        e.dataset,
+        e.n,
+        100.0 * e.accuracy,
+        e.mean_confidence,
+        e.loss
+    );
+    println!(
+        "per class: {}",
+        (0..10)
+            .map(|c| format!("{c}:{:.1}%", 100.0 * e.per_class_accuracy[c]))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     println!("confusion (rows: true digit, columns: predicted)");
-    println!("     {}", (0..10).map(|c| format!("{c:>5}")).collect::<String>());
+    println!(
+        "     {}",
+        (0..10).map(|c| format!("{c:>5}")).collect::<String>()
+    );
     for (t, row) in e.confusion.iter().enumerate() {
-        println!("  {t}: {}", row.iter().map(|v| format!("{v:>5}")).collect::<String>());
+        println!(
+            "  {t}: {}",
+            row.iter().map(|v| format!("{v:>5}")).collect::<String>()
+        );
     }
     println!("{} mistakes; most confident:", e.mistakes.len());
     for m in e.mistakes.iter().take(mistakes) {
-        println!("  #{:<6} true {} predicted {} with p={:.3}", m.index, m.label, m.predicted, m.confidence);
+        println!(
+            "  #{:<6} true {} predicted {} with p={:.3}",
+            m.index, m.label, m.predicted, m.confidence
+        );
     }
 }

@@ -96,7 +96,9 @@ pub fn history_path(dir: &Path) -> PathBuf {
 /// MNIST's training set split into training and validation parts.
 pub fn mnist_train_val(data_dir: &Path, val_split: f64, seed: u64) -> Result<(Dataset, Dataset)> {
     if !(val_split > 0.0 && val_split < 1.0) {
-        return Err(Error::invalid(format!("--val-split must be between 0 and 1, got {val_split}")));
+        return Err(Error::invalid(format!(
+            "--val-split must be between 0 and 1, got {val_split}"
+        )));
     }
     let full = load_mnist(data_dir, Split::Train)?;
     let (train, val) = full.split(val_split, seed);
@@ -114,7 +116,12 @@ pub fn train_run(
     resume: bool,
     progress: Progress,
 ) -> Result<(TrainOutcome, RunRecord)> {
-    let opts = TrainOptions { checkpoint: Some(checkpoint_path(dir)), resume, progress, on_epoch: None };
+    let opts = TrainOptions {
+        checkpoint: Some(checkpoint_path(dir)),
+        resume,
+        progress,
+        on_epoch: None,
+    };
     let outcome = train(cfg, train_set, val_set, opts)?;
     let record = RunRecord {
         config: cfg.clone(),
@@ -142,26 +149,43 @@ pub fn save_record(dir: &Path, record: &RunRecord) -> Result<()> {
 pub fn load_record(dir: &Path) -> Result<RunRecord> {
     let path = record_path(dir);
     let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Missing { path: path.clone(), hint: "not a finished run folder; train one with `digits train`".into() },
+        std::io::ErrorKind::NotFound => Error::Missing {
+            path: path.clone(),
+            hint: "not a finished run folder; train one with `digits train`".into(),
+        },
         _ => Error::io(&path, e),
     })?;
-    serde_json::from_str(&text).map_err(|e| Error::format(&path, format!("unreadable run record ({e}); train the run again")))
+    serde_json::from_str(&text).map_err(|e| {
+        Error::format(
+            &path,
+            format!("unreadable run record ({e}); train the run again"),
+        )
+    })
 }
 
 /// The final weights with the run's record in the file's metadata.
 pub fn save_model(dir: &Path, weights: &Weights, record: &RunRecord) -> Result<()> {
-    let meta = BTreeMap::from([("run".to_string(), serde_json::to_string(record).expect("record serialises"))]);
+    let meta = BTreeMap::from([(
+        "run".to_string(),
+        serde_json::to_string(record).expect("record serialises"),
+    )]);
     save_safetensors(&model_path(dir), &[("", weights)], &meta)
 }
 
 /// Load the weights of a run folder (or of a `.safetensors` file) and their architecture.
 pub fn load_model(path: &Path) -> Result<(Arch, Weights)> {
-    let file = if path.is_dir() { model_path(path) } else { path.to_path_buf() };
+    let file = if path.is_dir() {
+        model_path(path)
+    } else {
+        path.to_path_buf()
+    };
     let mut loaded = load_safetensors(&file)?;
-    let weights = loaded
-        .sets
-        .remove("")
-        .ok_or_else(|| Error::format(&file, "holds no model weights; pass a run folder or its model.safetensors"))?;
+    let weights = loaded.sets.remove("").ok_or_else(|| {
+        Error::format(
+            &file,
+            "holds no model weights; pass a run folder or its model.safetensors",
+        )
+    })?;
     let arch: Arch = weights.arch.parse()?;
     weights.check_layout(&weights.arch, &arch.layout())?;
     Ok((arch, weights))
@@ -189,15 +213,27 @@ pub fn load_history(dir: &Path) -> Result<Vec<EpochRecord>> {
         .get("state")
         .and_then(|s| serde_json::from_str::<Meta>(s).ok())
         .map(|m| m.history)
-        .ok_or_else(|| Error::format(checkpoint_path(dir), "no training history; train the run again"))
+        .ok_or_else(|| {
+            Error::format(
+                checkpoint_path(dir),
+                "no training history; train the run again",
+            )
+        })
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn dfdx_version_constant_matches_the_lock_file() {
-        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).unwrap();
-        let entry = lock.split("[[package]]").find(|p| p.contains("name = \"dfdx\"")).unwrap();
-        assert!(entry.contains(&format!("version = \"{}\"", super::DFDX_VERSION)), "{entry}");
+        let lock =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).unwrap();
+        let entry = lock
+            .split("[[package]]")
+            .find(|p| p.contains("name = \"dfdx\""))
+            .unwrap();
+        assert!(
+            entry.contains(&format!("version = \"{}\"", super::DFDX_VERSION)),
+            "{entry}"
+        );
     }
 }

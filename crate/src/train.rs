@@ -300,6 +300,7 @@ pub fn train(
     mut opts: TrainOptions,
 ) -> Result<TrainOutcome> {
     cfg.validate()?;
+    crate::runtime::keep_freed_memory();
     require_mnist_frame(train)?;
     require_mnist_frame(val)?;
     let mut state = match &opts.checkpoint {
@@ -437,10 +438,10 @@ fn run_epoch(
             )));
         }
         loss_sum += loss_value as f64 * m as f64;
-        let grads = loss.backward();
+        let mut grads = loss.backward();
         let alpha = adam.begin_step();
         for (i, p) in model.params_mut().into_iter().enumerate() {
-            let g = p.grad(&grads);
+            let g = p.grad(&mut grads);
             let mut w = p.values();
             adam.update(i, alpha, &mut w, &g);
             p.set_values(&w);

@@ -246,8 +246,8 @@ fn check_model(arch: Arch) {
         p.alloc_grad(&mut grads);
     }
     let logits = model.train_logits(&dev, &images, n, 0, grads);
-    let grads = cross_entropy_with_logits_loss(logits, targets.clone()).backward();
-    let analytic: Vec<Vec<f32>> = model.params().iter().map(|p| p.grad(&grads)).collect();
+    let mut grads = cross_entropy_with_logits_loss(logits, targets.clone()).backward();
+    let analytic: Vec<Vec<f32>> = model.params().iter().map(|p| p.grad(&mut grads)).collect();
     let loss_at = |w: &digits::models::Weights| {
         let m = arch.build(&dev, w, 0.0).unwrap();
         cross_entropy_with_logits_loss(m.logits(&dev, &images, n), targets.clone()).array() as f64

@@ -76,7 +76,7 @@ impl Cnn {
     /// feature maps the notebooks draw.
     pub fn first_feature_maps(&self, dev: &Cpu, images: &[f32], n: usize) -> Vec<f32> {
         let x = dev.tensor_from_vec(images.to_vec(), (n, Const::<1>, Const::<28>, Const::<28>));
-        self.conv2d.forward(x).as_vec()
+        super::layers::values(&self.conv2d.forward(x))
     }
 }
 

@@ -213,7 +213,10 @@ pub fn conv_backward(
 /// pooled values and, for each, the index into `x` of the maximum it took (the first one on
 /// ties), which is all the backward pass needs.
 pub fn maxpool_forward(x: &[f32], planes: usize, h: usize, w: usize) -> (Vec<f32>, Vec<u32>) {
-    assert!(h.is_multiple_of(2) && w.is_multiple_of(2), "max pooling needs even sides");
+    assert!(
+        h.is_multiple_of(2) && w.is_multiple_of(2),
+        "max pooling needs even sides"
+    );
     assert_eq!(x.len(), planes * h * w);
     assert!(
         x.len() <= u32::MAX as usize,
@@ -314,8 +317,8 @@ mod tests {
                 assert!((g - e).abs() < 1e-4, "{d:?}: {g} vs {e}");
             }
             let relu = conv_forward(&col, &w, &bias, d, true);
-            for (r, e) in relu.iter().zip(&want) {
-                assert_eq!(*r, e.max(0.0));
+            for (r, g) in relu.iter().zip(&got) {
+                assert_eq!(*r, g.max(0.0));
             }
         }
     }

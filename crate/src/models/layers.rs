@@ -37,6 +37,18 @@ macro_rules! add_grad {
     }};
 }
 
+/// A tensor's values as a row-major vector, by one memory copy.
+///
+/// dfdx's `as_vec` walks a strided index per element, which cost this crate's training step
+/// more time than its convolutions; our tensors are contiguous, so their buffer already is
+/// the row-major order. (`copy_into` panics on a buffer of another length, which a broadcast
+/// view would have: the assumption is checked, not trusted.)
+pub fn values<S: Shape, T>(t: &Tensor<S, f32, Cpu, T>) -> Vec<f32> {
+    let mut out = vec![0.0f32; t.shape().num_elements()];
+    t.copy_into(&mut out);
+    out
+}
+
 /// Options of one convolution call.
 #[derive(Clone, Copy, Debug)]
 pub struct ConvOpts {
@@ -64,9 +76,9 @@ pub fn conv2d_3x3<B: Dim, C: Dim, O: Dim, H: Dim, W: Dim, T: Tape<f32, Cpu>>(
     };
     let (x, mut tape) = x.split_tape();
     let mut col = vec![0.0f32; d.col_len()];
-    kernels::im2col(&x.as_vec(), d, &mut col);
-    let w_vals = weight.as_vec();
-    let out_vals = kernels::conv_forward(&col, &w_vals, &bias.as_vec(), d, opts.relu);
+    kernels::im2col(&values(&x), d, &mut col);
+    let w_vals = values(weight);
+    let out_vals = kernels::conv_forward(&col, &w_vals, &values(bias), d, opts.relu);
     let out = x.device().tensor_from_vec(out_vals, (b, o, h, w));
     if T::OWNS_TAPE {
         let (xg, og, wg, bg) = (x.ghost(), out.ghost(), weight.ghost(), bias.ghost());
@@ -74,7 +86,7 @@ pub fn conv2d_3x3<B: Dim, C: Dim, O: Dim, H: Dim, W: Dim, T: Tape<f32, Cpu>>(
         tape.add_backward_op(move |grads| {
             let mut dy = grad_of!(grads, &og);
             if let Some(y) = relu_out {
-                for (g, y) in dy.iter_mut().zip(y.as_vec()) {
+                for (g, y) in dy.iter_mut().zip(values(&y)) {
                     if y <= 0.0 {
                         *g = 0.0;
                     }
@@ -108,7 +120,7 @@ pub fn maxpool2x2<B: Dim, C: Dim, H: Dim, W: Dim, Ho: Dim, Wo: Dim, T: Tape<f32,
     );
     let (x, mut tape) = x.split_tape();
     let (vals, argmax) =
-        kernels::maxpool_forward(&x.as_vec(), b.size() * c.size(), h.size(), w.size());
+        kernels::maxpool_forward(&values(&x), b.size() * c.size(), h.size(), w.size());
     let out = x.device().tensor_from_vec(vals, (b, c, out_h, out_w));
     if T::OWNS_TAPE {
         let (xg, og) = (x.ghost(), out.ghost());
@@ -137,7 +149,7 @@ pub fn reshape<S1: Shape, S2: Shape, T: Tape<f32, Cpu>>(
         "reshape changes the size"
     );
     let (x, mut tape) = x.split_tape();
-    let out = x.device().tensor_from_vec(x.as_vec(), shape);
+    let out = x.device().tensor_from_vec(values(&x), shape);
     if T::OWNS_TAPE {
         let (xg, og) = (x.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {
@@ -170,7 +182,7 @@ pub fn dropout<S: Shape, T: Tape<f32, Cpu>>(
     let mask: Vec<f32> = (0..x.shape().num_elements())
         .map(|_| if rng.gen::<f32>() < p { 0.0 } else { keep })
         .collect();
-    let vals: Vec<f32> = x.as_vec().iter().zip(&mask).map(|(v, m)| v * m).collect();
+    let vals: Vec<f32> = values(&x).iter().zip(&mask).map(|(v, m)| v * m).collect();
     let out = x.device().tensor_from_vec(vals, *x.shape());
     let (xg, og) = (x.ghost(), out.ghost());
     tape.add_backward_op(move |grads| {

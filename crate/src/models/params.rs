@@ -133,12 +133,13 @@ pub trait Param {
     fn num_elements(&self) -> usize;
     /// Make sure `grads` has a (zero) slot for this parameter.
     fn alloc_grad(&self, grads: &mut Gradients<f32, Cpu>);
-    fn grad(&self, grads: &Gradients<f32, Cpu>) -> Vec<f32>;
+    /// This parameter's gradient (zeros if the step gave it none).
+    fn grad(&self, grads: &mut Gradients<f32, Cpu>) -> Vec<f32>;
 }
 
 impl<S: Shape> Param for Tensor<S, f32, Cpu> {
     fn values(&self) -> Vec<f32> {
-        self.as_vec()
+        super::layers::values(self)
     }
     fn set_values(&mut self, values: &[f32]) {
         self.copy_from(values);
@@ -152,8 +153,11 @@ impl<S: Shape> Param for Tensor<S, f32, Cpu> {
             .try_alloc_for(self)
             .expect("allocating a gradient buffer");
     }
-    fn grad(&self, grads: &Gradients<f32, Cpu>) -> Vec<f32> {
-        grads.get(self).as_vec()
+    fn grad(&self, grads: &mut Gradients<f32, Cpu>) -> Vec<f32> {
+        grads
+            .get_or_alloc_mut(self)
+            .expect("allocating a gradient buffer")
+            .to_vec()
     }
 }
 

@@ -1,0 +1,161 @@
+//! Where one CNN training step's time goes (a quick look; `digits bench` is the real tool).
+use std::time::Instant;
+
+use digits::models::gemm::{matmul, Layout};
+use digits::models::kernels::{self, ConvDims};
+
+fn time<T>(what: &str, reps: usize, mut f: impl FnMut() -> T) -> f64 {
+    f();
+    let t = Instant::now();
+    for _ in 0..reps {
+        std::hint::black_box(f());
+    }
+    let s = t.elapsed().as_secs_f64() / reps as f64;
+    println!("{what:<40} {:8.2} ms", s * 1e3);
+    s
+}
+
+fn main() {
+    if std::env::var_os("GLIBC_DEFAULTS").is_none() {
+        digits::runtime::keep_freed_memory();
+    }
+    let n = 1024;
+    let a = vec![0.5f32; n * n];
+    let b = vec![0.25f32; n * n];
+    let mut c = vec![0.0f32; n * n];
+    let s = time("gemm 1024^3", 5, || {
+        matmul(
+            n,
+            n,
+            n,
+            &a,
+            Layout::Normal,
+            &b,
+            Layout::Normal,
+            &mut c,
+            false,
+        )
+    });
+    println!("  = {:.1} GFLOP/s", 2.0 * (n * n * n) as f64 / s / 1e9);
+
+    let d = ConvDims {
+        batch: 128,
+        c_in: 32,
+        c_out: 192,
+        h: 14,
+        w: 14,
+    };
+    let x = vec![0.1f32; d.batch * d.c_in * 196];
+    let w = vec![0.01f32; d.c_out * d.c_in * 9];
+    let bias = vec![0.0f32; d.c_out];
+    let mut col = vec![0.0f32; d.col_len()];
+    time("conv2 im2col", 5, || kernels::im2col(&x, d, &mut col));
+    let s = time("conv2 forward gemm+bias", 5, || {
+        kernels::conv_forward(&col, &w, &bias, d, true)
+    });
+    println!(
+        "  = {:.1} GFLOP/s",
+        2.0 * (192 * 288 * 196 * 128) as f64 / s / 1e9
+    );
+    let dy = vec![0.001f32; d.batch * d.c_out * 196];
+    let mut dw = vec![0.0f32; w.len()];
+    let mut db = vec![0.0f32; 192];
+    let s = time("conv2 backward (dw, db, dx)", 5, || {
+        kernels::conv_backward(&col, &w, &dy, d, &mut dw, &mut db, true)
+    });
+    println!(
+        "  = {:.1} GFLOP/s",
+        4.0 * (192 * 288 * 196 * 128) as f64 / s / 1e9
+    );
+    time("conv2 backward (dw, db only)", 5, || {
+        kernels::conv_backward(&col, &w, &dy, d, &mut dw, &mut db, false)
+    });
+    let mut dx = vec![0.0f32; x.len()];
+    time("conv2 col2im", 5, || kernels::col2im_add(&col, d, &mut dx));
+    let pooled = vec![0.3f32; 128 * 192 * 196];
+    time("pool2 forward", 5, || {
+        kernels::maxpool_forward(&pooled, 128 * 192, 14, 14)
+    });
+    let d1 = ConvDims {
+        batch: 128,
+        c_in: 1,
+        c_out: 32,
+        h: 28,
+        w: 28,
+    };
+    let x1 = vec![0.1f32; 128 * 784];
+    let mut col1 = vec![0.0f32; d1.col_len()];
+    time("conv1 im2col", 5, || kernels::im2col(&x1, d1, &mut col1));
+    time("conv1 forward", 5, || {
+        kernels::conv_forward(&col1, &vec![0.01; 288], &[0.0; 32], d1, true)
+    });
+    let (m, k, nn) = (128, 9408, 128);
+    let a = vec![0.5f32; m * k];
+    let b = vec![0.25f32; k * nn];
+    let mut c = vec![0.0f32; m * nn];
+    time("dense 128x9408x128", 5, || {
+        matmul(
+            m,
+            nn,
+            k,
+            &a,
+            Layout::Normal,
+            &b,
+            Layout::Transposed,
+            &mut c,
+            false,
+        )
+    });
+    training_step();
+}
+
+fn training_step() {
+    use dfdx::prelude::*;
+    let dev = dfdx::tensor::Cpu::default();
+    let arch = digits::models::Arch::Cnn;
+    let mut model = arch.build(&dev, &arch.init(0), 0.2).unwrap();
+    let images = vec![0.2f32; 128 * 784];
+    let mut onehot = vec![0.0f32; 1280];
+    for i in 0..128 {
+        onehot[i * 10 + i % 10] = 1.0;
+    }
+    let mut adam = digits::optim::Adam::new(digits::optim::AdamConfig::keras(1e-3), &arch.init(0));
+    time("forward with tape", 3, || {
+        let mut grads = Gradients::leaky();
+        for p in model.params() {
+            p.alloc_grad(&mut grads);
+        }
+        model.train_logits(&dev, &images, 128, 1, grads).as_vec()
+    });
+    time("forward+backward", 3, || {
+        let mut grads = Gradients::leaky();
+        for p in model.params() {
+            p.alloc_grad(&mut grads);
+        }
+        let logits = model.train_logits(&dev, &images, 128, 1, grads);
+        cross_entropy_with_logits_loss(
+            logits,
+            dev.tensor_from_vec(onehot.clone(), (128usize, Const::<10>)),
+        )
+        .backward()
+    });
+    let mut grads = Gradients::leaky();
+    for p in model.params() {
+        p.alloc_grad(&mut grads);
+    }
+    let logits = model.train_logits(&dev, &images, 128, 1, grads);
+    let mut grads = cross_entropy_with_logits_loss(
+        logits,
+        dev.tensor_from_vec(onehot.clone(), (128usize, Const::<10>)),
+    )
+    .backward();
+    time("adam update", 3, || {
+        let alpha = adam.begin_step();
+        for (i, p) in model.params_mut().into_iter().enumerate() {
+            let g = p.grad(&mut grads);
+            let mut w = p.values();
+            adam.update(i, alpha, &mut w, &g);
+            p.set_values(&w);
+        }
+    });
+}
