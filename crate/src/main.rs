@@ -159,6 +159,7 @@ fn train(data_dir: &Path, a: &TrainArgs) -> Result<()> {
         seed: a.seed,
         patience: (a.patience > 0).then_some(a.patience),
     };
+    cfg.validate()?;
     let dir = a
         .out
         .clone()

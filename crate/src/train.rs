@@ -55,7 +55,8 @@ impl TrainConfig {
         }
     }
 
-    fn validate(&self) -> Result<()> {
+    /// Check the settings before any data is read or time spent.
+    pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::invalid(m));
         if self.epochs == 0 {
             return bad("--epochs must be at least 1".into());
