@@ -7,6 +7,7 @@
 //! - [`train`] and [`eval`]: the training loop (Adam, early stopping, checkpoints that
 //!   resume) and the measurements taken on any data set.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod data;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod history;
 pub mod io;
 pub mod models;
 pub mod optim;
+pub mod profile;
 pub mod run;
 pub mod runtime;
 pub mod train;

@@ -37,6 +37,19 @@ enum Command {
     Train(TrainArgs),
     /// Evaluate trained weights on a data set.
     Eval(EvalArgs),
+    /// Measure training and inference speed against this machine's GEMM peak.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Models to measure (default: both).
+    models: Vec<Arch>,
+    /// Training steps timed per model.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -139,6 +152,25 @@ fn dispatch(cli: &Cli) -> Result<()> {
         }
         Command::Train(args) => train(&cli.data, args),
         Command::Eval(args) => eval(&cli.data, args),
+        Command::Bench(args) => {
+            let mut cfg = digits::bench::BenchConfig {
+                steps: args.steps.max(1),
+                ..Default::default()
+            };
+            if !args.models.is_empty() {
+                cfg.archs = args.models.clone();
+            }
+            let report = digits::bench::run(&cfg);
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("report serialises")
+                );
+            } else {
+                print!("{report}");
+            }
+            Ok(())
+        }
     }
 }
 

@@ -23,6 +23,7 @@ use crate::eval::{argmax, evaluate_model, require_mnist_frame};
 use crate::history::EpochRecord;
 use crate::models::{export_weights, mix_seed, Arch, Classifier, Weights};
 use crate::optim::{Adam, AdamConfig};
+use crate::profile::{self, Phase};
 use crate::{Error, Result};
 
 /// Everything that decides a training run's numbers.
@@ -384,6 +385,51 @@ pub fn train(
     Ok(state.outcome(cfg, true))
 }
 
+/// One optimisation step on a batch: forward with dropout drawn from `seed`, cross-entropy,
+/// backward, Adam. Returns the batch's mean loss (before the update) and how many images the
+/// model got right. A non-finite loss is returned as it is, and no update is made.
+pub fn train_step(
+    model: &mut dyn Classifier,
+    dev: &Cpu,
+    adam: &mut Adam,
+    images: &[f32],
+    onehot: Vec<f32>,
+    labels: &[u8],
+    seed: u64,
+) -> (f32, usize) {
+    let m = labels.len();
+    let mut grads = Gradients::leaky();
+    for p in model.params() {
+        p.alloc_grad(&mut grads);
+    }
+    let logits = model.train_logits(dev, images, m, seed, grads);
+    let right = logits
+        .as_vec()
+        .chunks(10)
+        .zip(labels)
+        .filter(|(row, &l)| argmax(row) == l as usize)
+        .count();
+    let loss =
+        cross_entropy_with_logits_loss(logits, dev.tensor_from_vec(onehot, (m, Const::<10>)));
+    let loss_value = loss.array();
+    if loss_value.is_finite() {
+        let mut grads = loss.backward();
+        profile::time(Phase::Optimiser, || adam_step(model, adam, &mut grads));
+    }
+    (loss_value, right)
+}
+
+/// Apply one Adam step to every parameter of `model` from this step's gradients.
+pub fn adam_step(model: &mut dyn Classifier, adam: &mut Adam, grads: &mut Gradients<f32, Cpu>) {
+    let alpha = adam.begin_step();
+    for (i, p) in model.params_mut().into_iter().enumerate() {
+        let g = p.grad(grads);
+        let mut w = p.values();
+        adam.update(i, alpha, &mut w, &g);
+        p.set_values(&w);
+    }
+}
+
 /// One pass over the shuffled training set; returns the running mean loss and accuracy.
 fn run_epoch(
     cfg: &TrainConfig,
@@ -414,23 +460,18 @@ fn run_epoch(
     let (mut loss_sum, mut correct) = (0.0f64, 0usize);
     for (b, idx) in order.chunks(cfg.batch_size).enumerate() {
         let m = idx.len();
-        let mut onehot = vec![0.0f32; m * 10];
-        for (j, &i) in idx.iter().enumerate() {
-            images[j * px..(j + 1) * px].copy_from_slice(train.image(i));
-            onehot[j * 10 + train.labels[i] as usize] = 1.0;
-        }
-        let mut grads = Gradients::leaky();
-        for p in model.params() {
-            p.alloc_grad(&mut grads);
-        }
+        let onehot = profile::time(Phase::DataPreparation, || {
+            let mut onehot = vec![0.0f32; m * 10];
+            for (j, &i) in idx.iter().enumerate() {
+                images[j * px..(j + 1) * px].copy_from_slice(train.image(i));
+                onehot[j * 10 + train.labels[i] as usize] = 1.0;
+            }
+            onehot
+        });
         let seed = mix_seed(cfg.seed, ((epoch as u64) << 32) | b as u64);
-        let logits = model.train_logits(dev, &images[..m * px], m, seed, grads);
-        for (row, &i) in logits.as_vec().chunks(10).zip(idx) {
-            correct += (argmax(row) == train.labels[i] as usize) as usize;
-        }
-        let loss =
-            cross_entropy_with_logits_loss(logits, dev.tensor_from_vec(onehot, (m, Const::<10>)));
-        let loss_value = loss.array();
+        let labels: Vec<u8> = idx.iter().map(|&i| train.labels[i]).collect();
+        let (loss_value, right) =
+            train_step(model, dev, adam, &images[..m * px], onehot, &labels, seed);
         if !loss_value.is_finite() {
             bar.abandon();
             return Err(Error::NonFinite(format!(
@@ -438,15 +479,8 @@ fn run_epoch(
                 cfg.lr
             )));
         }
+        correct += right;
         loss_sum += loss_value as f64 * m as f64;
-        let mut grads = loss.backward();
-        let alpha = adam.begin_step();
-        for (i, p) in model.params_mut().into_iter().enumerate() {
-            let g = p.grad(&mut grads);
-            let mut w = p.values();
-            adam.update(i, alpha, &mut w, &g);
-            p.set_values(&w);
-        }
         bar.inc(m as u64);
         if b % 20 == 0 {
             bar.set_message(format!("loss {:.4}", loss_sum / bar.position() as f64));

@@ -18,6 +18,7 @@ use dfdx::tensor::{Cpu, CpuError};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use super::kernels::{self, ConvDims};
+use crate::profile::{self, Phase};
 
 // dfdx's `Tensorlike` trait (what `Gradients` keys on) is crate-private, so these helpers are
 // macros: the ghost tensor's concrete type is inferred at each use.
@@ -75,15 +76,19 @@ pub fn conv2d_3x3<B: Dim, C: Dim, O: Dim, H: Dim, W: Dim, T: Tape<f32, Cpu>>(
         w: w.size(),
     };
     let (x, mut tape) = x.split_tape();
-    let mut col = vec![0.0f32; d.col_len()];
-    kernels::im2col(&values(&x), d, &mut col);
     let w_vals = values(weight);
-    let out_vals = kernels::conv_forward(&col, &w_vals, &values(bias), d, opts.relu);
+    let (col, out_vals) = profile::time(Phase::Convolution, || {
+        let mut col = vec![0.0f32; d.col_len()];
+        kernels::im2col(&values(&x), d, &mut col);
+        let out = kernels::conv_forward(&col, &w_vals, &values(bias), d, opts.relu);
+        (col, out)
+    });
     let out = x.device().tensor_from_vec(out_vals, (b, o, h, w));
     if T::OWNS_TAPE {
         let (xg, og, wg, bg) = (x.ghost(), out.ghost(), weight.ghost(), bias.ghost());
         let relu_out = opts.relu.then(|| out.clone());
         tape.add_backward_op(move |grads| {
+            let started = profile::start();
             let mut dy = grad_of!(grads, &og);
             if let Some(y) = relu_out {
                 for (g, y) in dy.iter_mut().zip(values(&y)) {
@@ -101,6 +106,7 @@ pub fn conv2d_3x3<B: Dim, C: Dim, O: Dim, H: Dim, W: Dim, T: Tape<f32, Cpu>>(
             if let Some(dx) = dx {
                 add_grad!(grads, &xg, dx);
             }
+            profile::stop(Phase::Convolution, started);
             Ok(())
         });
     }
@@ -126,10 +132,12 @@ pub fn maxpool2x2<B: Dim, C: Dim, H: Dim, W: Dim, Ho: Dim, Wo: Dim, T: Tape<f32,
         let (xg, og) = (x.ghost(), out.ghost());
         let n_in = x.shape().num_elements();
         tape.add_backward_op(move |grads| {
+            let started = profile::start();
             let dy = grad_of!(grads, &og);
             let mut dx = vec![0.0f32; n_in];
             kernels::maxpool_backward_add(&dy, &argmax, &mut dx);
             add_grad!(grads, &xg, dx);
+            profile::stop(Phase::Pooling, started);
             Ok(())
         });
     }
@@ -149,12 +157,16 @@ pub fn reshape<S1: Shape, S2: Shape, T: Tape<f32, Cpu>>(
         "reshape changes the size"
     );
     let (x, mut tape) = x.split_tape();
-    let out = x.device().tensor_from_vec(values(&x), shape);
+    let out = profile::time(Phase::Reshape, || {
+        x.device().tensor_from_vec(values(&x), shape)
+    });
     if T::OWNS_TAPE {
         let (xg, og) = (x.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {
+            let started = profile::start();
             let dy = grad_of!(grads, &og);
             add_grad!(grads, &xg, dy);
+            profile::stop(Phase::Reshape, started);
             Ok(())
         });
     }
@@ -177,18 +189,22 @@ pub fn dropout<S: Shape, T: Tape<f32, Cpu>>(
     }
     assert!(p < 1.0, "dropout rate must be below 1");
     let (x, mut tape) = x.split_tape();
-    let mut rng = StdRng::seed_from_u64(seed);
-    let keep = 1.0 / (1.0 - p);
-    let mask: Vec<f32> = (0..x.shape().num_elements())
-        .map(|_| if rng.gen::<f32>() < p { 0.0 } else { keep })
-        .collect();
-    let vals: Vec<f32> = values(&x).iter().zip(&mask).map(|(v, m)| v * m).collect();
-    let out = x.device().tensor_from_vec(vals, *x.shape());
+    let (mask, out) = profile::time(Phase::Reshape, || {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let keep = 1.0 / (1.0 - p);
+        let mask: Vec<f32> = (0..x.shape().num_elements())
+            .map(|_| if rng.gen::<f32>() < p { 0.0 } else { keep })
+            .collect();
+        let vals: Vec<f32> = values(&x).iter().zip(&mask).map(|(v, m)| v * m).collect();
+        (mask, x.device().tensor_from_vec(vals, *x.shape()))
+    });
     let (xg, og) = (x.ghost(), out.ghost());
     tape.add_backward_op(move |grads| {
+        let started = profile::start();
         let mut dy = grad_of!(grads, &og);
         dy.iter_mut().zip(&mask).for_each(|(g, m)| *g *= m);
         add_grad!(grads, &xg, dy);
+        profile::stop(Phase::Reshape, started);
         Ok(())
     });
     out.put_tape(tape)

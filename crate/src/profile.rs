@@ -1,0 +1,92 @@
+//! A cheap, opt-in account of where a training step's time goes, by kind of work.
+//!
+//! Our ops add the nanoseconds they spend to one counter per [`Phase`] while profiling is on;
+//! dfdx's own ops (dense layers, ReLU, the loss) are measured as what remains of a step. The
+//! counters are process-wide atomics, so they cost nothing measurable when off and are summed
+//! correctly across rayon's threads (each op is timed once, on the thread that calls it).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+/// Kinds of work in a training step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Convolution,
+    Pooling,
+    /// Flatten and dropout: our other ops.
+    Reshape,
+    Optimiser,
+    /// Gathering a batch and its one-hot labels.
+    DataPreparation,
+    Augmentation,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 6] = [
+        Phase::Convolution,
+        Phase::Pooling,
+        Phase::Reshape,
+        Phase::Optimiser,
+        Phase::DataPreparation,
+        Phase::Augmentation,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Convolution => "convolution",
+            Phase::Pooling => "pooling",
+            Phase::Reshape => "flatten and dropout",
+            Phase::Optimiser => "optimiser",
+            Phase::DataPreparation => "data preparation",
+            Phase::Augmentation => "augmentation",
+        }
+    }
+}
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+static NANOS: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
+
+/// Turn the counters on (and zero them) or off.
+pub fn enable(on: bool) {
+    reset();
+    ENABLED.store(on, Ordering::Relaxed);
+}
+
+pub fn reset() {
+    NANOS.iter().for_each(|n| n.store(0, Ordering::Relaxed));
+}
+
+/// Seconds counted for each phase since the last reset.
+pub fn totals() -> Vec<(Phase, f64)> {
+    Phase::ALL
+        .iter()
+        .map(|&p| (p, NANOS[p as usize].load(Ordering::Relaxed) as f64 * 1e-9))
+        .collect()
+}
+
+/// The start of a timed section (`None` when profiling is off), for code that cannot be
+/// wrapped in a closure, such as a backward op that returns early with `?`.
+#[inline]
+pub fn start() -> Option<Instant> {
+    ENABLED.load(Ordering::Relaxed).then(Instant::now)
+}
+
+/// Add the time since `started` to `phase`.
+#[inline]
+pub fn stop(phase: Phase, started: Option<Instant>) {
+    if let Some(t) = started {
+        NANOS[phase as usize].fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Run `f`, adding its wall time to `phase` when profiling is on.
+#[inline]
+pub fn time<T>(phase: Phase, f: impl FnOnce() -> T) -> T {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return f();
+    }
+    let start = Instant::now();
+    let out = f();
+    NANOS[phase as usize].fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    out
+}
