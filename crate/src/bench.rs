@@ -213,7 +213,7 @@ pub fn bench_model(arch: Arch, cfg: &BenchConfig, peak: &Peak) -> ModelBench {
         })
         .collect();
     shares.push(Share {
-        part: "dense, ReLU and loss (dfdx)".into(),
+        part: "loss and the rest (dfdx, bookkeeping)".into(),
         fraction: ((total - counted) / total).max(0.0),
     });
 

@@ -1,7 +1,7 @@
 //! A cheap, opt-in account of where a training step's time goes, by kind of work.
 //!
 //! Our ops add the nanoseconds they spend to one counter per [`Phase`] while profiling is on;
-//! dfdx's own ops (dense layers, ReLU, the loss) are measured as what remains of a step. The
+//! dfdx's own ops (the loss) are measured as what remains of a step. The
 //! counters are process-wide atomics, so they cost nothing measurable when off and are summed
 //! correctly across rayon's threads (each op is timed once, on the thread that calls it).
 
@@ -12,6 +12,7 @@ use std::time::Instant;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
     Convolution,
+    Dense,
     Pooling,
     /// Flatten and dropout: our other ops.
     Reshape,
@@ -22,8 +23,9 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub const ALL: [Phase; 6] = [
+    pub const ALL: [Phase; 7] = [
         Phase::Convolution,
+        Phase::Dense,
         Phase::Pooling,
         Phase::Reshape,
         Phase::Optimiser,
@@ -34,6 +36,7 @@ impl Phase {
     pub fn name(self) -> &'static str {
         match self {
             Phase::Convolution => "convolution",
+            Phase::Dense => "dense",
             Phase::Pooling => "pooling",
             Phase::Reshape => "flatten and dropout",
             Phase::Optimiser => "optimiser",
@@ -44,7 +47,7 @@ impl Phase {
 }
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
-static NANOS: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
+static NANOS: [AtomicU64; 7] = [const { AtomicU64::new(0) }; 7];
 
 /// Turn the counters on (and zero them) or off.
 pub fn enable(on: bool) {

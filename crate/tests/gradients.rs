@@ -3,7 +3,9 @@
 
 use dfdx::prelude::*;
 use dfdx::tensor::Cpu;
-use digits::models::layers::{conv2d_3x3, dropout, maxpool2x2, reshape, ConvOpts};
+use digits::models::layers::{
+    conv2d_3x3, dense, dropout, maxpool2x2, reshape, ConvOpts, DenseOpts,
+};
 use digits::models::Arch;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
@@ -108,6 +110,125 @@ fn conv2d_backward_matches_finite_differences() {
             v[i] += d;
             eval(&xv, &wv, &v)
         });
+    }
+}
+
+#[test]
+fn dense_backward_matches_finite_differences_and_dfdx_linear() {
+    let dev = Cpu::default();
+    let mut rng = StdRng::seed_from_u64(6);
+    for _ in 0..4 {
+        let (b, i, o) = (
+            rng.gen_range(1..6),
+            rng.gen_range(1..40),
+            rng.gen_range(1..20),
+        );
+        let xv = random(b * i, &mut rng);
+        let wv = random(o * i, &mut rng);
+        let bv = random(o, &mut rng);
+        let r = random(b * o, &mut rng);
+        let opts = DenseOpts {
+            relu: false,
+            input_grad: true,
+        };
+        let eval = |xv: &[f32], wv: &[f32], bv: &[f32]| -> f64 {
+            let x = dev.tensor_from_vec(xv.to_vec(), (b, i));
+            let wt = dev.tensor_from_vec(wv.to_vec(), (o, i));
+            let bt = dev.tensor_from_vec(bv.to_vec(), (o,));
+            dot(&dense(x, &wt, &bt, opts).as_vec(), &r)
+        };
+        let x = dev.tensor_from_vec(xv.clone(), (b, i));
+        let wt = dev.tensor_from_vec(wv.clone(), (o, i));
+        let bt = dev.tensor_from_vec(bv.clone(), (o,));
+        // Forward against dfdx's own product and broadcast add.
+        let reference = x
+            .clone()
+            .matmul(wt.clone().permute::<(usize, usize), Axes2<1, 0>>())
+            + bt.clone()
+                .broadcast_like::<(usize, usize), Axis<0>>(&(b, o));
+        for (g, e) in dense(x.clone(), &wt, &bt, opts)
+            .as_vec()
+            .iter()
+            .zip(reference.as_vec())
+        {
+            assert!((g - e).abs() < 1e-4, "{g} vs {e}");
+        }
+        let out = dense(x.leaky_trace(), &wt, &bt, opts);
+        let rt = dev.tensor_from_vec(r.clone(), (b, o));
+        let grads = (out * rt).sum().backward();
+        let (gx, gw, gb) = (
+            grads.get(&x).as_vec(),
+            grads.get(&wt).as_vec(),
+            grads.get(&bt).as_vec(),
+        );
+        check(
+            "dense dx",
+            &gx,
+            sample(xv.len(), 20, &mut rng).into_iter(),
+            |k, d| {
+                let mut v = xv.clone();
+                v[k] += d;
+                eval(&v, &wv, &bv)
+            },
+        );
+        check(
+            "dense dw",
+            &gw,
+            sample(wv.len(), 20, &mut rng).into_iter(),
+            |k, d| {
+                let mut v = wv.clone();
+                v[k] += d;
+                eval(&xv, &v, &bv)
+            },
+        );
+        check("dense db", &gb, 0..o, |k, d| {
+            let mut v = bv.clone();
+            v[k] += d;
+            eval(&xv, &wv, &v)
+        });
+    }
+}
+
+#[test]
+fn fused_relu_backward_equals_dfdx_relu_after_plain_dense() {
+    let dev = Cpu::default();
+    let mut rng = StdRng::seed_from_u64(8);
+    let (b, i, o) = (4, 30, 12);
+    let xv = random(b * i, &mut rng);
+    let wt = dev.tensor_from_vec(random(o * i, &mut rng), (o, i));
+    let bt = dev.tensor_from_vec(random(o, &mut rng), (o,));
+    let r = dev.tensor_from_vec(random(b * o, &mut rng), (b, o));
+    let run = |fused: bool| {
+        let x = dev.tensor_from_vec(xv.clone(), (b, i));
+        let y = dense(
+            x.leaky_trace(),
+            &wt,
+            &bt,
+            DenseOpts {
+                relu: fused,
+                input_grad: true,
+            },
+        );
+        let y = if fused { y } else { y.relu() };
+        let out = y.as_vec();
+        let g = (y * r.clone()).sum().backward();
+        (
+            out,
+            g.get(&x).as_vec(),
+            g.get(&wt).as_vec(),
+            g.get(&bt).as_vec(),
+        )
+    };
+    let (fused, reference) = (run(true), run(false));
+    assert_eq!(fused.0, reference.0);
+    for (a, e) in [
+        (&fused.1, &reference.1),
+        (&fused.2, &reference.2),
+        (&fused.3, &reference.3),
+    ] {
+        for (x, y) in a.iter().zip(e.iter()) {
+            assert!((x - y).abs() < 1e-4, "{x} vs {y}");
+        }
     }
 }
 

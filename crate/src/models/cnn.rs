@@ -2,11 +2,10 @@
 //! 28×28×1 → Conv 3×3 32 (ReLU) → MaxPool 2 → Conv 3×3 192 (ReLU) → MaxPool 2 → Flatten 9408
 //! → Dense 128 (ReLU) → Dropout → Dense 10.
 
-use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
 use dfdx::tensor::{Cpu, CpuError};
 
-use super::layers::{dropout, Conv2D, ConvOpts, Flatten2D, MaxPool2D};
+use super::layers::{dropout, Conv2D, ConvOpts, Dense, DenseOpts, Flatten2D, MaxPool2D};
 use super::params::{tensor_from, Param, Weights};
 use super::{mix_seed, Classifier, Logits, TrainLogits};
 
@@ -15,8 +14,8 @@ use super::{mix_seed, Classifier, Logits, TrainLogits};
 pub struct Cnn {
     pub conv2d: Conv2D<1, 32>,
     pub conv2d_1: Conv2D<32, 192>,
-    pub dense: Linear<9408, 128, f32, Cpu>,
-    pub dense_1: Linear<128, 10, f32, Cpu>,
+    pub dense: Dense<9408, 128>,
+    pub dense_1: Dense<128, 10>,
     /// Dropout rate after the dense layer, used in training only.
     pub dropout: f32,
 }
@@ -43,13 +42,21 @@ impl Cnn {
                     input_grad: true,
                 },
             },
-            dense: Linear {
+            dense: Dense {
                 weight: tensor_from(dev, &t[4]),
                 bias: tensor_from(dev, &t[5]),
+                opts: DenseOpts {
+                    relu: true,
+                    input_grad: true,
+                },
             },
-            dense_1: Linear {
+            dense_1: Dense {
                 weight: tensor_from(dev, &t[6]),
                 bias: tensor_from(dev, &t[7]),
+                opts: DenseOpts {
+                    relu: false,
+                    input_grad: true,
+                },
             },
             dropout,
         }
@@ -64,11 +71,7 @@ impl Cnn {
         let x = MaxPool2D.forward(self.conv2d.forward(x));
         let x = MaxPool2D.forward(self.conv2d_1.forward(x));
         let x = Flatten2D::<9408>.forward(x);
-        let x = dropout(
-            self.dense.forward(x).relu(),
-            self.dropout,
-            mix_seed(seed, 1),
-        );
+        let x = dropout(self.dense.forward(x), self.dropout, mix_seed(seed, 1));
         self.dense_1.forward(x)
     }
 

@@ -17,6 +17,7 @@ use dfdx::prelude::*;
 use dfdx::tensor::{Cpu, CpuError};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
+use super::gemm::{matmul, Layout};
 use super::kernels::{self, ConvDims};
 use crate::profile::{self, Phase};
 
@@ -107,6 +108,112 @@ pub fn conv2d_3x3<B: Dim, C: Dim, O: Dim, H: Dim, W: Dim, T: Tape<f32, Cpu>>(
                 add_grad!(grads, &xg, dx);
             }
             profile::stop(Phase::Convolution, started);
+            Ok(())
+        });
+    }
+    out.put_tape(tape)
+}
+
+/// Options of one dense (fully connected) call.
+#[derive(Clone, Copy, Debug)]
+pub struct DenseOpts {
+    /// Apply ReLU to the output (fused into the pass that adds the bias).
+    pub relu: bool,
+    /// Compute the input's gradient; the first layer's input is the images and needs none.
+    pub input_grad: bool,
+}
+
+/// Fully connected layer `y = x·Wᵀ + b` on a batch: `(B, I) → (B, O)`, `weight` is `O × I`.
+///
+/// dfdx's `Linear` runs the product, the broadcast bias and the ReLU as three ops, each with
+/// its own buffers and backward pass; fused here they cost one GEMM per product and one pass
+/// over the output, which is most of the MLP's step.
+pub fn dense<B: Dim, I: Dim, O: Dim, T: Tape<f32, Cpu>>(
+    x: Tensor<(B, I), f32, Cpu, T>,
+    weight: &Tensor<(O, I), f32, Cpu>,
+    bias: &Tensor<(O,), f32, Cpu>,
+    opts: DenseOpts,
+) -> Tensor<(B, O), f32, Cpu, T> {
+    let (b, i) = *x.shape();
+    let o = weight.shape().0;
+    let (nb, ni, no) = (b.size(), i.size(), o.size());
+    let (x, mut tape) = x.split_tape();
+    let x_vals = values(&x);
+    let w_vals = values(weight);
+    let y = profile::time(Phase::Dense, || {
+        let mut y = vec![0.0f32; nb * no];
+        matmul(
+            nb,
+            no,
+            ni,
+            &x_vals,
+            Layout::Normal,
+            &w_vals,
+            Layout::Transposed,
+            &mut y,
+            false,
+        );
+        let b_vals = values(bias);
+        for row in y.chunks_mut(no) {
+            for (v, bo) in row.iter_mut().zip(&b_vals) {
+                *v += bo;
+                if opts.relu && *v < 0.0 {
+                    *v = 0.0;
+                }
+            }
+        }
+        y
+    });
+    let out = x.device().tensor_from_vec(y, (b, o));
+    if T::OWNS_TAPE {
+        let (xg, og, wg, bg) = (x.ghost(), out.ghost(), weight.ghost(), bias.ghost());
+        let relu_out = opts.relu.then(|| out.clone());
+        tape.add_backward_op(move |grads| {
+            let started = profile::start();
+            let mut dy = grad_of!(grads, &og);
+            if let Some(y) = relu_out {
+                for (g, y) in dy.iter_mut().zip(values(&y)) {
+                    if y <= 0.0 {
+                        *g = 0.0;
+                    }
+                }
+            }
+            // dW (O × I) = dyᵀ (O × B) · x (B × I); db = column sums of dy.
+            let mut dw = vec![0.0f32; no * ni];
+            matmul(
+                no,
+                ni,
+                nb,
+                &dy,
+                Layout::Transposed,
+                &x_vals,
+                Layout::Normal,
+                &mut dw,
+                false,
+            );
+            let mut db = vec![0.0f32; no];
+            for row in dy.chunks(no) {
+                db.iter_mut().zip(row).for_each(|(d, g)| *d += g);
+            }
+            add_grad!(grads, &wg, dw);
+            add_grad!(grads, &bg, db);
+            if opts.input_grad {
+                // dx (B × I) = dy (B × O) · W (O × I)
+                let mut dx = vec![0.0f32; nb * ni];
+                matmul(
+                    nb,
+                    ni,
+                    no,
+                    &dy,
+                    Layout::Normal,
+                    &w_vals,
+                    Layout::Normal,
+                    &mut dx,
+                    false,
+                );
+                add_grad!(grads, &xg, dx);
+            }
+            profile::stop(Phase::Dense, started);
             Ok(())
         });
     }
@@ -223,6 +330,26 @@ halve!(
     2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36, 38, 40, 42, 44, 46, 48, 56,
     64
 );
+
+/// Typed fully connected layer from `I` to `O` units (+ fused ReLU). It holds the same tensors
+/// as dfdx's `Linear<I, O>` (weight `O × I`, bias `O`) and runs them through [`dense`].
+#[derive(Clone, Debug)]
+pub struct Dense<const I: usize, const O: usize> {
+    pub weight: Tensor<Rank2<O, I>, f32, Cpu>,
+    pub bias: Tensor<Rank1<O>, f32, Cpu>,
+    pub opts: DenseOpts,
+}
+
+impl<const I: usize, const O: usize, B: Dim, T: Tape<f32, Cpu>>
+    Module<Tensor<(B, Const<I>), f32, Cpu, T>> for Dense<I, O>
+{
+    type Output = Tensor<(B, Const<O>), f32, Cpu, T>;
+    type Error = CpuError;
+
+    fn try_forward(&self, x: Tensor<(B, Const<I>), f32, Cpu, T>) -> Result<Self::Output, CpuError> {
+        Ok(dense(x, &self.weight, &self.bias, self.opts))
+    }
+}
 
 /// Typed 3×3 'same' convolution layer with `I` input and `O` output channels (+ fused ReLU).
 #[derive(Clone, Debug)]

@@ -1,10 +1,9 @@
 //! The published multilayer perceptron: 784 → 224 (ReLU, dropout) → 288 (ReLU, dropout) → 10.
 
-use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
 use dfdx::tensor::{Cpu, CpuError};
 
-use super::layers::dropout;
+use super::layers::{dropout, Dense, DenseOpts};
 use super::params::{tensor_from, Param, Weights};
 use super::{mix_seed, Classifier, Logits, TrainLogits};
 
@@ -12,9 +11,9 @@ use super::{mix_seed, Classifier, Logits, TrainLogits};
 /// Field names are the layer names of the original Keras model.
 #[derive(Clone, Debug)]
 pub struct Mlp<const H1: usize, const H2: usize> {
-    pub dense_1: Linear<784, H1, f32, Cpu>,
-    pub dense_2: Linear<H1, H2, f32, Cpu>,
-    pub output: Linear<H2, 10, f32, Cpu>,
+    pub dense_1: Dense<784, H1>,
+    pub dense_2: Dense<H1, H2>,
+    pub output: Dense<H2, 10>,
     /// Dropout rate after each hidden layer, used in training only.
     pub dropout: f32,
 }
@@ -24,17 +23,29 @@ impl<const H1: usize, const H2: usize> Mlp<H1, H2> {
     pub fn from_weights(dev: &Cpu, w: &Weights, dropout: f32) -> Self {
         let t = &w.tensors;
         Mlp {
-            dense_1: Linear {
+            dense_1: Dense {
                 weight: tensor_from(dev, &t[0]),
                 bias: tensor_from(dev, &t[1]),
+                opts: DenseOpts {
+                    relu: true,
+                    input_grad: false,
+                },
             },
-            dense_2: Linear {
+            dense_2: Dense {
                 weight: tensor_from(dev, &t[2]),
                 bias: tensor_from(dev, &t[3]),
+                opts: DenseOpts {
+                    relu: true,
+                    input_grad: true,
+                },
             },
-            output: Linear {
+            output: Dense {
                 weight: tensor_from(dev, &t[4]),
                 bias: tensor_from(dev, &t[5]),
+                opts: DenseOpts {
+                    relu: false,
+                    input_grad: true,
+                },
             },
             dropout,
         }
@@ -47,16 +58,8 @@ impl<const H1: usize, const H2: usize> Mlp<H1, H2> {
         x: Tensor<(B, Const<784>), f32, Cpu, T>,
         seed: u64,
     ) -> Tensor<(B, Const<10>), f32, Cpu, T> {
-        let x = dropout(
-            self.dense_1.forward(x).relu(),
-            self.dropout,
-            mix_seed(seed, 1),
-        );
-        let x = dropout(
-            self.dense_2.forward(x).relu(),
-            self.dropout,
-            mix_seed(seed, 2),
-        );
+        let x = dropout(self.dense_1.forward(x), self.dropout, mix_seed(seed, 1));
+        let x = dropout(self.dense_2.forward(x), self.dropout, mix_seed(seed, 2));
         self.output.forward(x)
     }
 }
