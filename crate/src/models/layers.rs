@@ -15,10 +15,10 @@
 
 use dfdx::prelude::*;
 use dfdx::tensor::{Cpu, CpuError};
-use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use super::gemm::{matmul, Layout};
 use super::kernels::{self, ConvDims};
+use super::mix_seed;
 use crate::profile::{self, Phase};
 
 // dfdx's `Tensorlike` trait (what `Gradients` keys on) is crate-private, so these helpers are
@@ -297,10 +297,18 @@ pub fn dropout<S: Shape, T: Tape<f32, Cpu>>(
     assert!(p < 1.0, "dropout rate must be below 1");
     let (x, mut tape) = x.split_tape();
     let (mask, out) = profile::time(Phase::Reshape, || {
-        let mut rng = StdRng::seed_from_u64(seed);
         let keep = 1.0 / (1.0 - p);
-        let mask: Vec<f32> = (0..x.shape().num_elements())
-            .map(|_| if rng.gen::<f32>() < p { 0.0 } else { keep })
+        // Element k is dropped when a hash of (seed, k) falls below p: a counter-based draw,
+        // as cheap as a multiply, and the same on any machine and crate version.
+        let threshold = (p as f64 * (1u64 << 53) as f64) as u64;
+        let mask: Vec<f32> = (0..x.shape().num_elements() as u64)
+            .map(|k| {
+                if mix_seed(seed, k) >> 11 < threshold {
+                    0.0
+                } else {
+                    keep
+                }
+            })
             .collect();
         let vals: Vec<f32> = values(&x).iter().zip(&mask).map(|(v, m)| v * m).collect();
         (mask, x.device().tensor_from_vec(vals, *x.shape()))
