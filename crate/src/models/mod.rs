@@ -303,3 +303,83 @@ pub fn export_weights(arch: Arch, model: &dyn Classifier) -> Weights {
         tensors,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(arch: Arch) -> Vec<(String, usize)> {
+        arch.layers()
+            .into_iter()
+            .map(|l| (l.name.clone(), l.num_params()))
+            .collect()
+    }
+
+    #[test]
+    fn parameter_counts_match_the_original_keras_tables() {
+        let mlp = counts(Arch::Mlp);
+        let with_params: Vec<_> = mlp.iter().filter(|(_, n)| *n > 0).cloned().collect();
+        assert_eq!(
+            with_params,
+            vec![
+                ("dense_1".into(), 175_840),
+                ("dense_2".into(), 64_800),
+                ("output".into(), 2_890)
+            ]
+        );
+        assert_eq!(Arch::Mlp.num_params(), 243_530);
+        let cnn = counts(Arch::Cnn);
+        let with_params: Vec<_> = cnn.iter().filter(|(_, n)| *n > 0).cloned().collect();
+        assert_eq!(
+            with_params,
+            vec![
+                ("conv2d".into(), 320),
+                ("conv2d_1".into(), 55_488),
+                ("dense".into(), 1_204_352),
+                ("dense_1".into(), 1_290)
+            ]
+        );
+        assert_eq!(Arch::Cnn.num_params(), 1_261_450);
+    }
+
+    #[test]
+    fn built_models_hold_exactly_the_layout_and_export_it_back() {
+        let dev = Cpu::default();
+        for arch in Arch::ALL {
+            let w = arch.init(5);
+            let model = arch.build(&dev, &w, 0.1).unwrap();
+            let total: usize = model.params().iter().map(|p| p.num_elements()).sum();
+            assert_eq!(total, arch.num_params());
+            assert_eq!(export_weights(arch, model.as_ref()), w);
+        }
+    }
+
+    #[test]
+    fn mismatched_weights_are_refused() {
+        let dev = Cpu::default();
+        let err = Arch::Cnn
+            .build(&dev, &Arch::Mlp.init(0), 0.2)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("architecture `mlp`"), "{err}");
+        let mut w = Arch::Mlp.init(0);
+        w.tensors[2].data[0] = f32::NAN;
+        let err = Arch::Mlp.build(&dev, &w, 0.2).err().unwrap().to_string();
+        assert!(err.contains("non-finite"), "{err}");
+    }
+
+    #[test]
+    fn glorot_init_respects_its_limit_and_zero_biases() {
+        let w = Arch::Mlp.init(1);
+        let limit = (6.0f32 / (784.0 + 224.0)).sqrt();
+        let k = &w.tensors[0].data;
+        assert!(k.iter().all(|v| v.abs() <= limit));
+        assert!(
+            k.iter().any(|v| v.abs() > 0.9 * limit),
+            "draws span the range"
+        );
+        assert!(w.tensors[1].data.iter().all(|&v| v == 0.0));
+        assert_ne!(Arch::Mlp.init(2), w);
+    }
+}
