@@ -17,6 +17,9 @@ use super::gemm::{matmul_strided, Strides};
 pub const K: usize = 3;
 const PAD: usize = 1;
 
+/// Image groups for the weight-gradient reduction (see [`conv_backward`]).
+const DW_GROUPS: usize = 4;
+
 /// Sizes of one convolution call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvDims {
@@ -172,20 +175,35 @@ pub fn conv_backward(
     for (o, g) in db.iter_mut().enumerate() {
         *g += dyt[o * bhw..][..bhw].iter().sum::<f32>();
     }
-    // dW (O × C·9) += dyT (O × B·HW) · colᵀ (B·HW × C·9)
-    matmul_strided(
-        d.c_out,
-        patch,
-        bhw,
-        &dyt,
-        Strides::rows(bhw),
-        col,
-        Strides::transposed(bhw),
-        dw,
-        Strides::rows(patch),
-        true,
-        true,
-    );
+    // dW (O × C·9) += dyT (O × B·HW) · colᵀ (B·HW × C·9). The reduction over B·HW is long and
+    // the output small, which one GEMM parallelises poorly; so each of a fixed number of image
+    // groups gets its own single-threaded product, summed in group order afterwards. The
+    // grouping depends on the batch alone, never on the thread count: same numbers anywhere.
+    let groups = DW_GROUPS.min(d.batch);
+    let partials: Vec<Vec<f32>> = (0..groups)
+        .into_par_iter()
+        .map(|g| {
+            let (first, last) = (g * d.batch / groups, (g + 1) * d.batch / groups);
+            let mut part = vec![0.0f32; d.c_out * patch];
+            matmul_strided(
+                d.c_out,
+                patch,
+                (last - first) * hw,
+                &dyt[first * hw..],
+                Strides::rows(bhw),
+                &col[first * hw..],
+                Strides::transposed(bhw),
+                &mut part,
+                Strides::rows(patch),
+                false,
+                false,
+            );
+            part
+        })
+        .collect();
+    for part in partials {
+        dw.iter_mut().zip(part).for_each(|(w, p)| *w += p);
+    }
     if !want_dx {
         return None;
     }
