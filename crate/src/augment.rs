@@ -45,15 +45,17 @@ use crate::{Error, Result};
 ///   fills with `reflect` where we fill with 0, which on MNIST's empty borders barely differs.
 /// - `elastic`: Simard et al.'s elastic distortion with their MNIST setting α = 34, σ = 4.
 /// - `strong`: everything at once, each a little harder than the study's: ±15°, ±10 % shift,
-///   ±15 % zoom, elastic 34:4, and strokes thinned or thickened by up to 1 pixel. Chosen as
-///   the heaviest setting under which (looking at samples) every digit stays readable.
+///   ±15 % zoom, elastic 34:4, and strokes thinned or thickened by up to half a pixel. Chosen
+///   as the heaviest setting under which MNIST digits stay readable: with a thickness of 1
+///   instead, 1.6 % of 2000 MNIST test digits kept under a quarter of their ink (or no pixel
+///   above 0.5), erased by erosion; with 0.5, none did.
 pub const PRESETS: [(&str, &str); 4] = [
     ("none", ""),
     ("keras", "rotate=10,shift=0.1,zoom=0.1"),
     ("elastic", "elastic=34:4"),
     (
         "strong",
-        "rotate=15,shift=0.1,zoom=0.15,elastic=34:4,thickness=1",
+        "rotate=15,shift=0.1,zoom=0.15,elastic=34:4,thickness=0.5",
     ),
 ];
 
@@ -83,6 +85,9 @@ pub struct AugmentSpec {
     /// Standard deviation σ in pixels of the Gaussian that smooths the elastic field.
     pub elastic_sigma: f32,
     /// Largest radius in pixels of the dilation or erosion that thickens or thins strokes.
+    /// Erosion is the harsher: MNIST's strokes are 2 to 3 pixels wide, and eroding by a radius
+    /// of 0.5 keeps two-thirds of a digit's ink on average, by 1 only a third. Up to 0.5 is
+    /// safe; 1 erases some thin digits.
     pub thickness: f32,
 }
 
@@ -360,6 +365,14 @@ fn bilinear(img: &[f32], side: usize, x: f32, y: f32) -> f32 {
     let (fx, fy) = (x - x0, y - y0);
     let n = side as isize;
     let (xi, yi) = (x0 as isize, y0 as isize);
+    if xi >= 0 && yi >= 0 && xi + 1 < n && yi + 1 < n {
+        // Inside: the same arithmetic as below without the bounds checks.
+        let i = (yi * n + xi) as usize;
+        let (a, b, c, d) = (img[i], img[i + 1], img[i + side], img[i + side + 1]);
+        let top = a + fx * (b - a);
+        let bottom = c + fx * (d - c);
+        return top + fy * (bottom - top);
+    }
     if xi < -1 || yi < -1 || xi >= n || yi >= n {
         return 0.0;
     }
@@ -419,26 +432,32 @@ fn gaussian_kernel(sigma: f32) -> Vec<f32> {
     k
 }
 
-/// Separable convolution with zero padding, as whole-row multiply-adds the compiler vectorises.
+/// Separable convolution with zero padding, as whole-row multiply-adds the compiler vectorises;
+/// taps that would only read padding are skipped.
 fn smooth(field: &mut [f32], side: usize, kernel: &[f32]) {
     let r = kernel.len() / 2;
-    let mut padded = vec![0.0f32; side + 2 * r];
-    for row in field.chunks_mut(side) {
-        padded[r..r + side].copy_from_slice(row);
-        row.fill(0.0);
+    let src = field.to_vec();
+    field.fill(0.0);
+    for (out, row) in field.chunks_mut(side).zip(src.chunks(side)) {
         for (t, &w) in kernel.iter().enumerate() {
-            for (o, &p) in row.iter_mut().zip(&padded[t..t + side]) {
-                *o += w * p;
+            // Output x reads x + d, which must lie in the row.
+            let d = t as isize - r as isize;
+            let lo = (-d).max(0) as usize;
+            let hi = (side as isize - d).clamp(0, side as isize) as usize;
+            if lo < hi {
+                let from = (lo as isize + d) as usize;
+                for (o, &p) in out[lo..hi].iter_mut().zip(&row[from..]) {
+                    *o += w * p;
+                }
             }
         }
     }
-    let mut rows = vec![0.0f32; (side + 2 * r) * side];
-    rows[r * side..(r + side) * side].copy_from_slice(field);
+    let src = field.to_vec();
+    field.fill(0.0);
     for (y, out) in field.chunks_mut(side).enumerate() {
-        out.fill(0.0);
-        for (t, &w) in kernel.iter().enumerate() {
-            let src = &rows[(y + t) * side..(y + t + 1) * side];
-            for (o, &p) in out.iter_mut().zip(src) {
+        for j in y.saturating_sub(r)..(y + r + 1).min(side) {
+            let w = kernel[j + r - y];
+            for (o, &p) in out.iter_mut().zip(&src[j * side..(j + 1) * side]) {
                 *o += w * p;
             }
         }
