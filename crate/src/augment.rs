@@ -361,6 +361,12 @@ fn warp(img: &[f32], side: usize, affine: &Affine, field: Option<&[Vec<f32>; 2]>
 /// Bilinear interpolation with pixels outside the image reading as 0. Written as
 /// `a + f (b − a)` so that an integer position returns the pixel exactly.
 fn bilinear(img: &[f32], side: usize, x: f32, y: f32) -> f32 {
+    // Rejecting far points (and NaN) before any integer arithmetic keeps a huge elastic
+    // displacement from overflowing the index computations below.
+    let n = side as f32;
+    if !(x > -1.0 && y > -1.0 && x < n && y < n) {
+        return 0.0;
+    }
     let (x0, y0) = (x.floor(), y.floor());
     let (fx, fy) = (x - x0, y - y0);
     let n = side as isize;
@@ -372,9 +378,6 @@ fn bilinear(img: &[f32], side: usize, x: f32, y: f32) -> f32 {
         let top = a + fx * (b - a);
         let bottom = c + fx * (d - c);
         return top + fy * (bottom - top);
-    }
-    if xi < -1 || yi < -1 || xi >= n || yi >= n {
-        return 0.0;
     }
     let at = |xx: isize, yy: isize| {
         if (0..n).contains(&xx) && (0..n).contains(&yy) {
@@ -562,7 +565,7 @@ pub fn augment_image(img: &[f32], side: usize, spec: &AugmentSpec, rng: &mut imp
 pub fn augment_batch(images: &mut [f32], side: usize, spec: &AugmentSpec, seed: u64) {
     let px = side * side;
     assert!(
-        px > 0 && images.len() % px == 0,
+        px > 0 && images.len().is_multiple_of(px),
         "{} values are not whole images of side {side}",
         images.len()
     );
@@ -872,6 +875,9 @@ mod tests {
         let img = ring();
         let mut rng = StdRng::seed_from_u64(5);
         assert_eq!(bits(&elastic(&img, SIDE, 0.0, 4.0, &mut rng)), bits(&img));
+        // Absurd strengths send most samples off the image, without panicking.
+        let wild = elastic(&img, SIDE, 1e30, 4.0, &mut rng);
+        assert!(wild.iter().all(|v| v.is_finite()));
         let out = elastic(&img, SIDE, 34.0, 4.0, &mut rng);
         let mad = mean_abs_diff(&out, &img);
         assert!(mad > 0.01, "elastic 34:4 barely changed the image ({mad})");
