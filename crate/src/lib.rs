@@ -6,7 +6,10 @@
 //!   convolution and pooling ops we had to write ourselves for stable Rust.
 //! - [`train`] and [`eval`]: the training loop (Adam, early stopping, checkpoints that
 //!   resume) and the measurements taken on any data set.
+//! - [`augment`]: random rotation, shift, zoom, elastic distortion and stroke thickness for
+//!   training batches.
 
+pub mod augment;
 pub mod bench;
 pub mod checkpoint;
 pub mod data;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use digits::augment::AugmentSpec;
 use digits::data::{self, Framing};
 use digits::eval::{evaluate, Evaluation};
 use digits::models::Arch;
@@ -87,6 +88,10 @@ struct TrainArgs {
     /// Run folder (default: runs/<model>-seed<seed>).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Augment every training batch: a preset (none, keras, elastic, strong) or a spec such as
+    /// `rotate=10,shift=0.1,zoom=0.1,elastic=34:4,thickness=1`.
+    #[arg(long)]
+    augment: Option<AugmentSpec>,
     /// Continue an interrupted run in the run folder.
     #[arg(long)]
     resume: bool,
@@ -190,6 +195,8 @@ fn train(data_dir: &Path, a: &TrainArgs) -> Result<()> {
         dropout: a.dropout.unwrap_or(a.model.default_dropout()),
         seed: a.seed,
         patience: (a.patience > 0).then_some(a.patience),
+        // `none` is no augmentation, and should resume a run that had none.
+        augment: a.augment.filter(|s| !s.is_identity()),
     };
     cfg.validate()?;
     let dir = a

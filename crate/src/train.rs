@@ -3,6 +3,8 @@
 //!
 //! Everything random is a pure function of the run's seed: the shuffle of epoch `e` is drawn
 //! from `mix_seed(seed, e)` and the dropout masks of batch `b` from `mix_seed(seed, e << 32 | b)`.
+//! Augmentation, when on, draws batch `b` from `mix_seed(seed ^ 0xA5A5_A5A5, e << 32 | b)`: a
+//! stream of its own, so switching it on leaves the shuffles and dropout masks as they were.
 //! With the optimiser's state in the checkpoint, a resumed run computes exactly what an
 //! uninterrupted one would have.
 
@@ -17,6 +19,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::augment::{augment_batch, AugmentSpec};
 use crate::checkpoint::{load_safetensors, save_safetensors};
 use crate::data::Dataset;
 use crate::eval::{argmax, evaluate_model, require_mnist_frame};
@@ -40,7 +43,15 @@ pub struct TrainConfig {
     /// weights (Keras's `EarlyStopping(patience, restore_best_weights=True)`); `None` trains
     /// every epoch and keeps the last weights.
     pub patience: Option<usize>,
+    /// Random changes to every training image, drawn afresh each epoch; validation data are
+    /// never augmented. Left out of the JSON when `None`, and `None` when absent there, so
+    /// checkpoints and records of runs without augmentation read and write as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<AugmentSpec>,
 }
+
+/// Salt of the augmentation seeds (see the module documentation).
+const AUGMENT_SALT: u64 = 0xA5A5_A5A5;
 
 impl TrainConfig {
     /// The original study's settings: 30 epochs, batches of 128, Adam at 1e-3, patience 5.
@@ -53,6 +64,7 @@ impl TrainConfig {
             dropout: arch.default_dropout(),
             seed: 0,
             patience: Some(5),
+            augment: None,
         }
     }
 
@@ -73,6 +85,9 @@ impl TrainConfig {
         }
         if self.patience == Some(0) {
             return bad("--patience must be at least 1 (leave it out to train every epoch)".into());
+        }
+        if let Some(spec) = &self.augment {
+            spec.validate()?;
         }
         Ok(())
     }
@@ -468,6 +483,12 @@ fn run_epoch(
             }
             onehot
         });
+        if let Some(spec) = &cfg.augment {
+            let seed = mix_seed(cfg.seed ^ AUGMENT_SALT, ((epoch as u64) << 32) | b as u64);
+            profile::time(Phase::Augmentation, || {
+                augment_batch(&mut images[..m * px], train.width, spec, seed)
+            });
+        }
         let seed = mix_seed(cfg.seed, ((epoch as u64) << 32) | b as u64);
         let labels: Vec<u8> = idx.iter().map(|&i| train.labels[i]).collect();
         let (loss_value, right) =

@@ -171,6 +171,79 @@ fn interrupted_run_resumes_to_the_uninterrupted_result() {
 }
 
 #[test]
+fn augmented_runs_resume_exactly_and_never_augment_validation() {
+    let (tr, val) = (synthetic(300, 11, false), synthetic(100, 12, false));
+    let cfg = TrainConfig {
+        augment: Some("strong".parse().unwrap()),
+        ..config(Arch::Mlp, 3)
+    };
+    let whole = train(&cfg, &tr, &val, quiet()).unwrap();
+    let plain = train(&config(Arch::Mlp, 3), &tr, &val, quiet()).unwrap();
+    assert_ne!(whole.weights, plain.weights, "augmentation changed nothing");
+    // The last epoch's validation loss is that of the unaugmented validation set.
+    let last = whole.history.last().unwrap();
+    let v = evaluate(Arch::Mlp, &whole.weights, &val).unwrap();
+    assert!(
+        (v.loss - last.val_loss).abs() < 1e-9,
+        "{} vs {}",
+        v.loss,
+        last.val_loss
+    );
+
+    let dir = tmp("resume-augmented");
+    let ckpt = dir.join("checkpoint.safetensors");
+    let stop_after_two = TrainOptions {
+        checkpoint: Some(ckpt.clone()),
+        on_epoch: Some(Box::new(|r: &EpochRecord| r.epoch < 2)),
+        ..quiet()
+    };
+    assert!(!train(&cfg, &tr, &val, stop_after_two).unwrap().completed);
+    let resume = || TrainOptions {
+        checkpoint: Some(ckpt.clone()),
+        resume: true,
+        ..quiet()
+    };
+    let resumed = train(&cfg, &tr, &val, resume()).unwrap();
+    assert_eq!(resumed.weights, whole.weights, "resumed weights differ");
+    assert_eq!(without_time(&resumed.history), without_time(&whole.history));
+    // Another augmentation is another configuration.
+    let other = TrainConfig {
+        augment: Some("keras".parse().unwrap()),
+        ..cfg.clone()
+    };
+    let err = train(&other, &tr, &val, resume()).unwrap_err().to_string();
+    assert!(err.contains("different configuration"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn configurations_without_augmentation_read_and_write_as_before() {
+    let cfg = config(Arch::Cnn, 3);
+    let json = serde_json::to_string(&cfg).unwrap();
+    assert!(!json.contains("augment"), "{json}");
+    assert_eq!(serde_json::from_str::<TrainConfig>(&json).unwrap(), cfg);
+    let augmented = TrainConfig {
+        augment: Some("elastic".parse().unwrap()),
+        ..cfg
+    };
+    let json = serde_json::to_string(&augmented).unwrap();
+    assert_eq!(
+        serde_json::from_str::<TrainConfig>(&json).unwrap(),
+        augmented
+    );
+    let bad = TrainConfig {
+        augment: Some(digits::augment::AugmentSpec {
+            zoom: 3.0,
+            ..Default::default()
+        }),
+        ..config(Arch::Mlp, 1)
+    };
+    let (tr, val) = (synthetic(20, 13, false), synthetic(10, 14, false));
+    let err = train(&bad, &tr, &val, quiet()).unwrap_err().to_string();
+    assert!(err.contains("zoom must be"), "{err}");
+}
+
+#[test]
 fn early_stopping_keeps_the_best_epoch() {
     // Random labels: training fits noise, so the validation loss soon rises and training stops.
     let (tr, val) = (synthetic(300, 7, true), synthetic(200, 8, true));
