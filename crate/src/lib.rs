@@ -6,6 +6,7 @@
 //!   convolution and pooling ops we had to write ourselves for stable Rust.
 //! - [`train`] and [`eval`]: the training loop (Adam, early stopping, checkpoints that
 //!   resume) and the measurements taken on any data set.
+//! - [`plot`]: the study's figures as PNG (and SVG), for `img/` and inline in evcxr notebooks.
 
 pub mod checkpoint;
 pub mod data;
@@ -15,6 +16,7 @@ pub mod history;
 pub mod io;
 pub mod models;
 pub mod optim;
+pub mod plot;
 pub mod run;
 pub mod runtime;
 pub mod train;
