@@ -2,21 +2,24 @@
 
 use std::ops::Range;
 
-use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, ValueFormatter};
-use plotters::coord::types::RangedCoordf64;
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    draw_legend, finite_range, finite_runs, legend_width, padded, render, series_colour, text_size,
-    text_style, with_title, Figure, OrInvalid, Paint, Swatch, LABEL_PX, TICK_PX,
+    draw_legend, finite_range, finite_runs, legend_width, padded, render, series_colour, stroke,
+    text_size, text_style, with_title, Figure, OrInvalid, Paint, Swatch, DASH, LABEL_PX, LINE_W,
+    TICK_PX,
 };
 use crate::history::EpochRecord;
 use crate::{Error, Result};
 
 const WIDTH: u32 = 1200;
 const HEIGHT: u32 = 800;
-const LINE_W: u32 = 3;
+/// Markers on data points, drawn where a series has few enough points to tell them apart.
+const MARKER_R: u32 = 5;
+const MAX_MARKED: usize = 60;
+const GRID: RGBColor = RGBColor(225, 225, 225);
 
 /// Which measurement a training-curve figure shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,7 +80,7 @@ struct Curves<'a> {
 }
 
 impl Paint for Curves<'_> {
-    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, raster: bool) -> Result<()> {
         let mut legend = Vec::new();
         for (i, (name, _)) in self.histories.iter().enumerate() {
             let c = series_colour(i);
@@ -89,21 +92,19 @@ impl Paint for Curves<'_> {
             legend.push((format!("{prefix}training"), Swatch::Dashed(c)));
             legend.push((format!("{prefix}validation"), Swatch::Line(c)));
         }
-        let plot = plot_area(root, &self.title, &legend)?;
+        let plot = plot_area(root, &self.title, &legend, raster)?;
 
         let records = || self.histories.iter().flat_map(|(_, h)| h.iter());
         let (e_lo, e_hi) =
             finite_range(records().map(|r| r.epoch as f64)).expect("histories are not empty");
-        let x = if e_hi > e_lo {
-            (e_lo, e_hi)
-        } else {
-            (e_lo - 0.5, e_hi + 0.5)
-        };
-        let step = ((e_hi - e_lo) / 10.0).ceil().max(1.0) as usize;
-        let ticks: Vec<f64> = (e_lo as usize..=e_hi as usize)
-            .step_by(step)
-            .map(|e| e as f64)
-            .collect();
+        let mut x = Axis::new(padded(e_lo, e_hi, 0.03), 10);
+        // Epochs are whole numbers: never a tick between two of them.
+        if x.step < 1.0 {
+            x = Axis::with_ticks(
+                x.range.clone(),
+                (e_lo as u64..=e_hi as u64).map(|e| e as f64),
+            );
+        }
 
         let values = records().flat_map(|r| {
             let (t, v) = self.metric.of(r);
@@ -117,69 +118,130 @@ impl Paint for Curves<'_> {
         if self.metric == Metric::Accuracy && hi <= 1.0 {
             y_hi = y_hi.min(1.0).max(hi);
         }
-
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(20)
-            .margin_right(30)
-            .x_label_area_size(80)
-            .y_label_area_size(110)
-            .build_cartesian_2d(KeyedAxis::new(x.0..x.1, ticks), y_lo..y_hi)
-            .or_invalid()?;
-        configure_mesh(&mut chart, "epoch", self.metric.name(), &|v| {
-            format!("{}", v.round() as i64)
-        })?;
+        let chart = axes(
+            &plot,
+            x,
+            Axis::new((y_lo, y_hi), 8),
+            "epoch",
+            self.metric.name(),
+        )?;
 
         for (i, (_, h)) in self.histories.iter().enumerate() {
             let c = series_colour(i);
             let train = h.iter().map(|r| (r.epoch as f64, self.metric.of(r).0));
             let val = h.iter().map(|r| (r.epoch as f64, self.metric.of(r).1));
             for run in finite_runs(train) {
-                chart
-                    .draw_series(DashedLineSeries::new(run, 14, 9, c.stroke_width(LINE_W)))
-                    .or_invalid()?;
+                stroke(root, &pixels(&chart, &run), LINE_W, c, Some(DASH))?;
             }
             for run in finite_runs(val) {
-                chart
-                    .draw_series(LineSeries::new(run.clone(), c.stroke_width(LINE_W)))
-                    .or_invalid()?;
-                if run.len() <= 60 {
-                    chart
-                        .draw_series(run.iter().map(|&p| Circle::new(p, 4, c.filled())))
-                        .or_invalid()?;
-                }
+                draw_line(root, &chart, &run, c)?;
             }
         }
         Ok(())
     }
 }
 
-/// A linear f64 axis with ticks exactly at `keys` (epochs, bar groups), and no light grid.
-/// plotters' `with_key_points` does the same but loses the f64 axis' label formatter.
-struct KeyedAxis {
-    range: Range<f64>,
-    keys: Vec<f64>,
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<Axis, Axis>>;
+
+/// Data points in backend pixels.
+fn pixels<DB: DrawingBackend>(chart: &Chart<'_, DB>, points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    points
+        .iter()
+        .map(|p| {
+            let (x, y) = chart.backend_coord(p);
+            (x as f64, y as f64)
+        })
+        .collect()
 }
 
-impl KeyedAxis {
-    fn new(range: Range<f64>, keys: Vec<f64>) -> Self {
-        KeyedAxis { range, keys }
+/// A solid data line, with markers where there are few points.
+fn draw_line<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &Chart<'_, DB>,
+    run: &[(f64, f64)],
+    c: RGBColor,
+) -> Result<()> {
+    let px = pixels(chart, run);
+    stroke(root, &px, LINE_W, c, None)?;
+    if run.len() <= MAX_MARKED {
+        for &(x, y) in &px {
+            let centre = (x.round() as i32, y.round() as i32);
+            root.draw(&Circle::new(centre, MARKER_R, c.filled()))
+                .or_invalid()?;
+        }
+    }
+    Ok(())
+}
+
+/// A linear axis with ticks at "nice" values (1, 2 or 5 × 10^k apart) that we choose, so
+/// that labels get exactly the decimals the step needs ("0.90, 0.91", not "0.9, 0.91"), and
+/// with no minor grid.
+#[derive(Clone, Debug)]
+struct Axis {
+    range: Range<f64>,
+    ticks: Vec<f64>,
+    step: f64,
+}
+
+impl Axis {
+    /// At most `max_ticks` ticks over `(lo, hi)`.
+    fn new((lo, hi): (f64, f64), max_ticks: usize) -> Self {
+        let span = hi - lo;
+        if !(span > 0.0 && span.is_finite()) || max_ticks == 0 {
+            return Axis::with_ticks(lo..lo + 1.0, [lo].into_iter().filter(|v| v.is_finite()));
+        }
+        let mut step = 10f64.powf(span.log10().floor() - 3.0);
+        'search: loop {
+            for m in [1.0, 2.0, 5.0] {
+                let s = step * m;
+                if (hi / s).floor() - (lo / s).ceil() + 1.0 <= max_ticks as f64 {
+                    step = s;
+                    break 'search;
+                }
+            }
+            step *= 10.0;
+        }
+        let (first, last) = ((lo / step).ceil() as i64, (hi / step).floor() as i64);
+        Axis {
+            range: lo..hi,
+            ticks: (first..=last).map(|k| k as f64 * step).collect(),
+            step,
+        }
+    }
+
+    /// Ticks at given values (bar groups, epochs); labels are formatted by the caller.
+    fn with_ticks(range: Range<f64>, ticks: impl IntoIterator<Item = f64>) -> Self {
+        Axis {
+            range,
+            ticks: ticks.into_iter().collect(),
+            step: 1.0,
+        }
+    }
+
+    fn label(&self, v: f64) -> String {
+        let decimals = (-(self.step.log10() + 1e-9).floor()).clamp(0.0, 9.0) as usize;
+        let s = format!("{v:.decimals$}");
+        match s.strip_prefix('-') {
+            Some(rest) if rest.chars().all(|c| c == '0' || c == '.') => rest.to_string(),
+            _ => s,
+        }
     }
 }
 
-impl Ranged for KeyedAxis {
+impl Ranged for Axis {
     type FormatOption = DefaultFormatting;
     type ValueType = f64;
 
     fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
         let t = (value - self.range.start) / (self.range.end - self.range.start);
-        limit.0 + (t * (limit.1 - limit.0) as f64 + 1e-3).floor() as i32
+        limit.0 + (t * (limit.1 - limit.0) as f64).round() as i32
     }
 
     fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
         if hint.weight().allow_light_points() {
             Vec::new()
         } else {
-            self.keys.clone()
+            self.ticks.clone()
         }
     }
 
@@ -193,34 +255,64 @@ fn plot_area<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
     legend: &[(String, Swatch)],
+    raster: bool,
 ) -> Result<DrawingArea<DB, Shift>> {
-    let rest = with_title(root, title)?;
+    let rest = with_title(root, title, raster)?;
     let (w, _) = rest.dim_in_pixel();
     let lw = legend_width(legend)?.min(w / 2);
     let (plot, side) = rest.split_horizontally(w - lw);
-    draw_legend(&side, legend, 20)?;
+    draw_legend(&side, legend, 20, raster)?;
     Ok(plot)
 }
 
-fn configure_mesh<DB: DrawingBackend, X: Ranged<ValueType = f64> + ValueFormatter<f64>>(
-    chart: &mut ChartContext<'_, DB, Cartesian2d<X, RangedCoordf64>>,
+/// Axes with grid and labels; epochs and bar groups get whole-number or name labels.
+fn axes<'a, DB: DrawingBackend>(
+    plot: &'a DrawingArea<DB, Shift>,
+    x: Axis,
+    y: Axis,
     x_desc: &str,
     y_desc: &str,
-    x_fmt: &dyn Fn(&f64) -> String,
-) -> Result<()> {
-    chart
-        .configure_mesh()
-        .x_desc(x_desc)
+) -> Result<Chart<'a, DB>> {
+    axes_with(plot, x, y, x_desc, y_desc, None)
+}
+
+fn axes_with<'a, DB: DrawingBackend>(
+    plot: &'a DrawingArea<DB, Shift>,
+    x: Axis,
+    y: Axis,
+    x_desc: &str,
+    y_desc: &str,
+    x_names: Option<&[&str]>,
+) -> Result<Chart<'a, DB>> {
+    let (xa, ya) = (x.clone(), y.clone());
+    let mut chart = ChartBuilder::on(plot)
+        .margin(20)
+        .margin_right(40)
+        .x_label_area_size(if x_desc.is_empty() { 60 } else { 90 })
+        .y_label_area_size(120)
+        .build_cartesian_2d(x, y)
+        .or_invalid()?;
+    let x_fmt = |v: &f64| match x_names {
+        Some(names) => names
+            .get(v.floor() as usize)
+            .map_or_else(String::new, |s| s.to_string()),
+        None => xa.label(*v),
+    };
+    let y_fmt = |v: &f64| ya.label(*v);
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc(x_desc)
         .y_desc(y_desc)
         .axis_desc_style(text_style(LABEL_PX))
         .label_style(text_style(TICK_PX))
-        .x_label_formatter(x_fmt)
-        .y_labels(8)
-        .bold_line_style(RGBColor(215, 215, 215))
-        .light_line_style(RGBColor(240, 240, 240))
-        .axis_style(BLACK.stroke_width(1))
-        .draw()
-        .or_invalid()
+        .x_label_formatter(&x_fmt)
+        .y_label_formatter(&y_fmt)
+        .bold_line_style(GRID)
+        .axis_style(BLACK.stroke_width(1));
+    if x_names.is_some() {
+        mesh.disable_x_mesh();
+    }
+    mesh.draw().or_invalid()?;
+    Ok(chart)
 }
 
 /// Grouped bars: one cluster per group, one colour per series, with optional symmetric error
@@ -292,8 +384,8 @@ struct Bars<'a> {
 }
 
 impl Paint for Bars<'_> {
-    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
-        let plot = plot_area(root, self.title, &self.legend)?;
+    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, raster: bool) -> Result<()> {
+        let plot = plot_area(root, self.title, &self.legend, raster)?;
         let err = |s: usize, g: usize| self.errors.map_or(0.0, |e| e[s][g]);
         let mut ends = Vec::new();
         for (s, (_, values)) in self.series.iter().enumerate() {
@@ -312,31 +404,15 @@ impl Paint for Bars<'_> {
         let y = (if lo < 0.0 { p_lo } else { 0.0 }, p_hi);
 
         let n = self.groups.len();
-        let centres: Vec<f64> = (0..n).map(|g| g as f64 + 0.5).collect();
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(20)
-            .margin_right(30)
-            .x_label_area_size(60)
-            .y_label_area_size(110)
-            .build_cartesian_2d(KeyedAxis::new(0.0..n as f64, centres), y.0..y.1)
-            .or_invalid()?;
-        let groups = self.groups;
-        chart
-            .configure_mesh()
-            .y_desc(self.y_label)
-            .axis_desc_style(text_style(LABEL_PX))
-            .label_style(text_style(TICK_PX))
-            .x_label_formatter(&|v| {
-                let g = v.floor() as usize;
-                groups.get(g).map_or_else(String::new, |s| s.to_string())
-            })
-            .disable_x_mesh()
-            .y_labels(8)
-            .bold_line_style(RGBColor(215, 215, 215))
-            .light_line_style(RGBColor(240, 240, 240))
-            .axis_style(BLACK.stroke_width(1))
-            .draw()
-            .or_invalid()?;
+        let x = Axis::with_ticks(0.0..n as f64, (0..n).map(|g| g as f64 + 0.5));
+        let chart = axes_with(
+            &plot,
+            x,
+            Axis::new(y, 8),
+            "",
+            self.y_label,
+            Some(self.groups),
+        )?;
 
         let ns = self.series.len();
         let slot = 0.8 / ns as f64;
@@ -349,20 +425,18 @@ impl Paint for Bars<'_> {
                 let x0 = g as f64 + 0.1 + s as f64 * slot;
                 let (a, b) = (x0 + slot * 0.06, x0 + slot * 0.94);
                 chart
-                    .draw_series([Rectangle::new([(a, 0.0), (b, v)], c.filled())])
+                    .plotting_area()
+                    .draw(&Rectangle::new([(a, 0.0), (b, v)], c.filled()))
                     .or_invalid()?;
                 let e = err(s, g);
                 if e > 0.0 && e.is_finite() {
                     let (mid, cap) = ((a + b) / 2.0, (b - a) * 0.22);
-                    let style = BLACK.stroke_width(2);
                     for path in [
-                        vec![(mid, v - e), (mid, v + e)],
-                        vec![(mid - cap, v - e), (mid + cap, v - e)],
-                        vec![(mid - cap, v + e), (mid + cap, v + e)],
+                        [(mid, v - e), (mid, v + e)],
+                        [(mid - cap, v - e), (mid + cap, v - e)],
+                        [(mid - cap, v + e), (mid + cap, v + e)],
                     ] {
-                        chart
-                            .draw_series([PathElement::new(path, style)])
-                            .or_invalid()?;
+                        stroke(root, &pixels(&chart, &path), 2.5, BLACK, None)?;
                     }
                 }
             }
@@ -428,31 +502,17 @@ struct Lines<'a> {
 }
 
 impl Paint for Lines<'_> {
-    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
-        let plot = plot_area(root, self.title, &self.legend)?;
+    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, raster: bool) -> Result<()> {
+        let plot = plot_area(root, self.title, &self.legend, raster)?;
         let (x_lo, x_hi) = finite_range(self.x.iter().copied()).expect("checked by line_chart");
-        let x = if x_hi > x_lo {
-            (x_lo, x_hi)
-        } else {
-            padded(x_lo, x_hi, 0.0)
-        };
         let ys = self.series.iter().flat_map(|(_, y, band)| {
             let b = band.iter().flatten().flat_map(|&(l, h)| [l, h]);
             y.iter().copied().chain(b)
         });
         let (lo, hi) = finite_range(ys).unwrap_or((0.0, 1.0));
-        let y = padded(lo, hi, 0.06);
-
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(20)
-            .margin_right(40)
-            .x_label_area_size(80)
-            .y_label_area_size(110)
-            .build_cartesian_2d(x.0..x.1, y.0..y.1)
-            .or_invalid()?;
-        configure_mesh(&mut chart, self.x_label, self.y_label, &|v| {
-            format_tick(*v, x.1 - x.0)
-        })?;
+        let x = Axis::new(padded(x_lo, x_hi, 0.03), 10);
+        let y = Axis::new(padded(lo, hi, 0.06), 8);
+        let chart = axes(&plot, x, y, self.x_label, self.y_label)?;
 
         // Bands first, so that every line stays visible on top of every band.
         for (i, (_, _, band)) in self.series.iter().enumerate() {
@@ -464,39 +524,18 @@ impl Paint for Lines<'_> {
                 let mut poly = low;
                 poly.extend(high.into_iter().rev());
                 chart
-                    .draw_series([Polygon::new(poly, c.mix(0.2).filled())])
+                    .plotting_area()
+                    .draw(&Polygon::new(poly, c.mix(0.2).filled()))
                     .or_invalid()?;
             }
         }
         for (i, (_, y, _)) in self.series.iter().enumerate() {
             let c = series_colour(i);
             for run in finite_runs(self.x.iter().copied().zip(y.iter().copied())) {
-                chart
-                    .draw_series(LineSeries::new(run.clone(), c.stroke_width(LINE_W)))
-                    .or_invalid()?;
-                if run.len() <= 60 {
-                    chart
-                        .draw_series(run.iter().map(|&p| Circle::new(p, 5, c.filled())))
-                        .or_invalid()?;
-                }
+                draw_line(root, &chart, &run, c)?;
             }
         }
         Ok(())
-    }
-}
-
-/// A tick label with as many decimals as the axis span calls for.
-fn format_tick(v: f64, span: f64) -> String {
-    let decimals = if span >= 10.0 {
-        0
-    } else {
-        (1.0 - span.log10().floor()).clamp(0.0, 6.0) as usize
-    };
-    let s = format!("{v:.decimals$}");
-    if s.starts_with('-') && s[1..].chars().all(|c| c == '0' || c == '.') {
-        s[1..].to_string()
-    } else {
-        s
     }
 }
 
@@ -623,10 +662,21 @@ mod tests {
     }
 
     #[test]
-    fn tick_labels_have_the_decimals_the_span_needs() {
-        assert_eq!(format_tick(0.3, 1.0), "0.3");
-        assert_eq!(format_tick(0.126, 0.1), "0.13");
-        assert_eq!(format_tick(30.0, 90.0), "30");
-        assert_eq!(format_tick(-0.0001, 1.0), "0.0");
+    fn axis_ticks_are_nice_and_labelled_with_the_decimals_their_step_needs() {
+        let a = Axis::new((0.895, 0.981), 8);
+        assert_eq!(a.step, 0.02);
+        let labels: Vec<String> = a.ticks.iter().map(|&v| a.label(v)).collect();
+        assert_eq!(labels, ["0.90", "0.92", "0.94", "0.96", "0.98"]);
+        let a = Axis::new((-45.0, 45.0), 10);
+        assert_eq!(
+            (a.ticks.len(), a.label(-40.0), a.label(0.0)),
+            (9, "-40".into(), "0".into())
+        );
+        let a = Axis::new((0.0, 1.0), 8);
+        assert_eq!(
+            (a.label(1.0), a.label(-1e-12)),
+            ("1.0".into(), "0.0".into())
+        );
+        assert_eq!(Axis::new((2.0, 2.0), 8).ticks, [2.0]);
     }
 }

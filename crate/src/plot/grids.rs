@@ -9,7 +9,7 @@ use plotters::style::text_anchor::{HPos, VPos};
 
 use super::{
     draw_text, render, text_size, text_style, title_style, Figure, OrInvalid, Paint, CAPTION_PX,
-    LABEL_PX, TICK_PX, TITLE_PX, TITLE_STRIP,
+    CENTRE, LABEL_PX, TICK_PX, TITLE_PX, TITLE_STRIP,
 };
 use crate::{Error, Result};
 
@@ -118,7 +118,7 @@ fn image_count(len: usize, width: usize, height: usize, what: &str) -> Result<us
             "{what}: image size {width}x{height} has no pixels"
         )));
     }
-    if len == 0 || len % px != 0 {
+    if len == 0 || !len.is_multiple_of(px) {
         return Err(Error::invalid(format!(
             "{what}: {len} values are not a whole, non-zero number of {width}x{height} images"
         )));
@@ -248,15 +248,15 @@ struct Grid<'a> {
 }
 
 impl Paint for Grid<'_> {
-    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, raster: bool) -> Result<()> {
         let l = &self.layout;
         draw_text(
             root,
             self.title,
             (l.width as i32 / 2, TITLE_STRIP as i32 / 2),
             &title_style(),
-            HPos::Center,
-            VPos::Center,
+            CENTRE,
+            raster,
         )?;
         let s = l.scale as i32;
         let (iw, ih) = l.image_size();
@@ -267,11 +267,9 @@ impl Paint for Grid<'_> {
             for (k, c) in pixels.iter().enumerate() {
                 let (px, py) = ((k % l.img_w) as i32, (k / l.img_w) as i32);
                 let (x, y) = (ox + px * s, oy + py * s);
-                root.draw(&Rectangle::new(
-                    [(x, y), (x + s - 1, y + s - 1)],
-                    c.filled(),
-                ))
-                .or_invalid()?;
+                // Filled rectangles exclude their bottom-right corner: exactly s × s pixels.
+                root.draw(&Rectangle::new([(x, y), (x + s, y + s)], c.filled()))
+                    .or_invalid()?;
             }
             root.draw(&Rectangle::new(
                 [(ox - 1, oy - 1), (ox + iw, oy + ih)],
@@ -284,20 +282,24 @@ impl Paint for Grid<'_> {
                     text,
                     (ox + iw / 2, oy + ih + 8),
                     &caption,
-                    HPos::Center,
-                    VPos::Top,
+                    (HPos::Center, VPos::Top),
+                    raster,
                 )?;
             }
         }
         if self.colour_bar {
-            self.draw_colour_bar(root)?;
+            self.draw_colour_bar(root, raster)?;
         }
         Ok(())
     }
 }
 
 impl Grid<'_> {
-    fn draw_colour_bar<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+    fn draw_colour_bar<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        raster: bool,
+    ) -> Result<()> {
         let l = &self.layout;
         let (bar_w, bar_h) = (360, 24);
         let x0 = l.width as i32 / 2 - bar_w / 2;
@@ -305,7 +307,7 @@ impl Grid<'_> {
         for k in 0..bar_w {
             let t = 2.0 * k as f64 / (bar_w - 1) as f64 - 1.0;
             root.draw(&Rectangle::new(
-                [(x0 + k, y0), (x0 + k, y0 + bar_h)],
+                [(x0 + k, y0), (x0 + k + 1, y0 + bar_h)],
                 diverging(t).filled(),
             ))
             .or_invalid()?;
@@ -318,25 +320,32 @@ impl Grid<'_> {
         let style = text_style(CAPTION_PX);
         let y = y0 + bar_h + 6;
         for (x, text) in [(x0, "−max"), (x0 + bar_w / 2, "0"), (x0 + bar_w, "+max")] {
-            draw_text(root, text, (x, y), &style, HPos::Center, VPos::Top)?;
+            draw_text(
+                root,
+                text,
+                (x, y),
+                &style,
+                (HPos::Center, VPos::Top),
+                raster,
+            )?;
         }
         draw_text(
             root,
             "each image scaled to its own max |w| (in its caption)",
             (l.width as i32 / 2, y + CAPTION_PX as i32 + 10),
             &style,
-            HPos::Center,
-            VPos::Top,
+            (HPos::Center, VPos::Top),
+            raster,
         )
     }
 }
 
 const CM_WIDTH: u32 = 1100;
-const CM_HEIGHT: u32 = 1000;
+const CM_HEIGHT: u32 = 960;
 
 /// Left, top and side of a confusion matrix's cells.
 fn confusion_layout() -> (i32, i32, i32) {
-    let (left, right, top, bottom) = (130, 200, TITLE_STRIP + 10, 120);
+    let (left, right, top, bottom) = (130, 200, TITLE_STRIP + 10, 100);
     let side = (CM_WIDTH - left - right).min(CM_HEIGHT - top - bottom) / 10;
     let x0 = left + (CM_WIDTH - left - right - side * 10) / 2;
     (x0 as i32, top as i32, side as i32)
@@ -367,7 +376,7 @@ const EMPTY_ROW: RGBColor = RGBColor(225, 225, 225);
 
 /// A 10×10 heat map of `confusion[true][predicted]`, each row normalised by its total (so
 /// colour shows how a true digit's images are spread), with the counts written in the cells.
-/// Rows with no image are grey. 1100×1000 px, with SVG.
+/// Rows with no image are grey. 1100×960 px, with SVG.
 pub fn confusion_matrix(confusion: &[[u32; 10]; 10], title: &str) -> Result<Figure> {
     render(&Confusion { confusion, title }, CM_WIDTH, CM_HEIGHT, true)
 }
@@ -378,14 +387,14 @@ struct Confusion<'a> {
 }
 
 impl Paint for Confusion<'_> {
-    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, raster: bool) -> Result<()> {
         draw_text(
             root,
             self.title,
             (CM_WIDTH as i32 / 2, TITLE_STRIP as i32 / 2),
             &title_style(),
-            HPos::Center,
-            VPos::Center,
+            CENTRE,
+            raster,
         )?;
         let (x0, y0, cell) = confusion_layout();
         let widest = self.confusion.iter().flatten().max().copied().unwrap_or(0);
@@ -400,6 +409,7 @@ impl Paint for Confusion<'_> {
                     f64::NAN
                 };
                 let fill = if total > 0 { blues(frac) } else { EMPTY_ROW };
+                // One pixel short of the next cell: a thin white rule between cells.
                 root.draw(&Rectangle::new(
                     [(x, y), (x + cell - 1, y + cell - 1)],
                     fill.filled(),
@@ -411,8 +421,8 @@ impl Paint for Confusion<'_> {
                     &count.to_string(),
                     (x + cell / 2, y + cell / 2),
                     &text_style(count_px).color(&ink),
-                    HPos::Center,
-                    VPos::Center,
+                    CENTRE,
+                    raster,
                 )?;
             }
         }
@@ -432,16 +442,16 @@ impl Paint for Confusion<'_> {
                 &label,
                 (x0 + mid, y0 + side + 10),
                 &ticks,
-                HPos::Center,
-                VPos::Top,
+                (HPos::Center, VPos::Top),
+                raster,
             )?;
             draw_text(
                 root,
                 &label,
                 (x0 - 14, y0 + mid),
                 &ticks,
-                HPos::Right,
-                VPos::Center,
+                (HPos::Right, VPos::Center),
+                raster,
             )?;
         }
         let desc = text_style(LABEL_PX);
@@ -450,18 +460,18 @@ impl Paint for Confusion<'_> {
             "predicted",
             (x0 + side / 2, y0 + side + 60),
             &desc,
-            HPos::Center,
-            VPos::Center,
+            CENTRE,
+            raster,
         )?;
         draw_text(
             root,
             "true",
             (x0 - 75, y0 + side / 2),
             &desc.transform(FontTransform::Rotate270),
-            HPos::Center,
-            VPos::Center,
+            CENTRE,
+            raster,
         )?;
-        self.draw_colour_bar(root, x0 + side + 36, y0, side)
+        self.draw_colour_bar(root, (x0 + side + 36, y0, side), raster)
     }
 }
 
@@ -469,15 +479,14 @@ impl Confusion<'_> {
     fn draw_colour_bar<DB: DrawingBackend>(
         &self,
         root: &DrawingArea<DB, Shift>,
-        x: i32,
-        y0: i32,
-        h: i32,
+        (x, y0, h): (i32, i32, i32),
+        raster: bool,
     ) -> Result<()> {
         let w = 28;
         for k in 0..h {
             let t = 1.0 - k as f64 / (h - 1) as f64;
             root.draw(&Rectangle::new(
-                [(x, y0 + k), (x + w, y0 + k)],
+                [(x, y0 + k), (x + w, y0 + k + 1)],
                 blues(t).filled(),
             ))
             .or_invalid()?;
@@ -503,8 +512,8 @@ impl Confusion<'_> {
                 label,
                 (x + w + 10, y),
                 &ticks,
-                HPos::Left,
-                VPos::Center,
+                (HPos::Left, VPos::Center),
+                raster,
             )?;
         }
         draw_text(
@@ -512,8 +521,8 @@ impl Confusion<'_> {
             "fraction of the true digit's images",
             (x + w + 100, y0 + h / 2),
             &text_style(CAPTION_PX).transform(FontTransform::Rotate270),
-            HPos::Center,
-            VPos::Center,
+            CENTRE,
+            raster,
         )
     }
 }
@@ -554,6 +563,12 @@ mod tests {
                 assert_eq!(at(t, p), [want.0, want.1, want.2], "cell ({t}, {p})");
             }
         }
+        // The colour bar runs from the darkest colour at its top to white at its bottom.
+        let bar_x = (x0 + 10 * cell + 36 + 14) as u32;
+        assert_eq!(px.at(bar_x, y0 as u32), [darkest.0, darkest.1, darkest.2]);
+        let white = blues(0.0);
+        let bottom = (y0 + 10 * cell - 1) as u32;
+        assert_eq!(px.at(bar_x, bottom), [white.0, white.1, white.2]);
         let min_lum = px
             .rgb
             .chunks(3)
