@@ -59,7 +59,8 @@ impl Figure {
         )
     }
 
-    /// Show the figure inline in an evcxr (Rust Jupyter) notebook cell.
+    /// Show the figure inline in an evcxr (Rust Jupyter) notebook cell. evcxr also calls this
+    /// by itself when a cell's value is a `Figure`.
     pub fn evcxr_display(&self) {
         print!("{}", self.evcxr_content());
     }
