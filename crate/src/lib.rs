@@ -8,6 +8,8 @@
 //!   resume) and the measurements taken on any data set.
 //! - [`augment`]: random rotation, shift, zoom, elastic distortion and stroke thickness for
 //!   training batches.
+//! - [`plot`]: the study's figures as PNG (and SVG), for `img/` and inline in evcxr notebooks.
+//! - [`bench`] and [`profile`]: how fast training runs, and where a step's time goes.
 
 pub mod augment;
 pub mod bench;
@@ -19,6 +21,7 @@ pub mod history;
 pub mod io;
 pub mod models;
 pub mod optim;
+pub mod plot;
 pub mod profile;
 pub mod run;
 pub mod runtime;
