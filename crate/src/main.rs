@@ -199,10 +199,7 @@ fn train(data_dir: &Path, a: &TrainArgs) -> Result<()> {
         augment: a.augment.filter(|s| !s.is_identity()),
     };
     cfg.validate()?;
-    let dir = a
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", a.model, a.seed)));
+    let dir = a.out.clone().unwrap_or_else(|| default_run_dir(&cfg));
     let (train_set, val_set) = run::mnist_train_val(data_dir, a.val_split, a.seed)?;
     eprintln!(
         "training {} on {} MNIST images ({} held out for validation) into {}",
@@ -257,6 +254,25 @@ fn train(data_dir: &Path, a: &TrainArgs) -> Result<()> {
     }
     println!("weights, history and record in {}", dir.display());
     Ok(())
+}
+
+/// `runs/<model>-seed<seed>`, with the augmentation in the name when there is one (a preset's
+/// name, or the spec itself made file-name safe), so augmented and plain runs never share a
+/// folder.
+fn default_run_dir(cfg: &TrainConfig) -> PathBuf {
+    let aug = match &cfg.augment {
+        None => String::new(),
+        Some(spec) => {
+            let text = spec.to_string();
+            let name = digits::augment::PRESETS
+                .iter()
+                .find(|(_, p)| *p == text)
+                .map(|(n, _)| n.to_string())
+                .unwrap_or_else(|| text.replace(['=', ':'], "").replace(',', "_"));
+            format!("-{name}")
+        }
+    };
+    PathBuf::from(format!("runs/{}{aug}-seed{}", cfg.arch, cfg.seed))
 }
 
 fn eval(data_dir: &Path, a: &EvalArgs) -> Result<()> {
