@@ -17,6 +17,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod figures;
 pub mod history;
 pub mod io;
 pub mod models;

@@ -40,6 +40,14 @@ enum Command {
     Eval(EvalArgs),
     /// Measure training and inference speed against this machine's GEMM peak.
     Bench(BenchArgs),
+    /// Draw a run's figures (curves, confusion matrices, mistakes, first layer) into a folder.
+    Figures {
+        /// Run folders, e.g. runs/mlp-seed0.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        #[arg(long, default_value = "img")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -157,6 +165,14 @@ fn dispatch(cli: &Cli) -> Result<()> {
         }
         Command::Train(args) => train(&cli.data, args),
         Command::Eval(args) => eval(&cli.data, args),
+        Command::Figures { runs, out } => {
+            for dir in runs {
+                for path in digits::figures::export_run_figures(dir, &cli.data, out)? {
+                    println!("{}", path.display());
+                }
+            }
+            Ok(())
+        }
         Command::Bench(args) => {
             let mut cfg = digits::bench::BenchConfig {
                 steps: args.steps.max(1),

@@ -8,38 +8,8 @@ use digits::models::Arch;
 use digits::train::{train, Progress, TrainConfig, TrainOptions};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
-/// `n` 28×28 images whose class is drawn as a bright 6×6 block at a class-specific place, with
-/// noise; `shuffle_labels` replaces the labels with random ones (a set nothing can generalise to).
-fn synthetic(n: usize, seed: u64, shuffle_labels: bool) -> Dataset {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut images = vec![0.0f32; n * 784];
-    let mut labels = Vec::with_capacity(n);
-    for i in 0..n {
-        let label = rng.gen_range(0..10u8);
-        let (r0, c0) = (3 + (label as usize / 5) * 12, 1 + (label as usize % 5) * 5);
-        for r in 0..6 {
-            for c in 0..6 {
-                images[i * 784 + (r0 + r) * 28 + c0 + c] = 1.0;
-            }
-        }
-        for p in &mut images[i * 784..(i + 1) * 784] {
-            *p = (*p + rng.gen_range(0.0..0.3f32)).min(1.0);
-        }
-        labels.push(if shuffle_labels {
-            rng.gen_range(0..10)
-        } else {
-            label
-        });
-    }
-    Dataset::new(
-        format!("synthetic-{seed}"),
-        images,
-        labels,
-        28,
-        28,
-        format!("synthetic:{seed}:{shuffle_labels}"),
-    )
-    .unwrap()
+fn synthetic(n: usize, seed: u64, random_labels: bool) -> Dataset {
+    digits::data::synthetic::blocks(n, seed, random_labels)
 }
 
 fn quiet() -> TrainOptions<'static> {

@@ -25,6 +25,7 @@ pub mod mnist;
 pub mod optdigits;
 pub mod png_dir;
 pub mod semeion;
+pub mod synthetic;
 #[cfg(test)]
 mod testutil;
 mod text;
