@@ -6,7 +6,6 @@ use digits::eval::evaluate;
 use digits::history::EpochRecord;
 use digits::models::Arch;
 use digits::train::{train, Progress, TrainConfig, TrainOptions};
-use rand::{rngs::StdRng, Rng, SeedableRng};
 
 fn synthetic(n: usize, seed: u64, random_labels: bool) -> Dataset {
     digits::data::synthetic::blocks(n, seed, random_labels)
