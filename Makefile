@@ -31,6 +31,10 @@ smoke:
 data:
 	$(DIGITS) data fetch
 
+# Each step reuses what is already there: `train --resume` continues or returns a finished run.
 study: data
-	$(DIGITS) train mlp
-	$(DIGITS) train cnn
+	$(DIGITS) train mlp --resume
+	$(DIGITS) train cnn --resume
+	$(DIGITS) figures runs/mlp-seed0 runs/cnn-seed0 --out img
+	@mkdir -p results
+	$(DIGITS) report runs/mlp-seed0 runs/cnn-seed0 | tee results/accuracy.md

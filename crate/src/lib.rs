@@ -24,6 +24,7 @@ pub mod models;
 pub mod optim;
 pub mod plot;
 pub mod profile;
+pub mod report;
 pub mod run;
 pub mod runtime;
 pub mod train;

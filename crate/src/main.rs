@@ -40,6 +40,12 @@ enum Command {
     Eval(EvalArgs),
     /// Measure training and inference speed against this machine's GEMM peak.
     Bench(BenchArgs),
+    /// A markdown table of runs' accuracy on every test domain in both framings.
+    Report {
+        /// Run folders, e.g. runs/mlp-seed0 runs/cnn-seed0.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+    },
     /// Draw a run's figures (curves, confusion matrices, mistakes, first layer) into a folder.
     Figures {
         /// Run folders, e.g. runs/mlp-seed0.
@@ -165,6 +171,11 @@ fn dispatch(cli: &Cli) -> Result<()> {
         }
         Command::Train(args) => train(&cli.data, args),
         Command::Eval(args) => eval(&cli.data, args),
+        Command::Report { runs } => {
+            let rows = digits::report::accuracy_table(runs, &cli.data)?;
+            print!("{}", digits::report::markdown(runs, &rows));
+            Ok(())
+        }
         Command::Figures { runs, out } => {
             for dir in runs {
                 for path in digits::figures::export_run_figures(dir, &cli.data, out)? {

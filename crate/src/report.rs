@@ -1,0 +1,110 @@
+//! `digits report`: a markdown table of several runs' accuracy on every test domain in both
+//! framings, the table the README quotes.
+
+use std::path::{Path, PathBuf};
+
+use crate::data::Framing;
+use crate::eval::evaluate;
+use crate::run::{load_model, try_domain};
+use crate::Result;
+
+/// Domains that are test sets for a model trained on MNIST (never trained on, never used to
+/// choose anything).
+pub const TEST_DOMAINS: &[&str] = &[
+    "mnist-test",
+    "usps-test",
+    "usps-esl-test",
+    "usps-esl-all",
+    "semeion",
+    "mfeat",
+    "optdigits",
+];
+
+/// One row: a domain in a framing, its size, and each run's accuracy (`None` where absent).
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub dataset: String,
+    pub n: usize,
+    pub accuracy: Vec<Option<f64>>,
+}
+
+/// Evaluate every run on every domain it can find under `data_dir`. MNIST is listed once,
+/// since both framings leave it unchanged.
+pub fn accuracy_table(runs: &[PathBuf], data_dir: &Path) -> Result<Vec<Row>> {
+    let models = runs
+        .iter()
+        .map(|r| load_model(r))
+        .collect::<Result<Vec<_>>>()?;
+    let mut rows = Vec::new();
+    for &spec in TEST_DOMAINS {
+        let framings: &[Framing] = if spec.starts_with("mnist") {
+            &[Framing::Resize]
+        } else {
+            &Framing::ALL
+        };
+        for &framing in framings {
+            let Some(ds) = try_domain(spec, data_dir, framing)? else {
+                continue;
+            };
+            let accuracy = models
+                .iter()
+                .map(|(arch, w)| evaluate(*arch, w, &ds).map(|e| Some(e.accuracy)))
+                .collect::<Result<Vec<_>>>()?;
+            rows.push(Row {
+                dataset: ds.name.clone(),
+                n: ds.len(),
+                accuracy,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// The table as markdown, one column per run (headed by the run folder's name).
+pub fn markdown(runs: &[PathBuf], rows: &[Row]) -> String {
+    let names: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            r.file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    let mut out = format!("| test set [framing] | images | {} |\n", names.join(" | "));
+    out += &format!("|---|---:|{}\n", "---:|".repeat(names.len()));
+    for row in rows {
+        let cells: Vec<String> = row
+            .accuracy
+            .iter()
+            .map(|a| a.map_or("–".to_string(), |a| format!("{:.2}%", 100.0 * a)))
+            .collect();
+        out += &format!("| {} | {} | {} |\n", row.dataset, row.n, cells.join(" | "));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_has_one_column_per_run_and_marks_absent_values() {
+        let runs = [
+            PathBuf::from("runs/mlp-seed0"),
+            PathBuf::from("runs/cnn-seed0"),
+        ];
+        let rows = vec![Row {
+            dataset: "usps-test[resize]".into(),
+            n: 2007,
+            accuracy: vec![Some(0.35821), None],
+        }];
+        let md = markdown(&runs, &rows);
+        let lines: Vec<&str> = md.lines().collect();
+        assert_eq!(
+            lines[0],
+            "| test set [framing] | images | mlp-seed0 | cnn-seed0 |"
+        );
+        assert_eq!(lines[1], "|---|---:|---:|---:|");
+        assert_eq!(lines[2], "| usps-test[resize] | 2007 | 35.82% | – |");
+    }
+}
