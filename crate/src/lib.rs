@@ -6,6 +6,8 @@
 //!   convolution and pooling ops we had to write ourselves for stable Rust.
 //! - [`train`] and [`eval`]: the training loop (Adam, early stopping, checkpoints that
 //!   resume) and the measurements taken on any data set.
+//! - [`tune`]: hyperparameter search (random search and Hyperband) over runtime-sized
+//!   variants of both models, selecting on the validation split only.
 
 pub mod bench;
 pub mod checkpoint;
@@ -20,5 +22,6 @@ pub mod profile;
 pub mod run;
 pub mod runtime;
 pub mod train;
+pub mod tune;
 
 pub use error::{Error, Result};
