@@ -183,6 +183,31 @@ pub fn trials_frame(family: Arch, records: &[TrialRecord]) -> DataFrame {
     DataFrame::new(cols).expect("columns of equal length and distinct names")
 }
 
+/// A compact view for printing: where each trial sits, its configuration and its scores,
+/// rounded (validation loss to 4 decimals, accuracy in percent to 2, seconds to 1).
+pub fn summary_frame(records: &[TrialRecord]) -> DataFrame {
+    let round = |v: f64, places: i32| (v * 10f64.powi(places)).round() / 10f64.powi(places);
+    let u = |f: fn(&TrialRecord) -> usize| records.iter().map(|r| f(r) as u64).collect::<Vec<_>>();
+    df!(
+        "trial" => u(|r| r.trial),
+        "bracket" => u(|r| r.bracket),
+        "rung" => u(|r| r.rung),
+        "arch" => records.iter().map(|r| r.arch.to_string()).collect::<Vec<_>>(),
+        "dropout" => records.iter().map(|r| r.dropout).collect::<Vec<_>>(),
+        "lr" => records.iter().map(|r| r.lr).collect::<Vec<_>>(),
+        "epochs" => u(|r| r.epochs),
+        "epochs_run" => u(|r| r.epochs_run),
+        "val_loss" => records.iter().map(|r| r.val_loss.map(|v| round(v, 4))).collect::<Vec<_>>(),
+        "val_acc_%" => records
+            .iter()
+            .map(|r| r.val_accuracy.map(|v| round(100.0 * v, 2)))
+            .collect::<Vec<_>>(),
+        "seconds" => records.iter().map(|r| round(r.seconds, 1)).collect::<Vec<_>>(),
+        "shard" => records.iter().map(|r| r.shard.to_string()).collect::<Vec<_>>(),
+    )
+    .expect("columns of equal length")
+}
+
 /// The columns read back from a table file and their types (the hyperparameter columns are
 /// derived from `arch` and not read).
 fn read_schema() -> Schema {
