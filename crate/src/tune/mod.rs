@@ -450,6 +450,15 @@ pub fn search(
                     skipped += 1;
                     continue;
                 }
+                if progress != Progress::Quiet {
+                    let before = load_history(&config_dir(dir, config)).map_or(0, |h| h.len());
+                    if before > slot.epochs_before {
+                        eprintln!(
+                            "trial {}: continuing its interrupted training after epoch {before}",
+                            slot.trial
+                        );
+                    }
+                }
                 let on_epoch: Option<EpochCallback> = opts
                     .on_epoch
                     .as_mut()
