@@ -16,7 +16,7 @@ pub struct Steps {
 
 impl Steps {
     pub fn contains(self, v: u16) -> bool {
-        (self.min..=self.max).contains(&v) && (v - self.min) % self.step == 0
+        (self.min..=self.max).contains(&v) && (v - self.min).is_multiple_of(self.step)
     }
 
     fn draw(self, rng: &mut StdRng) -> u16 {

@@ -420,7 +420,7 @@ mod tests {
             seconds: 1.5,
             seed: u64::MAX - trial as u64,
             train_images: 500,
-            subset: (trial % 2 == 0).then_some(500),
+            subset: trial.is_multiple_of(2).then_some(500),
             shard: Shard {
                 index: trial % 2,
                 count: 2,
