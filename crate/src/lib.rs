@@ -10,6 +10,8 @@
 //!   training batches.
 //! - [`plot`]: the study's figures as PNG (and SVG), for `img/` and inline in evcxr notebooks.
 //! - [`bench`] and [`profile`]: how fast training runs, and where a step's time goes.
+//! - [`tune`]: hyperparameter search (random search and Hyperband) over runtime-sized
+//!   variants of both models, selecting on the validation split only.
 
 pub mod augment;
 pub mod bench;
@@ -28,5 +30,6 @@ pub mod report;
 pub mod run;
 pub mod runtime;
 pub mod train;
+pub mod tune;
 
 pub use error::{Error, Result};

@@ -11,7 +11,8 @@ use digits::eval::{evaluate, Evaluation};
 use digits::models::Arch;
 use digits::run::{self, EvalSummary};
 use digits::train::{Progress, TrainConfig};
-use digits::Result;
+use digits::tune::{self, Algorithm, Shard, TuneConfig, TuneOptions};
+use digits::{Error, Result};
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +39,9 @@ enum Command {
     Train(TrainArgs),
     /// Evaluate trained weights on a data set.
     Eval(EvalArgs),
+    /// Search sizes, dropout and learning rate (Hyperband or random search), scored on the
+    /// MNIST validation split only.
+    Tune(TuneArgs),
     /// Measure training and inference speed against this machine's GEMM peak.
     Bench(BenchArgs),
     /// A markdown table of runs' accuracy on every test domain in both framings.
@@ -82,6 +86,10 @@ enum DataCommand {
 #[derive(Args)]
 struct TrainArgs {
     model: Arch,
+    /// Train another size of the model's kind, as `digits tune` names them: mlp-H1-H2,
+    /// cnn-C1-C2-DENSE or cnn-C1-none-DENSE.
+    #[arg(long)]
+    arch: Option<Arch>,
     #[arg(long, default_value_t = 30)]
     epochs: usize,
     #[arg(long, default_value_t = 128)]
@@ -115,6 +123,42 @@ struct TrainArgs {
 }
 
 #[derive(Args)]
+struct TuneArgs {
+    /// The kind of model searched: mlp or cnn.
+    model: Arch,
+    #[arg(long, default_value = "hyperband")]
+    algorithm: Algorithm,
+    /// Trials to run; Hyperband counts each continuation of a configuration as a trial.
+    #[arg(long, default_value_t = 30)]
+    trials: usize,
+    /// The largest epoch budget of a trial (Hyperband's R; every random-search trial's).
+    #[arg(long, default_value_t = 9)]
+    max_epochs: usize,
+    /// Hyperband's halving factor.
+    #[arg(long, default_value_t = 3)]
+    eta: usize,
+    /// Seeds the configurations, their training and the validation split.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Search on this many of the training images (drawn with the seed).
+    #[arg(long)]
+    subset: Option<usize>,
+    /// Run part i of n: Hyperband brackets (random-search trials) numbered i modulo n. Shards
+    /// write their own table in the same folder.
+    #[arg(long, default_value = "0/1")]
+    shard: Shard,
+    /// The search folder is runs/tune-<name> (default: <model>-<algorithm>).
+    #[arg(long)]
+    name: Option<String>,
+    /// Fraction of MNIST's training set held out for validation.
+    #[arg(long, default_value_t = 0.1)]
+    val_split: f64,
+    /// Print the outcome as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
 struct EvalArgs {
     /// A run folder (or a model.safetensors file).
     #[arg(long)]
@@ -134,6 +178,16 @@ struct EvalArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Show whole trial tables; set here, before any thread can read the environment.
+    for var in [
+        "POLARS_FMT_MAX_ROWS",
+        "POLARS_FMT_MAX_COLS",
+        "POLARS_TABLE_WIDTH",
+    ] {
+        if std::env::var_os(var).is_none() {
+            std::env::set_var(var, "-1");
+        }
+    }
     match dispatch(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -171,6 +225,7 @@ fn dispatch(cli: &Cli) -> Result<()> {
         }
         Command::Train(args) => train(&cli.data, args),
         Command::Eval(args) => eval(&cli.data, args),
+        Command::Tune(args) => tune(&cli.data, args),
         Command::Report { runs } => {
             let rows = digits::report::accuracy_table(runs, &cli.data)?;
             print!("{}", digits::report::markdown(runs, &rows));
@@ -214,12 +269,23 @@ const REPORT: &[(&str, Framing)] = &[
 ];
 
 fn train(data_dir: &Path, a: &TrainArgs) -> Result<()> {
+    let arch = match a.arch {
+        Some(arch) if arch.family() != a.model.family() => {
+            return Err(Error::invalid(format!(
+                "--arch {arch} is not of the model kind `{}`; pass `digits train {} --arch {arch}`",
+                a.model.family(),
+                arch.family()
+            )))
+        }
+        Some(arch) => arch,
+        None => a.model,
+    };
     let cfg = TrainConfig {
-        arch: a.model,
+        arch,
         epochs: a.epochs,
         batch_size: a.batch_size,
         lr: a.lr,
-        dropout: a.dropout.unwrap_or(a.model.default_dropout()),
+        dropout: a.dropout.unwrap_or(arch.default_dropout()),
         seed: a.seed,
         patience: (a.patience > 0).then_some(a.patience),
         // `none` is no augmentation, and should resume a run that had none.
@@ -300,6 +366,84 @@ fn default_run_dir(cfg: &TrainConfig) -> PathBuf {
         }
     };
     PathBuf::from(format!("runs/{}{aug}-seed{}", cfg.arch, cfg.seed))
+}
+
+fn tune(data_dir: &Path, a: &TuneArgs) -> Result<()> {
+    let cfg = TuneConfig {
+        trials: a.trials,
+        max_epochs: a.max_epochs,
+        eta: a.eta,
+        seed: a.seed,
+        subset: a.subset,
+        ..TuneConfig::new(a.model, a.algorithm)
+    };
+    cfg.validate()?;
+    let name = a
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", a.model, a.algorithm));
+    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+        return Err(Error::invalid(format!(
+            "--name `{name}` must be a plain folder name (no `/`, not starting with `.`)"
+        )));
+    }
+    let dir = PathBuf::from(format!("runs/tune-{name}"));
+    let (train_set, val_set) = run::mnist_train_val(data_dir, a.val_split, a.seed)?;
+    let out = tune::search(
+        &cfg,
+        &train_set,
+        &val_set,
+        &dir,
+        TuneOptions {
+            shard: a.shard,
+            ..Default::default()
+        },
+    )?;
+    let best = out.best();
+    let command = best.map(|b| tune::train_command(&cfg, b));
+    if a.json {
+        let json = serde_json::json!({
+            "dir": dir,
+            "outcome": &out,
+            "all_done": out.all_done(),
+            "best": best,
+            "train_command": command,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).expect("outcome serialises")
+        );
+        return Ok(());
+    }
+    let shown = tune::table::summary_frame(&out.trials);
+    println!("{shown}");
+    let in_table = out.trials.iter().filter(|r| r.trial < cfg.trials).count();
+    println!(
+        "{} search of {}: {} trials trained now, {} found done; {in_table} of {} trials in the table ({:.0} s)",
+        cfg.algorithm, cfg.family, out.ran, out.skipped, cfg.trials, out.seconds
+    );
+    if !out.all_done() {
+        println!(
+            "shard {} is done; run the other shards (or the whole search) with the same settings to finish",
+            out.shard
+        );
+    }
+    if let (Some(b), Some(command)) = (best, command) {
+        println!(
+            "best so far (lowest validation loss): trial {}: {} dropout {} lr {}, {} epochs (best {}), val loss {:.4}, val accuracy {:.2}%",
+            b.trial,
+            b.arch,
+            b.dropout,
+            b.lr,
+            b.epochs_run,
+            b.best_epoch,
+            b.val_loss.unwrap_or(f64::NAN),
+            100.0 * b.val_accuracy.unwrap_or(f64::NAN)
+        );
+        println!("train it: {command}");
+    }
+    println!("trial table (all columns) in {}", dir.display());
+    Ok(())
 }
 
 fn eval(data_dir: &Path, a: &EvalArgs) -> Result<()> {

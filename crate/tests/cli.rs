@@ -89,3 +89,40 @@ fn bad_names_and_missing_weights_are_one_line_errors() {
     ]));
     assert!(err.contains("--dropout"), "{err}");
 }
+
+#[test]
+fn tune_and_sized_train_refuse_bad_settings_in_one_line() {
+    let dir = tmp("tune");
+    let data = dir.to_str().unwrap();
+    let err = one_line_error(&digits(&["--data", data, "tune", "mlp-96-160"]));
+    assert!(err.contains("`mlp` or `cnn`"), "{err}");
+    let err = one_line_error(&digits(&["--data", data, "tune", "cnn", "--trials", "0"]));
+    assert!(err.contains("--trials"), "{err}");
+    let err = one_line_error(&digits(&["--data", data, "tune", "mlp", "--name", "../x"]));
+    assert!(err.contains("--name"), "{err}");
+    // Settings are checked before the data is read; then missing data says how to get it.
+    let err = one_line_error(&digits(&[
+        "--data", data, "tune", "mlp", "--name", "cli-test",
+    ]));
+    assert!(err.contains("digits data fetch"), "{err}");
+    let err = one_line_error(&digits(&[
+        "--data",
+        data,
+        "train",
+        "mlp",
+        "--arch",
+        "cnn-16-none-64",
+        "--out",
+        dir.join("r").to_str().unwrap(),
+    ]));
+    assert!(err.contains("not of the model kind `mlp`"), "{err}");
+    // Bad values for the search's own types are refused by the parser, naming the option.
+    for (flag, value) in [("--shard", "2/2"), ("--algorithm", "grid")] {
+        let out = digits(&["--data", data, "tune", "mlp", flag, value]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(err.contains(flag) && !err.contains("panicked"), "{err}");
+    }
+    let text = String::from_utf8(digits(&["summary", "cnn-16-none-64"]).stdout).unwrap();
+    assert!(text.contains("(3136,)"), "{text}");
+}

@@ -409,3 +409,18 @@ fn mlp_gradients_match_finite_differences() {
 fn cnn_gradients_match_finite_differences() {
     check_model(Arch::Cnn);
 }
+
+#[test]
+fn sized_variants_gradients_match_finite_differences() {
+    check_model(Arch::MlpOf { h1: 40, h2: 24 });
+    check_model(Arch::CnnOf {
+        c1: 6,
+        c2: None,
+        dense: 16,
+    });
+    check_model(Arch::CnnOf {
+        c1: 4,
+        c2: Some(8),
+        dense: 12,
+    });
+}

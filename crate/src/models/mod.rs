@@ -1,8 +1,10 @@
-//! The two published architectures as typed-shape dfdx models, and what they share.
+//! The two published architectures as typed-shape dfdx models, the runtime-sized variants the
+//! hyperparameter search builds, and what they share.
 //!
 //! Layer tables ([`Arch::layers`]) are the single source for each architecture's parameter
 //! layout, its initialisation and its Keras-style summary; the dfdx structs ([`Mlp`], [`Cnn`])
-//! carry the same layers with their shapes checked by the compiler.
+//! carry the same layers with their shapes checked by the compiler. A search candidate's sizes
+//! are only known at run time, so [`MlpDyn`] and [`CnnDyn`] run the same ops over `usize` sizes.
 
 pub mod gemm;
 pub mod kernels;
@@ -10,6 +12,7 @@ pub mod layers;
 pub mod params;
 
 mod cnn;
+mod dynamic;
 mod mlp;
 
 use std::fmt;
@@ -20,6 +23,7 @@ use dfdx::tensor::Cpu;
 use serde::{Deserialize, Serialize};
 
 pub use cnn::Cnn;
+pub use dynamic::{CnnDyn, MlpDyn};
 pub use mlp::Mlp;
 pub use params::{init_weights, Init, NamedTensor, Param, ParamSpec, Weights};
 
@@ -57,35 +61,83 @@ pub fn mix_seed(seed: u64, salt: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The published architectures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// A model architecture: one of the two published ones, or a runtime-sized variant of either
+/// (what the hyperparameter search trains).
+///
+/// Written as `mlp`, `cnn`, `mlp-H1-H2`, `cnn-C1-C2-DENSE` or `cnn-C1-none-DENSE`; that string is
+/// also its serialised form, so run records written before the variants existed still read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub enum Arch {
     /// 784 → 224 → 288 → 10.
     Mlp,
     /// Conv 32 → pool → conv 192 → pool → dense 128 → 10.
     Cnn,
+    /// 784 → `h1` → `h2` → 10, laid out and named like [`Arch::Mlp`].
+    MlpOf { h1: u16, h2: u16 },
+    /// Conv `c1` → pool → (conv `c2` → pool, when present) → dense `dense` → 10, laid out and
+    /// named like [`Arch::Cnn`].
+    CnnOf {
+        c1: u16,
+        c2: Option<u16>,
+        dense: u16,
+    },
 }
 
 impl fmt::Display for Arch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Arch::Mlp => "mlp",
-            Arch::Cnn => "cnn",
-        })
+        match *self {
+            Arch::Mlp => f.write_str("mlp"),
+            Arch::Cnn => f.write_str("cnn"),
+            Arch::MlpOf { h1, h2 } => write!(f, "mlp-{h1}-{h2}"),
+            Arch::CnnOf { c1, c2, dense } => match c2 {
+                Some(c2) => write!(f, "cnn-{c1}-{c2}-{dense}"),
+                None => write!(f, "cnn-{c1}-none-{dense}"),
+            },
+        }
     }
 }
 
 impl FromStr for Arch {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "mlp" => Ok(Arch::Mlp),
-            "cnn" => Ok(Arch::Cnn),
-            other => Err(Error::invalid(format!(
-                "unknown model `{other}`; choose `mlp` or `cnn`"
-            ))),
+        let unknown = || {
+            Error::invalid(format!(
+                "unknown model `{s}`; choose `mlp`, `cnn`, `mlp-H1-H2` or `cnn-C1-C2-DENSE` (sizes 1-65535, C2 may be `none`)"
+            ))
+        };
+        let size = |p: &str| match p.parse::<u16>() {
+            Ok(n) if n > 0 && p.chars().all(|c| c.is_ascii_digit()) => Ok(n),
+            _ => Err(unknown()),
+        };
+        let parts: Vec<&str> = s.split('-').collect();
+        match parts.as_slice() {
+            ["mlp"] => Ok(Arch::Mlp),
+            ["cnn"] => Ok(Arch::Cnn),
+            ["mlp", h1, h2] => Ok(Arch::MlpOf {
+                h1: size(h1)?,
+                h2: size(h2)?,
+            }),
+            ["cnn", c1, c2, dense] => Ok(Arch::CnnOf {
+                c1: size(c1)?,
+                c2: if *c2 == "none" { None } else { Some(size(c2)?) },
+                dense: size(dense)?,
+            }),
+            _ => Err(unknown()),
         }
+    }
+}
+
+impl From<Arch> for String {
+    fn from(a: Arch) -> String {
+        a.to_string()
+    }
+}
+
+impl TryFrom<String> for Arch {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
     }
 }
 
@@ -153,56 +205,114 @@ fn conv(name: &str, c_in: usize, c_out: usize) -> Vec<ParamSpec> {
     ]
 }
 
+/// The MLP's layers with hidden sizes `h1` and `h2`, named as in the original Keras model.
+fn mlp_layers(h1: usize, h2: usize) -> Vec<Layer> {
+    vec![
+        layer("dense_1", "Dense", &[h1], dense("dense_1", 784, h1)),
+        layer("activation", "ReLU", &[h1], vec![]),
+        layer("dropout", "Dropout", &[h1], vec![]),
+        layer("dense_2", "Dense", &[h2], dense("dense_2", h1, h2)),
+        layer("activation_1", "ReLU", &[h2], vec![]),
+        layer("dropout_1", "Dropout", &[h2], vec![]),
+        layer("output", "Dense", &[10], dense("output", h2, 10)),
+        layer("activation_2", "Softmax", &[10], vec![]),
+    ]
+}
+
+/// The CNN's layers, named as in the original Keras model; without `c2` the second convolution
+/// and its pooling are left out and the first pooling's output is flattened.
+fn cnn_layers(c1: usize, c2: Option<usize>, units: usize) -> Vec<Layer> {
+    let mut layers = vec![
+        layer(
+            "conv2d",
+            "Conv2D (ReLU)",
+            &[28, 28, c1],
+            conv("conv2d", 1, c1),
+        ),
+        layer("max_pooling2d", "MaxPooling2D", &[14, 14, c1], vec![]),
+    ];
+    let flat = match c2 {
+        Some(c2) => {
+            layers.push(layer(
+                "conv2d_1",
+                "Conv2D (ReLU)",
+                &[14, 14, c2],
+                conv("conv2d_1", c1, c2),
+            ));
+            layers.push(layer(
+                "max_pooling2d_1",
+                "MaxPooling2D",
+                &[7, 7, c2],
+                vec![],
+            ));
+            7 * 7 * c2
+        }
+        None => 14 * 14 * c1,
+    };
+    layers.extend([
+        layer("flatten", "Flatten", &[flat], vec![]),
+        layer(
+            "dense",
+            "Dense (ReLU)",
+            &[units],
+            dense("dense", flat, units),
+        ),
+        layer("dropout", "Dropout", &[units], vec![]),
+        layer(
+            "dense_1",
+            "Dense (Softmax)",
+            &[10],
+            dense("dense_1", units, 10),
+        ),
+    ]);
+    layers
+}
+
 impl Arch {
+    /// The published architectures.
     pub const ALL: [Arch; 2] = [Arch::Mlp, Arch::Cnn];
 
-    /// The dropout rate the original study's tuning chose (0.3 for the MLP in the seed
-    /// notebook; its final run used 0.4).
-    pub fn default_dropout(self) -> f32 {
+    /// The published architecture of the same kind: [`Arch::Mlp`] for every MLP, [`Arch::Cnn`]
+    /// for every CNN.
+    pub fn family(self) -> Arch {
         match self {
+            Arch::Mlp | Arch::MlpOf { .. } => Arch::Mlp,
+            Arch::Cnn | Arch::CnnOf { .. } => Arch::Cnn,
+        }
+    }
+
+    /// The published name when a sized variant has the published sizes (the two are the same
+    /// model: same layout, same initial weights, same numbers); otherwise `self`.
+    pub fn canonical(self) -> Arch {
+        match self {
+            Arch::MlpOf { h1: 224, h2: 288 } => Arch::Mlp,
+            Arch::CnnOf {
+                c1: 32,
+                c2: Some(192),
+                dense: 128,
+            } => Arch::Cnn,
+            other => other,
+        }
+    }
+
+    /// The dropout rate the original study's tuning chose for the kind (0.3 for the MLP in the
+    /// seed notebook, whose final run used 0.4; 0.2 for the CNN).
+    pub fn default_dropout(self) -> f32 {
+        match self.family() {
             Arch::Mlp => 0.3,
-            Arch::Cnn => 0.2,
+            _ => 0.2,
         }
     }
 
     /// The layers, named as in the original Keras models.
     pub fn layers(self) -> Vec<Layer> {
         match self {
-            Arch::Mlp => vec![
-                layer("dense_1", "Dense", &[224], dense("dense_1", 784, 224)),
-                layer("activation", "ReLU", &[224], vec![]),
-                layer("dropout", "Dropout", &[224], vec![]),
-                layer("dense_2", "Dense", &[288], dense("dense_2", 224, 288)),
-                layer("activation_1", "ReLU", &[288], vec![]),
-                layer("dropout_1", "Dropout", &[288], vec![]),
-                layer("output", "Dense", &[10], dense("output", 288, 10)),
-                layer("activation_2", "Softmax", &[10], vec![]),
-            ],
-            Arch::Cnn => vec![
-                layer(
-                    "conv2d",
-                    "Conv2D (ReLU)",
-                    &[28, 28, 32],
-                    conv("conv2d", 1, 32),
-                ),
-                layer("max_pooling2d", "MaxPooling2D", &[14, 14, 32], vec![]),
-                layer(
-                    "conv2d_1",
-                    "Conv2D (ReLU)",
-                    &[14, 14, 192],
-                    conv("conv2d_1", 32, 192),
-                ),
-                layer("max_pooling2d_1", "MaxPooling2D", &[7, 7, 192], vec![]),
-                layer("flatten", "Flatten", &[9408], vec![]),
-                layer("dense", "Dense (ReLU)", &[128], dense("dense", 9408, 128)),
-                layer("dropout", "Dropout", &[128], vec![]),
-                layer(
-                    "dense_1",
-                    "Dense (Softmax)",
-                    &[10],
-                    dense("dense_1", 128, 10),
-                ),
-            ],
+            Arch::Mlp => mlp_layers(224, 288),
+            Arch::MlpOf { h1, h2 } => mlp_layers(h1.into(), h2.into()),
+            Arch::Cnn => cnn_layers(32, Some(192), 128),
+            Arch::CnnOf { c1, c2, dense } => {
+                cnn_layers(c1.into(), c2.map(usize::from), dense.into())
+            }
         }
     }
 
@@ -220,8 +330,16 @@ impl Arch {
         init_weights(&self.to_string(), &self.layout(), seed)
     }
 
-    /// Build the typed dfdx model from `weights` (checked against the layout first).
+    /// Build the dfdx model from `weights` (checked against the layout first): typed for the
+    /// published architectures, runtime-sized for the variants.
     pub fn build(self, dev: &Cpu, weights: &Weights, dropout: f32) -> Result<Box<dyn Classifier>> {
+        // Only a hand-built value can hold a zero size (parsing refuses them); a layer of no
+        // units has nothing to train.
+        if self.layers().iter().any(|l| l.output.contains(&0)) {
+            return Err(Error::invalid(format!(
+                "architecture `{self}` has a layer of size 0"
+            )));
+        }
         weights.check_layout(&self.to_string(), &self.layout())?;
         if !(0.0..1.0).contains(&dropout) {
             return Err(Error::invalid(format!(
@@ -231,6 +349,8 @@ impl Arch {
         Ok(match self {
             Arch::Mlp => Box::new(Mlp::<224, 288>::from_weights(dev, weights, dropout)),
             Arch::Cnn => Box::new(Cnn::from_weights(dev, weights, dropout)),
+            Arch::MlpOf { .. } => Box::new(MlpDyn::from_weights(dev, weights, dropout)),
+            Arch::CnnOf { .. } => Box::new(CnnDyn::from_weights(dev, weights, dropout)),
         })
     }
 
@@ -367,6 +487,94 @@ mod tests {
         w.tensors[2].data[0] = f32::NAN;
         let err = Arch::Mlp.build(&dev, &w, 0.2).err().unwrap().to_string();
         assert!(err.contains("non-finite"), "{err}");
+    }
+
+    #[test]
+    fn names_round_trip_through_display_fromstr_and_serde() {
+        let archs = [
+            (Arch::Mlp, "mlp"),
+            (Arch::Cnn, "cnn"),
+            (Arch::MlpOf { h1: 96, h2: 160 }, "mlp-96-160"),
+            (
+                Arch::CnnOf {
+                    c1: 32,
+                    c2: Some(64),
+                    dense: 128,
+                },
+                "cnn-32-64-128",
+            ),
+            (
+                Arch::CnnOf {
+                    c1: 32,
+                    c2: None,
+                    dense: 128,
+                },
+                "cnn-32-none-128",
+            ),
+        ];
+        for (arch, name) in archs {
+            assert_eq!(arch.to_string(), name);
+            assert_eq!(name.parse::<Arch>().unwrap(), arch);
+            let json = serde_json::to_string(&arch).unwrap();
+            assert_eq!(json, format!("\"{name}\""));
+            assert_eq!(serde_json::from_str::<Arch>(&json).unwrap(), arch);
+        }
+        for bad in [
+            "",
+            "mlp-",
+            "mlp-0-3",
+            "mlp-3",
+            "mlp-+3-4",
+            "mlp-3-70000",
+            "cnn-1-2",
+            "cnn-none-2-3",
+            "cnn-1-2-3-4",
+            "MLP",
+            "rnn",
+        ] {
+            let err = bad.parse::<Arch>().unwrap_err().to_string();
+            assert!(
+                err.contains("unknown model") && !err.contains('\n'),
+                "{bad}: {err}"
+            );
+        }
+        assert!(serde_json::from_str::<Arch>("\"mlp-0-1\"").is_err());
+    }
+
+    #[test]
+    fn sized_variants_describe_their_layers() {
+        let a = Arch::MlpOf { h1: 96, h2: 160 };
+        assert_eq!(a.num_params(), 785 * 96 + 97 * 160 + 161 * 10);
+        assert_eq!(a.family(), Arch::Mlp);
+        assert_eq!(a.default_dropout(), Arch::Mlp.default_dropout());
+        let no_second = Arch::CnnOf {
+            c1: 16,
+            c2: None,
+            dense: 64,
+        };
+        assert_eq!(
+            no_second.num_params(),
+            (9 + 1) * 16 + (14 * 14 * 16 + 1) * 64 + 65 * 10
+        );
+        let s = no_second.summary();
+        assert!(s.contains("(3136,)") && !s.contains("conv2d_1"), "{s}");
+        assert_eq!(no_second.family(), Arch::Cnn);
+        assert_eq!(Arch::MlpOf { h1: 224, h2: 288 }.canonical(), Arch::Mlp);
+        assert_eq!(a.canonical(), a);
+        let published = Arch::CnnOf {
+            c1: 32,
+            c2: Some(192),
+            dense: 128,
+        };
+        assert_eq!(published.canonical(), Arch::Cnn);
+        assert_eq!(published.num_params(), Arch::Cnn.num_params());
+        let zero = Arch::MlpOf { h1: 0, h2: 4 };
+        let err = zero
+            .build(&Cpu::default(), &zero.init(0), 0.0)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("size 0"), "{err}");
     }
 
     #[test]
