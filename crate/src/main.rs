@@ -442,7 +442,12 @@ fn tune(data_dir: &Path, a: &TuneArgs) -> Result<()> {
         );
         println!("train it: {command}");
     }
-    println!("trial table (all columns) in {}", dir.display());
+    let figures = tune::figures::save_search_figures(&dir, &out.trials)?;
+    println!(
+        "trial table (all columns) and {} figures (score against trial and each hyperparameter) in {}",
+        figures.len(),
+        dir.display()
+    );
     Ok(())
 }
 

@@ -539,6 +539,74 @@ impl Paint for Lines<'_> {
     }
 }
 
+/// A set of points for [`scatter_chart`]: name and `(x, y)` pairs.
+pub type ScatterSeries<'a> = (&'a str, Vec<(f64, f64)>);
+
+/// Unconnected points, one colour per named set (e.g. a search's score against each
+/// hyperparameter). Non-finite points are left out. 1200×800 px, with SVG.
+pub fn scatter_chart(
+    series: &[ScatterSeries<'_>],
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+) -> Result<Figure> {
+    let finite = |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite();
+    if !series.iter().any(|(_, pts)| pts.iter().any(finite)) {
+        return Err(Error::invalid(
+            "a scatter chart needs at least one finite point",
+        ));
+    }
+    let legend = series
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| (name.to_string(), Swatch::Line(series_colour(i))))
+        .collect();
+    let points = Points {
+        series,
+        title,
+        x_label,
+        y_label,
+        legend,
+    };
+    render(&points, WIDTH, HEIGHT, true)
+}
+
+struct Points<'a> {
+    series: &'a [ScatterSeries<'a>],
+    title: &'a str,
+    x_label: &'a str,
+    y_label: &'a str,
+    legend: Vec<(String, Swatch)>,
+}
+
+impl Paint for Points<'_> {
+    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, raster: bool) -> Result<()> {
+        let plot = plot_area(root, self.title, &self.legend, raster)?;
+        let all = || self.series.iter().flat_map(|(_, p)| p.iter().copied());
+        let (x_lo, x_hi) = finite_range(all().filter(|p| p.1.is_finite()).map(|p| p.0))
+            .expect("checked by scatter_chart");
+        let (y_lo, y_hi) = finite_range(all().filter(|p| p.0.is_finite()).map(|p| p.1))
+            .expect("checked by scatter_chart");
+        let x = Axis::new(padded(x_lo, x_hi, 0.05), 10);
+        let y = Axis::new(padded(y_lo, y_hi, 0.06), 8);
+        let chart = axes(&plot, x, y, self.x_label, self.y_label)?;
+        for (i, (_, pts)) in self.series.iter().enumerate() {
+            let c = series_colour(i);
+            let shown: Vec<(f64, f64)> = pts
+                .iter()
+                .copied()
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
+                .collect();
+            for (px, py) in pixels(&chart, &shown) {
+                let centre = (px.round() as i32, py.round() as i32);
+                root.draw(&Circle::new(centre, MARKER_R + 2, c.mix(0.75).filled()))
+                    .or_invalid()?;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
@@ -592,6 +660,22 @@ mod tests {
             training_curves_file("MLP", Metric::Accuracy),
             "mlp_model_accuracy.png"
         );
+    }
+
+    #[test]
+    fn scatter_chart_draws_points_and_refuses_empty_input() {
+        let pts = vec![(0.1, 0.9), (0.2, 0.95), (0.3, f64::NAN), (0.4, 0.97)];
+        let fig = scatter_chart(&[("trials", pts)], "score", "dropout", "val acc").unwrap();
+        let px = check_basic(&fig, 1200, 800);
+        // Points are the series colour at 75% over white.
+        let c = series_colour(0);
+        let blend = |v: u8| (0.75 * v as f64 + 0.25 * 255.0).round() as u8;
+        assert!(
+            px.count_near([blend(c.0), blend(c.1), blend(c.2)], 12) > 100,
+            "points drawn"
+        );
+        let err = scatter_chart(&[("none", vec![(f64::NAN, 1.0)])], "t", "x", "y").unwrap_err();
+        assert!(err.to_string().contains("finite point"));
     }
 
     #[test]

@@ -22,7 +22,9 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::{Error, Result};
 
-pub use charts::{bar_chart, line_chart, training_curves, training_curves_file, Metric};
+pub use charts::{
+    bar_chart, line_chart, scatter_chart, training_curves, training_curves_file, Metric,
+};
 pub use grids::{confusion_matrix, digit_grid, weight_images};
 
 /// A rendered figure: PNG bytes (RGB, 8 bits) and, for line art, the same figure as SVG.
@@ -427,6 +429,14 @@ pub(crate) mod testutil {
         /// Pixels of exactly this colour.
         pub fn count(&self, c: [u8; 3]) -> usize {
             self.rgb.chunks(3).filter(|p| *p == c).count()
+        }
+
+        /// Pixels within `tolerance` of this colour in every channel.
+        pub fn count_near(&self, c: [u8; 3], tolerance: u8) -> usize {
+            self.rgb
+                .chunks(3)
+                .filter(|p| p.iter().zip(c).all(|(a, b)| a.abs_diff(b) <= tolerance))
+                .count()
         }
     }
 

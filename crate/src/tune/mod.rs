@@ -17,6 +17,7 @@
 //!   an interrupted one from its checkpoint, so an interruption loses at most the epoch in
 //!   flight.
 
+pub mod figures;
 pub mod schedule;
 pub mod space;
 pub mod table;

@@ -400,7 +400,7 @@ pub fn write_file(path: &Path, family: Arch, records: &[TrialRecord]) -> Result<
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn record(trial: usize, arch: Arch, val_loss: Option<f64>) -> TrialRecord {
