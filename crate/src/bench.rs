@@ -16,7 +16,7 @@ use crate::models::gemm::{matmul, Layout};
 use crate::models::{Arch, Classifier};
 use crate::optim::{Adam, AdamConfig};
 use crate::profile::{self, Phase};
-use crate::train::train_step;
+use crate::train::{gather_batch, train_step};
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -171,14 +171,7 @@ pub fn bench_model(arch: Arch, cfg: &BenchConfig, peak: &Peak) -> ModelBench {
         let idx: Vec<usize> = (0..cfg.batch_size)
             .map(|j| (s * cfg.batch_size + j) % data.len())
             .collect();
-        let onehot = profile::time(Phase::DataPreparation, || {
-            let mut onehot = vec![0.0f32; idx.len() * 10];
-            for (j, &i) in idx.iter().enumerate() {
-                images[j * px..(j + 1) * px].copy_from_slice(data.image(i));
-                onehot[j * 10 + data.labels[i] as usize] = 1.0;
-            }
-            onehot
-        });
+        let onehot = gather_batch(&data, &idx, &mut images);
         let labels: Vec<u8> = idx.iter().map(|&i| data.labels[i]).collect();
         train_step(
             model.as_mut(),

@@ -400,6 +400,20 @@ pub fn train(
     Ok(state.outcome(cfg, true))
 }
 
+/// Copy the images `idx` of `ds` into the front of `images` and return their one-hot labels
+/// (timed as data preparation).
+pub fn gather_batch(ds: &Dataset, idx: &[usize], images: &mut [f32]) -> Vec<f32> {
+    profile::time(Phase::DataPreparation, || {
+        let px = ds.pixels();
+        let mut onehot = vec![0.0f32; idx.len() * 10];
+        for (j, &i) in idx.iter().enumerate() {
+            images[j * px..(j + 1) * px].copy_from_slice(ds.image(i));
+            onehot[j * 10 + ds.labels[i] as usize] = 1.0;
+        }
+        onehot
+    })
+}
+
 /// One optimisation step on a batch: forward with dropout drawn from `seed`, cross-entropy,
 /// backward, Adam. Returns the batch's mean loss (before the update) and how many images the
 /// model got right. A non-finite loss is returned as it is, and no update is made.
@@ -475,14 +489,7 @@ fn run_epoch(
     let (mut loss_sum, mut correct) = (0.0f64, 0usize);
     for (b, idx) in order.chunks(cfg.batch_size).enumerate() {
         let m = idx.len();
-        let onehot = profile::time(Phase::DataPreparation, || {
-            let mut onehot = vec![0.0f32; m * 10];
-            for (j, &i) in idx.iter().enumerate() {
-                images[j * px..(j + 1) * px].copy_from_slice(train.image(i));
-                onehot[j * 10 + train.labels[i] as usize] = 1.0;
-            }
-            onehot
-        });
+        let onehot = gather_batch(train, idx, &mut images);
         if let Some(spec) = &cfg.augment {
             let seed = mix_seed(cfg.seed ^ AUGMENT_SALT, ((epoch as u64) << 32) | b as u64);
             profile::time(Phase::Augmentation, || {

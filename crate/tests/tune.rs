@@ -10,36 +10,9 @@ use digits::tune::{
     self, best, search, space, Algorithm, SearchOutcome, Shard, TrialRecord, TuneConfig,
     TuneOptions,
 };
-use rand::{rngs::StdRng, Rng, SeedableRng};
 
-/// `n` 28×28 images whose class is a bright 6×6 block at a class-specific place, with noise
-/// (the generator of `training.rs`).
 fn synthetic(n: usize, seed: u64) -> Dataset {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut images = vec![0.0f32; n * 784];
-    let mut labels = Vec::with_capacity(n);
-    for i in 0..n {
-        let label = rng.gen_range(0..10u8);
-        let (r0, c0) = (3 + (label as usize / 5) * 12, 1 + (label as usize % 5) * 5);
-        for r in 0..6 {
-            for c in 0..6 {
-                images[i * 784 + (r0 + r) * 28 + c0 + c] = 1.0;
-            }
-        }
-        for p in &mut images[i * 784..(i + 1) * 784] {
-            *p = (*p + rng.gen_range(0.0..0.3f32)).min(1.0);
-        }
-        labels.push(label);
-    }
-    Dataset::new(
-        format!("synthetic-{seed}"),
-        images,
-        labels,
-        28,
-        28,
-        format!("synthetic:{seed}"),
-    )
-    .unwrap()
+    digits::data::synthetic::blocks(n, seed, false)
 }
 
 fn data() -> (Dataset, Dataset) {
