@@ -126,3 +126,20 @@ fn tune_and_sized_train_refuse_bad_settings_in_one_line() {
     let text = String::from_utf8(digits(&["summary", "cnn-16-none-64"]).stdout).unwrap();
     assert!(text.contains("(3136,)"), "{text}");
 }
+
+#[test]
+fn report_and_figures_refuse_a_folder_that_is_not_a_run() {
+    let dir = tmp("notarun");
+    let err = one_line_error(&digits(&["report", dir.to_str().unwrap()]));
+    assert!(err.contains("file not found"), "{err}");
+    let err = one_line_error(&digits(&[
+        "figures",
+        dir.to_str().unwrap(),
+        "--out",
+        dir.join("img").to_str().unwrap(),
+    ]));
+    assert!(
+        err.contains("run.json") && err.contains("digits train"),
+        "{err}"
+    );
+}
