@@ -32,9 +32,13 @@ data:
 	$(DIGITS) data fetch
 
 # Each step reuses what is already there: `train --resume` continues or returns a finished run.
+RUNS := runs/mlp-seed0 runs/cnn-seed0 runs/mlp-keras-seed0 runs/cnn-keras-seed0
+
 study: data
 	$(DIGITS) train mlp --resume
 	$(DIGITS) train cnn --resume
-	$(DIGITS) figures runs/mlp-seed0 runs/cnn-seed0 --out img
+	$(DIGITS) train mlp --augment keras --resume
+	$(DIGITS) train cnn --augment keras --resume
+	$(DIGITS) figures $(RUNS) --out img
 	@mkdir -p results
-	$(DIGITS) report runs/mlp-seed0 runs/cnn-seed0 | tee results/accuracy.md
+	$(DIGITS) report $(RUNS) | tee results/accuracy.md
