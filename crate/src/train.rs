@@ -485,21 +485,45 @@ fn run_epoch(
         .progress_chars("=> "),
     );
     bar.set_prefix(format!("{} epoch {epoch}/{}", cfg.arch, cfg.epochs));
-    let mut images = vec![0.0f32; cfg.batch_size * px];
-    let (mut loss_sum, mut correct) = (0.0f64, 0usize);
-    for (b, idx) in order.chunks(cfg.batch_size).enumerate() {
-        let m = idx.len();
-        let onehot = gather_batch(train, idx, &mut images);
+    let batches: Vec<&[usize]> = order.chunks(cfg.batch_size).collect();
+    // Batch b's images (gathered and augmented) as a pure function of (seed, epoch, b).
+    let prepare = |b: usize, images: &mut [f32]| -> Vec<f32> {
+        let idx = batches[b];
+        let onehot = gather_batch(train, idx, images);
         if let Some(spec) = &cfg.augment {
             let seed = mix_seed(cfg.seed ^ AUGMENT_SALT, ((epoch as u64) << 32) | b as u64);
             profile::time(Phase::Augmentation, || {
-                augment_batch(&mut images[..m * px], train.width, spec, seed)
+                augment_batch(&mut images[..idx.len() * px], train.width, spec, seed)
             });
         }
+        onehot
+    };
+    let (mut images, mut next_images) = (
+        vec![0.0f32; cfg.batch_size * px],
+        vec![0.0f32; cfg.batch_size * px],
+    );
+    let mut onehot = prepare(0, &mut images);
+    let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+    for (b, idx) in batches.iter().enumerate() {
+        let m = idx.len();
         let seed = mix_seed(cfg.seed, ((epoch as u64) << 32) | b as u64);
         let labels: Vec<u8> = idx.iter().map(|&i| train.labels[i]).collect();
-        let (loss_value, right) =
-            train_step(model, dev, adam, &images[..m * px], onehot, &labels, seed);
+        // The next batch is prepared on another thread while this one trains: augmentation
+        // then costs the MLP's short step little, and the batches are the same either way.
+        let (step, next_onehot) = std::thread::scope(|scope| {
+            let next = (b + 1 < batches.len()).then(|| {
+                let buf = &mut next_images;
+                scope.spawn(move || prepare(b + 1, buf))
+            });
+            let step = train_step(model, dev, adam, &images[..m * px], onehot, &labels, seed);
+            (
+                step,
+                next.map(|h| h.join().expect("batch preparation does not panic")),
+            )
+        });
+        let (loss_value, right) = step;
+        std::mem::swap(&mut images, &mut next_images);
+        onehot = next_onehot.unwrap_or_default();
         if !loss_value.is_finite() {
             bar.abandon();
             return Err(Error::NonFinite(format!(
