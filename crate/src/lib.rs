@@ -9,7 +9,7 @@
 //! - [`augment`]: random rotation, shift, zoom, elastic distortion and stroke thickness for
 //!   training batches.
 //! - [`plot`]: the study's figures as PNG (and SVG), for `img/` and inline in evcxr notebooks.
-//! - [`bench`] and [`profile`]: how fast training runs, and where a step's time goes.
+//! - [`bench`](mod@bench) and [`profile`]: how fast training runs, and where a step's time goes.
 //! - [`tune`]: hyperparameter search (random search and Hyperband) over runtime-sized
 //!   variants of both models, selecting on the validation split only.
 
