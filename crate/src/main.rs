@@ -85,20 +85,26 @@ enum DataCommand {
 
 #[derive(Args)]
 struct TrainArgs {
+    /// The published model to train: mlp or cnn.
     model: Arch,
     /// Train another size of the model's kind, as `digits tune` names them: mlp-H1-H2,
     /// cnn-C1-C2-DENSE or cnn-C1-none-DENSE.
     #[arg(long)]
     arch: Option<Arch>,
+    /// Most epochs to train (early stopping may end sooner).
     #[arg(long, default_value_t = 30)]
     epochs: usize,
+    /// Images per optimisation step.
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
+    /// Adam's learning rate.
     #[arg(long, default_value_t = 1e-3)]
     lr: f32,
     /// Dropout rate (default: 0.3 for the MLP, 0.2 for the CNN).
     #[arg(long)]
     dropout: Option<f32>,
+    /// Seed of every random choice: initial weights, validation split, shuffles, dropout,
+    /// augmentation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Fraction of MNIST's training set held out for validation.
