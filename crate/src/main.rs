@@ -113,7 +113,7 @@ struct TrainArgs {
     /// Epochs without a better validation loss before stopping (0: never stop early).
     #[arg(long, default_value_t = 5)]
     patience: usize,
-    /// Run folder (default: runs/<model>-seed<seed>).
+    /// Run folder (default: runs/<model>[-<augmentation>]-seed<seed>).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Augment every training batch: a preset (none, keras, elastic, strong) or a spec such as
