@@ -39,6 +39,6 @@ study: data
 	$(DIGITS) train cnn --resume
 	$(DIGITS) train mlp --augment keras --resume
 	$(DIGITS) train cnn --augment keras --resume
-	$(DIGITS) figures $(RUNS) --out img
+	$(DIGITS) figures runs/mlp-seed0 runs/cnn-seed0 --out img
 	@mkdir -p results
 	$(DIGITS) report $(RUNS) | tee results/accuracy.md
