@@ -42,3 +42,24 @@ study: data
 	$(DIGITS) figures runs/mlp-seed0 runs/cnn-seed0 --out img
 	@mkdir -p results
 	$(DIGITS) report $(RUNS) | tee results/accuracy.md
+
+# The evcxr notebooks (issue 3, in progress; CI does not run them yet).
+EVCXR_VERSION := 0.22.0
+VENV := .venv
+
+.PHONY: notebooks-setup notebooks-run
+notebooks-setup:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r notebooks/requirements.txt
+	command -v evcxr_jupyter >/dev/null || $(CARGO) install --locked evcxr_jupyter --version $(EVCXR_VERSION)
+	PATH="$(VENV)/bin:$$PATH" evcxr_jupyter --install
+
+# Execute every notebook headless in quick mode (DIGITS_QUICK=1) into a temporary copy.
+notebooks-run:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	for nb in notebooks/*.ipynb; do \
+	  echo "running $$nb (quick mode)"; \
+	  DIGITS_QUICK=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute \
+	    --ExecutePreprocessor.timeout=3600 --ExecutePreprocessor.kernel_name=rust \
+	    --output-dir "$$tmp" "$$nb" || exit 1; \
+	done
