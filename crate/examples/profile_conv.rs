@@ -19,24 +19,11 @@ fn main() {
     if std::env::var_os("GLIBC_DEFAULTS").is_none() {
         digits::runtime::keep_freed_memory();
     }
-    let n = 1024;
-    let a = vec![0.5f32; n * n];
-    let b = vec![0.25f32; n * n];
-    let mut c = vec![0.0f32; n * n];
-    let s = time("gemm 1024^3", 5, || {
-        matmul(
-            n,
-            n,
-            n,
-            &a,
-            Layout::Normal,
-            &b,
-            Layout::Normal,
-            &mut c,
-            false,
-        )
-    });
-    println!("  = {:.1} GFLOP/s", 2.0 * (n * n * n) as f64 / s / 1e9);
+    let peak = digits::bench::measure_peak();
+    println!(
+        "GEMM peak {:.1} GFLOP/s ({}x{})",
+        peak.gflops, peak.n, peak.n
+    );
 
     let d = ConvDims {
         batch: 128,
@@ -70,54 +57,6 @@ fn main() {
     time("conv2 backward (dw, db only)", 5, || {
         kernels::conv_backward(&col, &w, &dy, d, &mut dw, &mut db, false)
     });
-    {
-        use digits::models::gemm::{matmul_strided, Strides};
-        let (o, patch, bhw) = (192, 288, 128 * 196);
-        let dyt = vec![0.001f32; o * bhw];
-        let mut dw = vec![0.0f32; o * patch];
-        time("dW one parallel gemm", 5, || {
-            matmul_strided(
-                o,
-                patch,
-                bhw,
-                &dyt,
-                Strides::rows(bhw),
-                &col,
-                Strides::transposed(bhw),
-                &mut dw,
-                Strides::rows(patch),
-                false,
-                true,
-            )
-        });
-        time("dW 4 chunks, one per thread", 5, || {
-            use rayon::prelude::*;
-            let chunk = bhw / 4;
-            let parts: Vec<Vec<f32>> = (0..4)
-                .into_par_iter()
-                .map(|c| {
-                    let mut part = vec![0.0f32; o * patch];
-                    matmul_strided(
-                        o,
-                        patch,
-                        chunk,
-                        &dyt[c * chunk..],
-                        Strides::rows(bhw),
-                        &col[c * chunk..],
-                        Strides { rs: 1, cs: bhw },
-                        &mut part,
-                        Strides::rows(patch),
-                        false,
-                        false,
-                    );
-                    part
-                })
-                .collect();
-            for p in parts {
-                dw.iter_mut().zip(p).for_each(|(a, b)| *a += b);
-            }
-        });
-    }
     let mut dx = vec![0.0f32; x.len()];
     time("conv2 col2im", 5, || kernels::col2im_add(&col, d, &mut dx));
     let pooled = vec![0.3f32; 128 * 192 * 196];
