@@ -1,5 +1,5 @@
 # The two commands a newcomer needs:
-#   make study   - fetch the data, train both published models, evaluate them on MNIST and USPS
+#   make study   - fetch the data and run the whole study (digits study): results/ and img/
 #   make test    - formatting, lints, every test, and a real smoke run on full MNIST
 #
 # DIGITS_DATA_MIRROR names a local folder of verified data files (CI: ../shared/data);
@@ -31,17 +31,11 @@ smoke:
 data:
 	$(DIGITS) data fetch
 
-# Each step reuses what is already there: `train --resume` continues or returns a finished run.
-RUNS := runs/mlp-seed0 runs/cnn-seed0 runs/mlp-keras-seed0 runs/cnn-keras-seed0
-
+# The whole study (`digits study`): 4 models x 5 seeds, every test domain in both framings,
+# the robustness curves; tables into results/, figures into img/. Finished runs are reused
+# and interrupted ones resume, so running it again only does what is missing.
 study: data
-	$(DIGITS) train mlp --resume
-	$(DIGITS) train cnn --resume
-	$(DIGITS) train mlp --augment keras --resume
-	$(DIGITS) train cnn --augment keras --resume
-	$(DIGITS) figures runs/mlp-seed0 runs/cnn-seed0 --out img
-	@mkdir -p results
-	$(DIGITS) report $(RUNS) | tee results/accuracy.md
+	$(DIGITS) study
 
 # The evcxr notebooks (issue 3, in progress; CI does not run them yet).
 EVCXR_VERSION := 0.22.0

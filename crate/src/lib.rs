@@ -29,6 +29,7 @@ pub mod profile;
 pub mod report;
 pub mod run;
 pub mod runtime;
+pub mod study;
 pub mod train;
 pub mod tune;
 

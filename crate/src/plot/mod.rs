@@ -23,7 +23,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::{Error, Result};
 
 pub use charts::{
-    bar_chart, line_chart, scatter_chart, training_curves, training_curves_file, Metric,
+    bar_chart, line_chart, scatter_chart, training_curves, training_curves_file, LineSeriesData,
+    Metric,
 };
 pub use grids::{confusion_matrix, digit_grid, weight_images};
 

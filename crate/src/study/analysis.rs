@@ -1,0 +1,507 @@
+//! From predictions to the study's tables. Every number here is computed from the runs'
+//! answers; nothing is typed in except the published anchors ([`ANCHORS`]), which are quoted
+//! beside ours and never mixed with them.
+
+use super::robustness::FAMILIES;
+use super::stats::{
+    expected_calibration_error, mcnemar_exact, mean_ci, paired_bootstrap, reliability, MeanCi,
+    PairedCounts,
+};
+use super::{SetKind, StudyData, Variant};
+
+/// Bootstrap replicates for each paired interval.
+pub const BOOTSTRAP_REPLICATES: usize = 4000;
+
+/// Results other studies published, quoted beside ours: (source, model, training data, test
+/// protocol, accuracy in %).
+pub const ANCHORS: &[(&str, &str, &str, &str, f64)] = &[
+    ("original Keras study", "MLP", "MNIST", "MNIST test", 98.01),
+    (
+        "original Keras study",
+        "CNN (augmented)",
+        "MNIST",
+        "MNIST test",
+        99.44,
+    ),
+    (
+        "original Keras study",
+        "MLP",
+        "MNIST",
+        "USPS, all 9,298, resize",
+        41.18,
+    ),
+    (
+        "original Keras study",
+        "CNN (augmented)",
+        "MNIST",
+        "USPS, all 9,298, resize",
+        97.45,
+    ),
+    (
+        "Transfer-Learning-Library",
+        "LeNet",
+        "MNIST",
+        "USPS test, resize",
+        82.1,
+    ),
+    (
+        "CyCADA (Hoffman et al. 2018)",
+        "LeNet",
+        "MNIST",
+        "USPS test, resize",
+        82.2,
+    ),
+    (
+        "ADDA (Tzeng et al. 2017)",
+        "LeNet",
+        "MNIST (2,000)",
+        "USPS (1,800), resize",
+        75.2,
+    ),
+    (
+        "CyCADA (Hoffman et al. 2018)",
+        "LeNet",
+        "USPS",
+        "USPS test",
+        96.3,
+    ),
+    ("Bromley & Säckinger 1991", "human", "-", "USPS test", 97.5),
+    ("re-measured 2007", "human", "-", "USPS test", 97.63),
+];
+
+/// Accuracy of a variant on a set, over seeds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccuracyRow {
+    pub variant: String,
+    pub model: String,
+    pub augment: String,
+    pub domain: String,
+    pub framing: String,
+    pub images: usize,
+    pub ci: MeanCi,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// One run's accuracy on one set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeedAccuracyRow {
+    pub variant: String,
+    pub seed: u64,
+    pub domain: String,
+    pub framing: String,
+    pub images: usize,
+    pub accuracy: f64,
+    pub mean_confidence: f64,
+}
+
+/// MLP against CNN (same augmentation, same seed) on the same images.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PairedRow {
+    pub augment: String,
+    pub domain: String,
+    pub framing: String,
+    pub seed: u64,
+    pub counts: PairedCounts,
+    /// CNN accuracy minus MLP accuracy.
+    pub difference: f64,
+    pub boot_low: f64,
+    pub boot_high: f64,
+    pub mcnemar_p: f64,
+}
+
+/// The paired differences of all seeds together.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PairedSummaryRow {
+    pub augment: String,
+    pub domain: String,
+    pub framing: String,
+    pub difference: MeanCi,
+    /// The largest McNemar p-value over the seeds.
+    pub largest_p: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PerClassRow {
+    pub variant: String,
+    pub domain: String,
+    pub framing: String,
+    pub class: u8,
+    pub images: usize,
+    pub ci: MeanCi,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CalibrationRow {
+    pub variant: String,
+    pub domain: String,
+    pub framing: String,
+    /// Mean over seeds of the accuracy and of the mean confidence.
+    pub accuracy: f64,
+    pub confidence: f64,
+    /// Expected calibration error over seeds.
+    pub ece: MeanCi,
+}
+
+/// A reliability-diagram bin, pooled over seeds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReliabilityRow {
+    pub variant: String,
+    pub domain: String,
+    pub framing: String,
+    pub bin_low: f64,
+    pub bin_high: f64,
+    pub count: usize,
+    pub confidence: f64,
+    pub accuracy: f64,
+}
+
+/// How much of a variant's error on a domain the framing explains.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FramingRow {
+    pub variant: String,
+    pub domain: String,
+    pub error_resize: MeanCi,
+    pub error_frame: MeanCi,
+    /// Error under `resize` minus error under `mnist-frame`, per seed.
+    pub explained: MeanCi,
+    /// `explained / error_resize` (means).
+    pub share_explained: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RobustnessRow {
+    pub variant: String,
+    pub family: String,
+    pub level: f64,
+    pub images: usize,
+    pub ci: MeanCi,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunRow {
+    pub variant: String,
+    pub seed: u64,
+    pub dir: String,
+    pub epochs_run: usize,
+    pub best_epoch: usize,
+    pub train_seconds: f64,
+    pub train_data: String,
+    pub config: String,
+    pub versions: String,
+}
+
+/// Every table of the study.
+#[derive(Clone, Debug, Default)]
+pub struct Tables {
+    pub accuracy: Vec<AccuracyRow>,
+    pub accuracy_by_seed: Vec<SeedAccuracyRow>,
+    pub paired: Vec<PairedRow>,
+    pub paired_summary: Vec<PairedSummaryRow>,
+    pub per_class: Vec<PerClassRow>,
+    pub calibration: Vec<CalibrationRow>,
+    pub reliability: Vec<ReliabilityRow>,
+    pub framing: Vec<FramingRow>,
+    pub robustness: Vec<RobustnessRow>,
+    pub runs: Vec<RunRow>,
+}
+
+impl Tables {
+    /// The accuracy row of a variant on a domain in a framing (`native` for MNIST).
+    pub fn accuracy_of(&self, variant: &str, domain: &str, framing: &str) -> Option<&AccuracyRow> {
+        self.accuracy
+            .iter()
+            .find(|r| r.variant == variant && r.domain == domain && r.framing == framing)
+    }
+}
+
+/// The framing column's value: MNIST test is its own frame.
+pub fn framing_name(domain: &str, kind: &SetKind) -> String {
+    match kind {
+        SetKind::Domain { .. } if domain.starts_with("mnist") => "native".into(),
+        SetKind::Domain { framing } => framing.name().into(),
+        SetKind::Perturbed(p) => p.tag(),
+    }
+}
+
+/// The distinct variants of the runs, in the order first met.
+fn variants(data: &StudyData) -> Vec<Variant> {
+    let mut out: Vec<Variant> = Vec::new();
+    for r in &data.runs {
+        if !out.contains(&r.variant) {
+            out.push(r.variant);
+        }
+    }
+    out
+}
+
+/// Indices of the runs of `variant`, by seed.
+fn runs_of(data: &StudyData, variant: &Variant) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..data.runs.len())
+        .filter(|&i| data.runs[i].variant == *variant)
+        .collect();
+    idx.sort_by_key(|&i| data.runs[i].seed);
+    idx
+}
+
+fn min_max(v: &[f64]) -> (f64, f64) {
+    v.iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        })
+}
+
+/// Compute every table.
+pub fn analyse(data: &StudyData) -> Tables {
+    let mut t = Tables::default();
+    let vs = variants(data);
+    for v in &vs {
+        let runs = runs_of(data, v);
+        for (s, set) in data.sets.iter().enumerate() {
+            let labels = &set.data.labels;
+            let framing = framing_name(&set.domain, &set.kind);
+            let accs: Vec<f64> = runs
+                .iter()
+                .map(|&r| data.predictions[r][s].accuracy(labels))
+                .collect();
+            let ci = mean_ci(&accs);
+            match set.kind {
+                SetKind::Perturbed(p) => t.robustness.push(RobustnessRow {
+                    variant: v.name.into(),
+                    family: p.family().into(),
+                    level: p.level() as f64,
+                    images: set.data.len(),
+                    ci,
+                }),
+                SetKind::Domain { .. } => {
+                    let (min, max) = min_max(&accs);
+                    t.accuracy.push(AccuracyRow {
+                        variant: v.name.into(),
+                        model: v.model().into(),
+                        augment: v.augmentation().into(),
+                        domain: set.domain.clone(),
+                        framing: framing.clone(),
+                        images: set.data.len(),
+                        ci,
+                        min,
+                        max,
+                    });
+                    domain_tables(&mut t, data, v, &runs, s, &framing);
+                }
+            }
+        }
+        framing_tables(&mut t, data, v, &runs);
+    }
+    paired_tables(&mut t, data, &vs);
+    for r in &data.runs {
+        t.runs.push(RunRow {
+            variant: r.variant.name.into(),
+            seed: r.seed,
+            dir: r.dir.display().to_string(),
+            epochs_run: r.record.epochs_run,
+            best_epoch: r.record.best_epoch,
+            train_seconds: r.record.train_seconds,
+            train_data: r.record.train_data.clone(),
+            config: serde_json::to_string(&r.record.config).expect("config serialises"),
+            versions: format!(
+                "digits {}, dfdx {}, {}",
+                r.record.versions.digits, r.record.versions.dfdx, r.record.versions.rustc
+            ),
+        });
+    }
+    // Robustness rows in the order of the families' levels, per variant.
+    t.robustness.sort_by(|a, b| {
+        let fam = |f: &str| FAMILIES.iter().position(|(n, _)| *n == f);
+        let va = vs.iter().position(|v| v.name == a.variant);
+        let vb = vs.iter().position(|v| v.name == b.variant);
+        (va, fam(&a.family))
+            .cmp(&(vb, fam(&b.family)))
+            .then(a.level.total_cmp(&b.level))
+    });
+    t
+}
+
+/// Per-seed accuracy, per-class accuracy and calibration of one variant on one domain set.
+fn domain_tables(
+    t: &mut Tables,
+    data: &StudyData,
+    v: &Variant,
+    runs: &[usize],
+    s: usize,
+    framing: &str,
+) {
+    let set = &data.sets[s];
+    let labels = &set.data.labels;
+    let mut eces = Vec::new();
+    let (mut conf_all, mut correct_all) = (Vec::new(), Vec::new());
+    let mut per_class: Vec<Vec<f64>> = vec![Vec::new(); 10];
+    let counts = set.data.label_counts();
+    let (mut acc_sum, mut conf_sum) = (0.0, 0.0);
+    for &r in runs {
+        let p = &data.predictions[r][s];
+        let correct = p.correct(labels);
+        let accuracy = p.accuracy(labels);
+        let mean_conf =
+            p.confidence.iter().map(|&c| c as f64).sum::<f64>() / p.confidence.len() as f64;
+        acc_sum += accuracy;
+        conf_sum += mean_conf;
+        t.accuracy_by_seed.push(SeedAccuracyRow {
+            variant: v.name.into(),
+            seed: data.runs[r].seed,
+            domain: set.domain.clone(),
+            framing: framing.into(),
+            images: set.data.len(),
+            accuracy,
+            mean_confidence: mean_conf,
+        });
+        eces.push(expected_calibration_error(&reliability(
+            &p.confidence,
+            &correct,
+        )));
+        let confusion = p.confusion(labels);
+        for (c, row) in confusion.iter().enumerate() {
+            if counts[c] > 0 {
+                per_class[c].push(row[c] as f64 / counts[c] as f64);
+            }
+        }
+        conf_all.extend_from_slice(&p.confidence);
+        correct_all.extend(correct);
+    }
+    for (c, accs) in per_class.iter().enumerate() {
+        if counts[c] == 0 {
+            continue;
+        }
+        t.per_class.push(PerClassRow {
+            variant: v.name.into(),
+            domain: set.domain.clone(),
+            framing: framing.into(),
+            class: c as u8,
+            images: counts[c],
+            ci: mean_ci(accs),
+        });
+    }
+    let n = runs.len() as f64;
+    t.calibration.push(CalibrationRow {
+        variant: v.name.into(),
+        domain: set.domain.clone(),
+        framing: framing.into(),
+        accuracy: acc_sum / n,
+        confidence: conf_sum / n,
+        ece: mean_ci(&eces),
+    });
+    for b in reliability(&conf_all, &correct_all) {
+        t.reliability.push(ReliabilityRow {
+            variant: v.name.into(),
+            domain: set.domain.clone(),
+            framing: framing.into(),
+            bin_low: b.low,
+            bin_high: b.high,
+            count: b.count,
+            confidence: b.confidence,
+            accuracy: b.accuracy,
+        });
+    }
+}
+
+/// Error under `resize` against error under `mnist-frame`, for every domain that has both.
+fn framing_tables(t: &mut Tables, data: &StudyData, v: &Variant, runs: &[usize]) {
+    use crate::data::Framing;
+    let find = |domain: &str, framing: Framing| {
+        data.sets
+            .iter()
+            .position(|s| s.domain == domain && s.kind == SetKind::Domain { framing })
+    };
+    let mut domains: Vec<&str> = Vec::new();
+    for s in &data.sets {
+        if matches!(s.kind, SetKind::Domain { .. })
+            && !s.domain.starts_with("mnist")
+            && !domains.contains(&s.domain.as_str())
+        {
+            domains.push(&s.domain);
+        }
+    }
+    for domain in domains {
+        let (Some(a), Some(b)) = (
+            find(domain, Framing::Resize),
+            find(domain, Framing::MnistFrame),
+        ) else {
+            continue;
+        };
+        let err = |s: usize| -> Vec<f64> {
+            runs.iter()
+                .map(|&r| 1.0 - data.predictions[r][s].accuracy(&data.sets[s].data.labels))
+                .collect()
+        };
+        let (ea, eb) = (err(a), err(b));
+        let diff: Vec<f64> = ea.iter().zip(&eb).map(|(x, y)| x - y).collect();
+        let (er, ef, ex) = (mean_ci(&ea), mean_ci(&eb), mean_ci(&diff));
+        t.framing.push(FramingRow {
+            variant: v.name.into(),
+            domain: domain.into(),
+            error_resize: er,
+            error_frame: ef,
+            explained: ex,
+            share_explained: ex.mean / er.mean,
+        });
+    }
+}
+
+/// MLP against CNN with the same augmentation and seed, on every domain set.
+fn paired_tables(t: &mut Tables, data: &StudyData, vs: &[Variant]) {
+    for mlp in vs.iter().filter(|v| v.model() == "mlp") {
+        let Some(cnn) = vs
+            .iter()
+            .find(|v| v.model() == "cnn" && v.augment == mlp.augment)
+        else {
+            continue;
+        };
+        let (ma, ca) = (runs_of(data, mlp), runs_of(data, cnn));
+        for (s, set) in data.sets.iter().enumerate() {
+            if !matches!(set.kind, SetKind::Domain { .. }) {
+                continue;
+            }
+            let framing = framing_name(&set.domain, &set.kind);
+            let labels = &set.data.labels;
+            let mut diffs = Vec::new();
+            let mut largest_p: f64 = 0.0;
+            for &m in &ma {
+                let seed = data.runs[m].seed;
+                let Some(&c) = ca.iter().find(|&&c| data.runs[c].seed == seed) else {
+                    continue;
+                };
+                let counts = PairedCounts::from_correct(
+                    &data.predictions[m][s].correct(labels),
+                    &data.predictions[c][s].correct(labels),
+                );
+                let (boot_low, boot_high) = paired_bootstrap(
+                    &counts,
+                    BOOTSTRAP_REPLICATES,
+                    crate::models::mix_seed(seed, s as u64),
+                );
+                let p = mcnemar_exact(&counts);
+                largest_p = largest_p.max(p);
+                diffs.push(counts.difference());
+                t.paired.push(PairedRow {
+                    augment: mlp.augmentation().into(),
+                    domain: set.domain.clone(),
+                    framing: framing.clone(),
+                    seed,
+                    counts,
+                    difference: counts.difference(),
+                    boot_low,
+                    boot_high,
+                    mcnemar_p: p,
+                });
+            }
+            if !diffs.is_empty() {
+                t.paired_summary.push(PairedSummaryRow {
+                    augment: mlp.augmentation().into(),
+                    domain: set.domain.clone(),
+                    framing,
+                    difference: mean_ci(&diffs),
+                    largest_p,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,429 @@
+//! The study's figures, into `img/` (file names start with `study_`), plus each variant's
+//! seed-0 run figures (curves under the original study's names, confusion matrices, mistakes,
+//! first layer).
+
+use std::path::{Path, PathBuf};
+
+use super::analysis::{framing_name, Tables};
+use super::robustness::FAMILIES;
+use super::{SetKind, StudyData};
+use crate::data::Dataset;
+use crate::figures::export_run_figures;
+use crate::models::kernels::{conv_forward, im2col, ConvDims};
+use crate::models::Weights;
+use crate::plot::{bar_chart, digit_grid, line_chart, weight_images, Figure, LineSeriesData};
+use crate::{Error, Result};
+
+/// The domain whose per-class accuracy and reliability are drawn: the original's new domain.
+pub const FOCUS_DOMAIN: &str = "usps-test";
+
+fn variant_names(t: &Tables) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for r in &t.accuracy {
+        if !out.contains(&r.variant) {
+            out.push(r.variant.clone());
+        }
+    }
+    out
+}
+
+/// Mean accuracy per domain, one bar per variant, with 95% intervals over seeds; one figure
+/// per framing (MNIST test, `native`, appears in both).
+pub fn accuracy_bars(t: &Tables, framing: &str) -> Result<Figure> {
+    let variants = variant_names(t);
+    let mut domains: Vec<String> = Vec::new();
+    for r in &t.accuracy {
+        if (r.framing == framing || r.framing == "native") && !domains.contains(&r.domain) {
+            domains.push(r.domain.clone());
+        }
+    }
+    let find = |v: &str, d: &str| {
+        t.accuracy.iter().find(|r| {
+            r.variant == v && r.domain == d && (r.framing == framing || r.framing == "native")
+        })
+    };
+    let mut series = Vec::new();
+    let mut errors = Vec::new();
+    for v in &variants {
+        let rows: Vec<_> = domains.iter().map(|d| find(v, d)).collect();
+        series.push((
+            v.as_str(),
+            rows.iter()
+                .map(|r| r.map_or(f64::NAN, |r| 100.0 * r.ci.mean))
+                .collect::<Vec<f64>>(),
+        ));
+        errors.push(
+            rows.iter()
+                .map(|r| r.map_or(0.0, |r| 100.0 * r.ci.half_width()))
+                .map(|e| if e.is_finite() { e } else { 0.0 })
+                .collect::<Vec<f64>>(),
+        );
+    }
+    let groups: Vec<&str> = domains.iter().map(|d| d.as_str()).collect();
+    let seeds = t.accuracy.first().map_or(0, |r| r.ci.n);
+    bar_chart(
+        &groups,
+        &series,
+        Some(&errors),
+        &format!(
+            "accuracy of MNIST-trained models, framing `{framing}` (mean of {seeds} seeds, 95% CI)"
+        ),
+        "accuracy (%)",
+    )
+}
+
+/// Accuracy against the size of one controlled change, one line per variant with its 95%
+/// band over seeds.
+pub fn robustness_curve(t: &Tables, family: &str) -> Result<Figure> {
+    let variants = variant_names(t);
+    let levels: Vec<f64> = FAMILIES
+        .iter()
+        .find(|(f, _)| *f == family)
+        .ok_or_else(|| Error::invalid(format!("no robustness family `{family}`")))?
+        .1
+        .iter()
+        .map(|&l| l as f64)
+        .collect();
+    let series: Vec<LineSeriesData> = variants
+        .iter()
+        .map(|v| {
+            let row = |l: f64| {
+                t.robustness
+                    .iter()
+                    .find(|r| r.variant == *v && r.family == family && r.level == l)
+            };
+            let y = levels
+                .iter()
+                .map(|&l| row(l).map_or(f64::NAN, |r| 100.0 * r.ci.mean))
+                .collect();
+            let band = levels
+                .iter()
+                .map(|&l| {
+                    row(l).map_or((f64::NAN, f64::NAN), |r| {
+                        (100.0 * r.ci.low, 100.0 * r.ci.high)
+                    })
+                })
+                .collect();
+            (v.as_str(), y, Some(band))
+        })
+        .collect();
+    let (x_label, what) = match family {
+        "shift" => ("shift (pixels, random direction)", "shifted"),
+        "rotate" => ("rotation (degrees, random sign)", "rotated"),
+        "scale" => ("scale factor", "scaled"),
+        _ => (
+            "stroke change (dilation radius, px; negative erodes)",
+            "thickened or thinned",
+        ),
+    };
+    let images = t.robustness.first().map_or(0, |r| r.images);
+    line_chart(
+        &levels,
+        &series,
+        &format!("MNIST test digits {what} ({images} images; bands: 95% CI over seeds)"),
+        x_label,
+        "accuracy (%)",
+    )
+}
+
+/// Error under each framing per variant on one domain: how much the framing explains.
+pub fn framing_bars(t: &Tables, domain: &str) -> Result<Figure> {
+    let rows: Vec<_> = t.framing.iter().filter(|r| r.domain == domain).collect();
+    if rows.is_empty() {
+        return Err(Error::invalid(format!("no framing rows for `{domain}`")));
+    }
+    let groups: Vec<&str> = rows.iter().map(|r| r.variant.as_str()).collect();
+    let fin = |e: f64| if e.is_finite() { 100.0 * e } else { 0.0 };
+    let series = vec![
+        (
+            "error, resize",
+            rows.iter().map(|r| 100.0 * r.error_resize.mean).collect(),
+        ),
+        (
+            "error, mnist-frame",
+            rows.iter().map(|r| 100.0 * r.error_frame.mean).collect(),
+        ),
+    ];
+    let errors = vec![
+        rows.iter()
+            .map(|r| fin(r.error_resize.half_width()))
+            .collect(),
+        rows.iter()
+            .map(|r| fin(r.error_frame.half_width()))
+            .collect(),
+    ];
+    bar_chart(
+        &groups,
+        &series,
+        Some(&errors),
+        &format!("{domain}: error with the whole image resized vs framed like MNIST (95% CI)"),
+        "error (%)",
+    )
+}
+
+/// Reliability diagram: accuracy against confidence per bin, all seeds pooled, with the
+/// diagonal of perfect calibration.
+pub fn reliability_diagram(t: &Tables, domain: &str, framing: &str) -> Result<Figure> {
+    let variants = variant_names(t);
+    let bins: Vec<_> = t
+        .reliability
+        .iter()
+        .filter(|r| r.domain == domain && r.framing == framing)
+        .collect();
+    let Some(first) = bins.first() else {
+        return Err(Error::invalid(format!(
+            "no reliability rows for {domain} [{framing}]"
+        )));
+    };
+    let centres: Vec<f64> = bins
+        .iter()
+        .filter(|r| r.variant == first.variant)
+        .map(|r| 100.0 * (r.bin_low + r.bin_high) / 2.0)
+        .collect();
+    let ece = |v: &str| {
+        t.calibration
+            .iter()
+            .find(|c| c.variant == v && c.domain == domain && c.framing == framing)
+            .map_or(f64::NAN, |c| 100.0 * c.ece.mean)
+    };
+    // Legend names carry each model's calibration error; the diagonal comes last so that the
+    // models keep the colours they have in every other figure.
+    let names: Vec<String> = variants
+        .iter()
+        .map(|v| format!("{v} (ECE {:.1}%)", ece(v)))
+        .collect();
+    let mut series: Vec<LineSeriesData> = Vec::new();
+    for (v, name) in variants.iter().zip(&names) {
+        let y: Vec<f64> = bins
+            .iter()
+            .filter(|r| r.variant == *v)
+            .map(|r| {
+                if r.count >= 10 {
+                    100.0 * r.accuracy
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect();
+        if y.len() == centres.len() {
+            series.push((name.as_str(), y, None));
+        }
+    }
+    series.push(("perfect calibration", centres.clone(), None));
+    line_chart(
+        &centres,
+        &series,
+        &format!("reliability on {domain} [{framing}], all seeds pooled"),
+        "confidence (%, bin centre; bins under 10 predictions left out)",
+        "accuracy (%)",
+    )
+}
+
+/// Accuracy on each digit class of one domain set, per variant, with 95% intervals.
+pub fn per_class_bars(t: &Tables, domain: &str, framing: &str) -> Result<Figure> {
+    let variants = variant_names(t);
+    let groups: Vec<String> = (0..10).map(|c| c.to_string()).collect();
+    let mut series = Vec::new();
+    let mut errors = Vec::new();
+    for v in &variants {
+        let row = |c: u8| {
+            t.per_class.iter().find(|r| {
+                r.variant == *v && r.domain == domain && r.framing == framing && r.class == c
+            })
+        };
+        series.push((
+            v.as_str(),
+            (0..10)
+                .map(|c| row(c).map_or(f64::NAN, |r| 100.0 * r.ci.mean))
+                .collect::<Vec<f64>>(),
+        ));
+        errors.push(
+            (0..10)
+                .map(|c| row(c).map_or(0.0, |r| 100.0 * r.ci.half_width()))
+                .map(|e| if e.is_finite() { e } else { 0.0 })
+                .collect::<Vec<f64>>(),
+        );
+    }
+    let g: Vec<&str> = groups.iter().map(|s| s.as_str()).collect();
+    bar_chart(
+        &g,
+        &series,
+        Some(&errors),
+        &format!("accuracy per digit on {domain} [{framing}] (95% CI over seeds)"),
+        "accuracy (%)",
+    )
+}
+
+/// The 32 feature maps of the CNN's first convolution (after ReLU) for one 28×28 image,
+/// computed by the model's own convolution kernel.
+pub fn first_layer_maps(weights: &Weights, image: &[f32]) -> Result<Vec<f32>> {
+    let (w, b) = (&weights.tensors[0], &weights.tensors[1]);
+    if w.shape.len() != 4 || w.shape[1] != 1 || image.len() != 28 * 28 {
+        return Err(Error::invalid(
+            "feature maps need a CNN's weights and one 28x28 image",
+        ));
+    }
+    let d = ConvDims {
+        batch: 1,
+        c_in: 1,
+        c_out: w.shape[0],
+        h: 28,
+        w: 28,
+    };
+    let mut col = vec![0.0f32; d.col_len()];
+    im2col(image, d, &mut col);
+    Ok(conv_forward(&col, &w.data, &b.data, d, true))
+}
+
+/// One digit, framed both ways, and what the CNN's first layer makes of each: the input, then
+/// its first 15 feature maps (each scaled to its own maximum).
+pub fn feature_map_figure(weights: &Weights, digits: &[(&str, &[f32])]) -> Result<Figure> {
+    let shown = 15;
+    let mut images = Vec::new();
+    let mut captions = Vec::new();
+    for (name, img) in digits {
+        images.extend_from_slice(img);
+        captions.push(name.to_string());
+        let maps = first_layer_maps(weights, img)?;
+        for (k, m) in maps.chunks(28 * 28).take(shown).enumerate() {
+            let max = m.iter().cloned().fold(0.0f32, f32::max);
+            images.extend(m.iter().map(|&v| if max > 0.0 { v / max } else { 0.0 }));
+            captions.push(format!("map {k}"));
+        }
+    }
+    digit_grid(
+        &images,
+        28,
+        28,
+        &captions,
+        shown + 1,
+        "CNN first layer: one USPS digit resized (top) and framed like MNIST (bottom), and its feature maps",
+    )
+}
+
+/// The MLP's first-layer weights as 28×28 images beside the CNN's 3×3 filters.
+pub fn first_layers_figure(mlp: &Weights, cnn: &Weights) -> Result<(Figure, Figure)> {
+    let m = &mlp.tensors[0];
+    let c = &cnn.tensors[0];
+    Ok((
+        weight_images(
+            &m.data,
+            24,
+            28,
+            28,
+            8,
+            "MLP: what 24 first-layer units weigh, pixel by pixel (red +, blue −)",
+        )?,
+        weight_images(
+            &c.data,
+            32,
+            3,
+            3,
+            8,
+            "CNN: the 32 first-layer 3×3 filters, slid over every position",
+        )?,
+    ))
+}
+
+fn set_of<'a>(data: &'a StudyData, domain: &str, framing: &str) -> Option<(usize, &'a Dataset)> {
+    data.sets
+        .iter()
+        .enumerate()
+        .find(|(_, s)| {
+            s.domain == domain
+                && matches!(s.kind, SetKind::Domain { .. })
+                && framing_name(&s.domain, &s.kind) == framing
+        })
+        .map(|(i, s)| (i, &s.data))
+}
+
+/// Write every study figure into `dir`; returns the files written. `data_dir` is read for the
+/// runs' own figures (see [`export_run_figures`]).
+pub fn write_all(
+    data: &StudyData,
+    t: &Tables,
+    data_dir: &Path,
+    dir: &Path,
+) -> Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    let mut save = |fig: Figure, name: String| -> Result<()> {
+        let path = dir.join(name);
+        fig.save(&path)?;
+        written.push(path);
+        Ok(())
+    };
+    for framing in ["resize", "mnist-frame"] {
+        save(
+            accuracy_bars(t, framing)?,
+            format!("study_accuracy_{}.png", framing.replace('-', "_")),
+        )?;
+    }
+    for (family, _) in FAMILIES {
+        save(
+            robustness_curve(t, family)?,
+            format!("study_robustness_{family}.png"),
+        )?;
+    }
+    if t.framing.iter().any(|r| r.domain == FOCUS_DOMAIN) {
+        save(
+            framing_bars(t, FOCUS_DOMAIN)?,
+            "study_framing_usps_test.png".into(),
+        )?;
+    }
+    for framing in ["resize", "mnist-frame"] {
+        if set_of(data, FOCUS_DOMAIN, framing).is_none() {
+            continue;
+        }
+        let tag = framing.replace('-', "_");
+        save(
+            reliability_diagram(t, FOCUS_DOMAIN, framing)?,
+            format!("study_reliability_usps_test_{tag}.png"),
+        )?;
+        save(
+            per_class_bars(t, FOCUS_DOMAIN, framing)?,
+            format!("study_per_class_usps_test_{tag}.png"),
+        )?;
+    }
+    // The seed-0 (else first) run of each variant: curves, confusion matrices, mistakes.
+    let mut first_runs = Vec::new();
+    for r in &data.runs {
+        if !first_runs
+            .iter()
+            .any(|f: &&super::RunInfo| f.variant == r.variant)
+        {
+            first_runs.push(r);
+        }
+    }
+    for r in &first_runs {
+        written.extend(export_run_figures(&r.dir, data_dir, dir)?);
+    }
+    // First layers side by side, and the CNN's feature maps of one USPS digit in both framings.
+    let weights_of = |name: &str| -> Result<Option<Weights>> {
+        match first_runs.iter().find(|r| r.variant.name == name) {
+            Some(r) => Ok(Some(crate::run::load_model(&r.dir)?.1)),
+            None => Ok(None),
+        }
+    };
+    if let (Some(mlp), Some(cnn)) = (weights_of("mlp")?, weights_of("cnn")?) {
+        let (m, c) = first_layers_figure(&mlp, &cnn)?;
+        let mut save = |fig: Figure, name: &str| -> Result<()> {
+            let path = dir.join(name);
+            fig.save(&path)?;
+            written.push(path);
+            Ok(())
+        };
+        save(m, "study_first_layer_mlp.png")?;
+        save(c, "study_first_layer_cnn.png")?;
+        if let (Some((_, resized)), Some((_, framed))) = (
+            set_of(data, FOCUS_DOMAIN, "resize"),
+            set_of(data, FOCUS_DOMAIN, "mnist-frame"),
+        ) {
+            let fig = feature_map_figure(
+                &cnn,
+                &[("resized", resized.image(0)), ("framed", framed.image(0))],
+            )?;
+            save(fig, "study_feature_maps_usps.png")?;
+        }
+    }
+    Ok(written)
+}

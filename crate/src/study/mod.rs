@@ -1,0 +1,458 @@
+//! `digits study`: the whole domain-shift study, headless.
+//!
+//! 1. **Runs.** Every model variant ([`VARIANTS`]: the published MLP and CNN, each without and
+//!    with the original's augmentation) is trained with several seeds into
+//!    `runs/<variant>-seed<seed>/`. A finished run is reused when its record says it was
+//!    trained with the same configuration, seed, validation split and training data (by
+//!    hash); an interrupted one resumes from its checkpoint.
+//! 2. **Predictions.** Each run answers every evaluation set: every test domain in both
+//!    framings, and MNIST test digits shifted, rotated, scaled and thickened
+//!    ([`robustness`]). Answers are cached in the run folder ([`predictions`]).
+//! 3. **Analysis** ([`analysis`]): accuracy with 95% intervals over seeds, paired MLP-vs-CNN
+//!    tests on the same images, per-class accuracy, calibration, how much of each model's error
+//!    the framing explains, and the robustness curves; written as CSV tables into `results/`
+//!    with a README of their columns ([`tables`]).
+//! 4. **Figures** into `img/` ([`figures`]).
+//!
+//! Notebooks call [`run_study`] too: it returns the tables as polars DataFrames.
+
+pub mod analysis;
+pub mod figures;
+pub mod predictions;
+pub mod robustness;
+pub mod stats;
+pub mod tables;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::augment::AugmentSpec;
+use crate::data::{load_mnist, Dataset, Framing, Split};
+use crate::models::{Arch, Weights};
+use crate::report::TEST_DOMAINS;
+use crate::run::{self, load_model, load_record, RunRecord};
+use crate::train::{Progress, TrainConfig};
+use crate::{Error, Result};
+
+pub use analysis::Tables;
+use predictions::{cached_predict, load_cache, save_cache, Predictions};
+use robustness::{Perturbation, FAMILIES};
+
+/// A model as the study trains it: an architecture and an augmentation preset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Variant {
+    /// `mlp`, `mlp-keras`, `cnn`, `cnn-keras`: also the run folder's stem.
+    pub name: &'static str,
+    pub arch: Arch,
+    /// An [`AugmentSpec`] preset name, or `None` for plain training.
+    pub augment: Option<&'static str>,
+}
+
+impl Variant {
+    /// `mlp` or `cnn`.
+    pub fn model(&self) -> &'static str {
+        match self.arch {
+            Arch::Mlp | Arch::MlpOf { .. } => "mlp",
+            _ => "cnn",
+        }
+    }
+
+    /// `none` or the preset's name.
+    pub fn augmentation(&self) -> &'static str {
+        self.augment.unwrap_or("none")
+    }
+
+    pub fn config(&self, seed: u64, epochs: usize) -> TrainConfig {
+        TrainConfig {
+            seed,
+            epochs,
+            augment: self
+                .augment
+                .map(|p| AugmentSpec::preset(p).expect("study presets exist")),
+            ..TrainConfig::new(self.arch)
+        }
+    }
+
+    pub fn run_dir(&self, runs_dir: &Path, seed: u64) -> PathBuf {
+        runs_dir.join(format!("{}-seed{seed}", self.name))
+    }
+}
+
+/// The study's four models. Run folders match `digits train`'s defaults, so runs trained
+/// by hand are reused.
+pub const VARIANTS: [Variant; 4] = [
+    Variant {
+        name: "mlp",
+        arch: Arch::Mlp,
+        augment: None,
+    },
+    Variant {
+        name: "cnn",
+        arch: Arch::Cnn,
+        augment: None,
+    },
+    Variant {
+        name: "mlp-keras",
+        arch: Arch::Mlp,
+        augment: Some("keras"),
+    },
+    Variant {
+        name: "cnn-keras",
+        arch: Arch::Cnn,
+        augment: Some("keras"),
+    },
+];
+
+/// What the study runs and where it writes.
+#[derive(Clone, Debug)]
+pub struct StudyConfig {
+    pub variants: Vec<Variant>,
+    pub seeds: Vec<u64>,
+    /// Most epochs per run (early stopping ends most runs sooner).
+    pub epochs: usize,
+    /// Fraction of MNIST train held out for validation (split seeded by each run's seed).
+    pub val_split: f64,
+    /// Train on this many images of the training split (`None`: all of them).
+    pub train_images: Option<usize>,
+    /// Validate on this many images of the validation split (`None`: all of them).
+    pub val_images: Option<usize>,
+    /// Evaluate on at most this many images of each test set (`None`: all of them).
+    pub test_images: Option<usize>,
+    /// MNIST test images in each robustness set.
+    pub robustness_images: usize,
+    pub runs_dir: PathBuf,
+    pub results_dir: PathBuf,
+    pub img_dir: PathBuf,
+    /// Bars on a terminal, lines elsewhere, or nothing.
+    pub progress: Progress,
+}
+
+impl StudyConfig {
+    /// The full study: 4 models × 5 seeds, all data, up to 30 epochs each.
+    pub fn full() -> Self {
+        StudyConfig {
+            variants: VARIANTS.to_vec(),
+            seeds: (0..5).collect(),
+            epochs: 30,
+            val_split: 0.1,
+            train_images: None,
+            val_images: None,
+            test_images: None,
+            robustness_images: 2000,
+            runs_dir: "runs".into(),
+            results_dir: "results".into(),
+            img_dir: "img".into(),
+            progress: Progress::Auto,
+        }
+    }
+
+    /// The same study in about a minute, to check that everything runs (`--quick`, CI and
+    /// the notebooks' quick mode): 2 seeds, 2 epochs on 2,000 images, 300 images per test set.
+    /// Writes under `runs/quick/` so the full study's files are never touched.
+    pub fn quick() -> Self {
+        let root = PathBuf::from("runs/quick");
+        StudyConfig {
+            seeds: vec![0, 1],
+            epochs: 2,
+            train_images: Some(2000),
+            val_images: Some(500),
+            test_images: Some(300),
+            robustness_images: 200,
+            runs_dir: root.join("runs"),
+            results_dir: root.join("results"),
+            img_dir: root.join("img"),
+            ..StudyConfig::full()
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.variants.is_empty() || self.seeds.is_empty() {
+            return Err(Error::invalid(
+                "the study needs at least one model and one seed",
+            ));
+        }
+        if self.robustness_images == 0 {
+            return Err(Error::invalid("--robustness-images must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// A finished run the study uses.
+#[derive(Clone, Debug)]
+pub struct RunInfo {
+    pub variant: Variant,
+    pub seed: u64,
+    pub dir: PathBuf,
+    pub record: RunRecord,
+}
+
+/// What an evaluation set is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SetKind {
+    /// A test domain in a framing (MNIST test is its own frame and is listed once, as `resize`).
+    Domain { framing: Framing },
+    /// MNIST test images under a controlled change.
+    Perturbed(Perturbation),
+}
+
+/// An evaluation set and what it is.
+#[derive(Clone, Debug)]
+pub struct EvalSet {
+    /// The domain's name (`usps-test`), without framing or change.
+    pub domain: String,
+    pub kind: SetKind,
+    pub data: Dataset,
+}
+
+impl EvalSet {
+    pub fn framing(&self) -> Option<Framing> {
+        match self.kind {
+            SetKind::Domain { framing } => Some(framing),
+            SetKind::Perturbed(_) => None,
+        }
+    }
+}
+
+/// Everything the analysis reads: the runs, the sets and every run's answers on every set.
+pub struct StudyData {
+    pub runs: Vec<RunInfo>,
+    pub sets: Vec<EvalSet>,
+    /// `predictions[run][set]`.
+    pub predictions: Vec<Vec<Predictions>>,
+    /// Domains named by the study whose files were absent (left out, with a message).
+    pub missing: Vec<String>,
+}
+
+/// Run the study: train or reuse every run, predict every set, then write the tables and
+/// figures. Returns the tables.
+pub fn run_study(cfg: &StudyConfig, data_dir: &Path) -> Result<Tables> {
+    let data = collect(cfg, data_dir)?;
+    let tables = analysis::analyse(&data);
+    tables::write_all(&tables, &cfg.results_dir)?;
+    figures::write_all(&data, &tables, data_dir, &cfg.img_dir)?;
+    Ok(tables)
+}
+
+/// Steps 1 and 2: the runs and their predictions.
+pub fn collect(cfg: &StudyConfig, data_dir: &Path) -> Result<StudyData> {
+    cfg.validate()?;
+    let lines = cfg.progress != Progress::Quiet;
+    let runs = ensure_runs(cfg, data_dir)?;
+    let (sets, missing) = eval_sets(cfg, data_dir)?;
+    if lines {
+        for m in &missing {
+            eprintln!("{m}: data not found, left out of the study (run `digits data fetch`)");
+        }
+    }
+    let predictions = predict_all(cfg, &runs, &sets)?;
+    Ok(StudyData {
+        runs,
+        sets,
+        predictions,
+        missing,
+    })
+}
+
+/// Every (variant, seed) run, trained or reused.
+pub fn ensure_runs(cfg: &StudyConfig, data_dir: &Path) -> Result<Vec<RunInfo>> {
+    let lines = cfg.progress != Progress::Quiet;
+    let total = cfg.variants.len() * cfg.seeds.len();
+    let mut mnist_train: Option<Dataset> = None;
+    let mut runs = Vec::with_capacity(total);
+    for (k, (variant, &seed)) in cfg
+        .variants
+        .iter()
+        .flat_map(|v| cfg.seeds.iter().map(move |s| (v, s)))
+        .enumerate()
+    {
+        let dir = variant.run_dir(&cfg.runs_dir, seed);
+        let want = variant.config(seed, cfg.epochs);
+        if mnist_train.is_none() {
+            mnist_train = Some(load_mnist(data_dir, Split::Train)?);
+        }
+        let (train_set, val_set) = training_data(cfg, mnist_train.as_ref().unwrap(), seed);
+        if let Some(record) = reusable(&dir, &want, cfg.val_split, &train_set)? {
+            if lines {
+                eprintln!(
+                    "[run {}/{total}] {}: reused (trained {} epochs)",
+                    k + 1,
+                    dir.display(),
+                    record.epochs_run
+                );
+            }
+            runs.push(RunInfo {
+                variant: *variant,
+                seed,
+                dir,
+                record,
+            });
+            continue;
+        }
+        if lines {
+            eprintln!(
+                "[run {}/{total}] {}: training {} on {} images{}",
+                k + 1,
+                dir.display(),
+                variant.name,
+                train_set.len(),
+                if run::checkpoint_path(&dir).exists() {
+                    " (resuming)"
+                } else {
+                    ""
+                }
+            );
+        }
+        let (_, record) = run::train_run(
+            &want,
+            &train_set,
+            &val_set,
+            cfg.val_split,
+            &dir,
+            true,
+            cfg.progress,
+        )?;
+        runs.push(RunInfo {
+            variant: *variant,
+            seed,
+            dir,
+            record,
+        });
+    }
+    Ok(runs)
+}
+
+/// The training and validation sets of a seed, cut down as the configuration says.
+fn training_data(cfg: &StudyConfig, mnist_train: &Dataset, seed: u64) -> (Dataset, Dataset) {
+    let (mut train, mut val) = mnist_train.split(cfg.val_split, seed);
+    if let Some(n) = cfg.train_images {
+        train = train.subset(n, seed);
+    }
+    if let Some(n) = cfg.val_images {
+        val = val.subset(n, seed);
+    }
+    (train, val)
+}
+
+/// The record of a finished run in `dir` made exactly as `want` says on `train_set`, or `None`
+/// when there is no finished run. A finished run of something else is an error: the study
+/// never overwrites a run it did not make.
+fn reusable(
+    dir: &Path,
+    want: &TrainConfig,
+    val_split: f64,
+    train_set: &Dataset,
+) -> Result<Option<RunRecord>> {
+    if !run::record_path(dir).exists() || !run::model_path(dir).exists() {
+        return Ok(None);
+    }
+    let record = load_record(dir)?;
+    let same = record.config == *want
+        && record.val_split == val_split
+        && record.train_data == train_set.source_sha256;
+    if !same {
+        return Err(Error::invalid(format!(
+            "{} holds a different run (its run.json differs in configuration or training data); move it away, or pass --runs with another folder",
+            dir.display()
+        )));
+    }
+    Ok(Some(record))
+}
+
+/// The test domains in both framings, then the perturbed MNIST test sets.
+pub fn eval_sets(cfg: &StudyConfig, data_dir: &Path) -> Result<(Vec<EvalSet>, Vec<String>)> {
+    let mut sets = Vec::new();
+    let mut missing = Vec::new();
+    let cut = |ds: Dataset| match cfg.test_images {
+        Some(n) => ds.subset(n, 0),
+        None => ds,
+    };
+    for &spec in TEST_DOMAINS {
+        let framings: &[Framing] = if spec.starts_with("mnist") {
+            &[Framing::Resize]
+        } else {
+            &Framing::ALL
+        };
+        for &framing in framings {
+            match run::try_domain(spec, data_dir, framing)? {
+                Some(ds) => sets.push(EvalSet {
+                    domain: spec.to_string(),
+                    kind: SetKind::Domain { framing },
+                    data: cut(ds),
+                }),
+                None => {
+                    missing.push(spec.to_string());
+                    break;
+                }
+            }
+        }
+    }
+    let mnist_test = load_mnist(data_dir, Split::Test)?.subset(cfg.robustness_images, 0);
+    for (family, levels) in FAMILIES {
+        for &level in *levels {
+            let p = Perturbation::of(family, level).expect("listed families exist");
+            sets.push(EvalSet {
+                domain: "mnist-test".into(),
+                kind: SetKind::Perturbed(p),
+                data: p.apply_to(&mnist_test, 0)?,
+            });
+        }
+    }
+    Ok((sets, missing))
+}
+
+/// Every run's predictions on every set, from the run's cache where possible.
+fn predict_all(
+    cfg: &StudyConfig,
+    runs: &[RunInfo],
+    sets: &[EvalSet],
+) -> Result<Vec<Vec<Predictions>>> {
+    let images: usize = sets.iter().map(|s| s.data.len()).sum::<usize>() * runs.len();
+    let bar = match cfg.progress {
+        Progress::Quiet => ProgressBar::hidden(),
+        Progress::Auto if !std::io::stderr().is_terminal() => ProgressBar::hidden(),
+        Progress::Lines => ProgressBar::hidden(),
+        _ => ProgressBar::new(images as u64),
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "predicting {bar:30} {pos}/{len} images, {per_sec}, {eta} left  {msg}",
+        )
+        .expect("valid template"),
+    );
+    let mut all = Vec::with_capacity(runs.len());
+    for (k, r) in runs.iter().enumerate() {
+        let (arch, weights): (Arch, Weights) = load_model(&r.dir)?;
+        let mut cache = load_cache(&r.dir)?;
+        let mut computed = 0usize;
+        bar.set_message(r.dir.display().to_string());
+        for s in sets {
+            if cached_predict(&mut cache, arch, &weights, &s.data)? {
+                computed += s.data.len();
+            }
+            bar.inc(s.data.len() as u64);
+        }
+        if computed > 0 {
+            save_cache(&r.dir, &cache)?;
+        }
+        if cfg.progress != Progress::Quiet && bar.is_hidden() {
+            eprintln!(
+                "[predict {}/{}] {}: {} images predicted, {} from the cache",
+                k + 1,
+                runs.len(),
+                r.dir.display(),
+                computed,
+                sets.iter().map(|s| s.data.len()).sum::<usize>() - computed
+            );
+        }
+        all.push(
+            sets.iter()
+                .map(|s| cache.remove(&s.data.name).expect("just predicted"))
+                .collect(),
+        );
+    }
+    bar.finish_and_clear();
+    Ok(all)
+}

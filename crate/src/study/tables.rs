@@ -1,0 +1,324 @@
+//! The study's tables as polars DataFrames (shown inline in notebooks) and as CSV files in
+//! `results/`, with a README that says what every column holds.
+
+use std::path::Path;
+
+use polars::prelude::*;
+
+use super::analysis::{Tables, ANCHORS};
+use super::stats::{MeanCi, CALIBRATION_BINS};
+use crate::history::save_csv;
+use crate::io::write_atomic;
+use crate::Result;
+
+fn pct(v: f64) -> f64 {
+    100.0 * v
+}
+
+fn strings<T>(rows: &[T], f: impl Fn(&T) -> &str) -> Vec<String> {
+    rows.iter().map(|r| f(r).to_string()).collect()
+}
+
+fn floats<T>(rows: &[T], f: impl Fn(&T) -> f64) -> Vec<f64> {
+    rows.iter().map(f).collect()
+}
+
+fn counts<T>(rows: &[T], f: impl Fn(&T) -> usize) -> Vec<u64> {
+    rows.iter().map(|r| f(r) as u64).collect()
+}
+
+/// Mean and interval columns of a [`MeanCi`], in percent, under `prefix`.
+fn ci_columns<T>(rows: &[T], prefix: &str, f: impl Fn(&T) -> MeanCi) -> Vec<Column> {
+    vec![
+        Column::new(
+            format!("{prefix}_pct").into(),
+            floats(rows, |r| pct(f(r).mean)),
+        ),
+        Column::new(
+            format!("{prefix}_ci_low_pct").into(),
+            floats(rows, |r| pct(f(r).low)),
+        ),
+        Column::new(
+            format!("{prefix}_ci_high_pct").into(),
+            floats(rows, |r| pct(f(r).high)),
+        ),
+    ]
+}
+
+fn frame(columns: Vec<Column>) -> DataFrame {
+    DataFrame::new(columns).expect("columns of equal length and distinct names")
+}
+
+impl Tables {
+    pub fn accuracy_frame(&self) -> DataFrame {
+        let r = &self.accuracy;
+        let mut c = vec![
+            Column::new("variant".into(), strings(r, |x| &x.variant)),
+            Column::new("model".into(), strings(r, |x| &x.model)),
+            Column::new("augment".into(), strings(r, |x| &x.augment)),
+            Column::new("domain".into(), strings(r, |x| &x.domain)),
+            Column::new("framing".into(), strings(r, |x| &x.framing)),
+            Column::new("images".into(), counts(r, |x| x.images)),
+            Column::new("seeds".into(), counts(r, |x| x.ci.n)),
+        ];
+        c.extend(ci_columns(r, "accuracy", |x| x.ci));
+        c.push(Column::new("sd_pct".into(), floats(r, |x| pct(x.ci.sd))));
+        c.push(Column::new("min_pct".into(), floats(r, |x| pct(x.min))));
+        c.push(Column::new("max_pct".into(), floats(r, |x| pct(x.max))));
+        frame(c)
+    }
+
+    pub fn accuracy_by_seed_frame(&self) -> DataFrame {
+        let r = &self.accuracy_by_seed;
+        frame(vec![
+            Column::new("variant".into(), strings(r, |x| &x.variant)),
+            Column::new(
+                "seed".into(),
+                r.iter().map(|x| x.seed).collect::<Vec<u64>>(),
+            ),
+            Column::new("domain".into(), strings(r, |x| &x.domain)),
+            Column::new("framing".into(), strings(r, |x| &x.framing)),
+            Column::new("images".into(), counts(r, |x| x.images)),
+            Column::new("accuracy_pct".into(), floats(r, |x| pct(x.accuracy))),
+            Column::new(
+                "mean_confidence_pct".into(),
+                floats(r, |x| pct(x.mean_confidence)),
+            ),
+        ])
+    }
+
+    pub fn paired_frame(&self) -> DataFrame {
+        let r = &self.paired;
+        frame(vec![
+            Column::new("augment".into(), strings(r, |x| &x.augment)),
+            Column::new("domain".into(), strings(r, |x| &x.domain)),
+            Column::new("framing".into(), strings(r, |x| &x.framing)),
+            Column::new(
+                "seed".into(),
+                r.iter().map(|x| x.seed).collect::<Vec<u64>>(),
+            ),
+            Column::new("images".into(), counts(r, |x| x.counts.n())),
+            Column::new("both_right".into(), counts(r, |x| x.counts.both_right)),
+            Column::new("mlp_only_right".into(), counts(r, |x| x.counts.only_a)),
+            Column::new("cnn_only_right".into(), counts(r, |x| x.counts.only_b)),
+            Column::new("both_wrong".into(), counts(r, |x| x.counts.both_wrong)),
+            Column::new("cnn_minus_mlp_pct".into(), floats(r, |x| pct(x.difference))),
+            Column::new("bootstrap_low_pct".into(), floats(r, |x| pct(x.boot_low))),
+            Column::new("bootstrap_high_pct".into(), floats(r, |x| pct(x.boot_high))),
+            Column::new("mcnemar_p".into(), floats(r, |x| x.mcnemar_p)),
+        ])
+    }
+
+    pub fn paired_summary_frame(&self) -> DataFrame {
+        let r = &self.paired_summary;
+        let mut c = vec![
+            Column::new("augment".into(), strings(r, |x| &x.augment)),
+            Column::new("domain".into(), strings(r, |x| &x.domain)),
+            Column::new("framing".into(), strings(r, |x| &x.framing)),
+            Column::new("seeds".into(), counts(r, |x| x.difference.n)),
+        ];
+        c.extend(ci_columns(r, "cnn_minus_mlp", |x| x.difference));
+        c.push(Column::new(
+            "largest_mcnemar_p".into(),
+            floats(r, |x| x.largest_p),
+        ));
+        frame(c)
+    }
+
+    pub fn per_class_frame(&self) -> DataFrame {
+        let r = &self.per_class;
+        let mut c = vec![
+            Column::new("variant".into(), strings(r, |x| &x.variant)),
+            Column::new("domain".into(), strings(r, |x| &x.domain)),
+            Column::new("framing".into(), strings(r, |x| &x.framing)),
+            Column::new(
+                "class".into(),
+                r.iter().map(|x| x.class as u32).collect::<Vec<u32>>(),
+            ),
+            Column::new("images".into(), counts(r, |x| x.images)),
+        ];
+        c.extend(ci_columns(r, "accuracy", |x| x.ci));
+        frame(c)
+    }
+
+    pub fn calibration_frame(&self) -> DataFrame {
+        let r = &self.calibration;
+        let mut c = vec![
+            Column::new("variant".into(), strings(r, |x| &x.variant)),
+            Column::new("domain".into(), strings(r, |x| &x.domain)),
+            Column::new("framing".into(), strings(r, |x| &x.framing)),
+            Column::new("accuracy_pct".into(), floats(r, |x| pct(x.accuracy))),
+            Column::new("confidence_pct".into(), floats(r, |x| pct(x.confidence))),
+        ];
+        c.extend(ci_columns(r, "ece", |x| x.ece));
+        frame(c)
+    }
+
+    pub fn reliability_frame(&self) -> DataFrame {
+        let r = &self.reliability;
+        frame(vec![
+            Column::new("variant".into(), strings(r, |x| &x.variant)),
+            Column::new("domain".into(), strings(r, |x| &x.domain)),
+            Column::new("framing".into(), strings(r, |x| &x.framing)),
+            Column::new("bin_low".into(), floats(r, |x| x.bin_low)),
+            Column::new("bin_high".into(), floats(r, |x| x.bin_high)),
+            Column::new("predictions".into(), counts(r, |x| x.count)),
+            Column::new("confidence_pct".into(), floats(r, |x| pct(x.confidence))),
+            Column::new("accuracy_pct".into(), floats(r, |x| pct(x.accuracy))),
+        ])
+    }
+
+    pub fn framing_frame(&self) -> DataFrame {
+        let r = &self.framing;
+        let mut c = vec![
+            Column::new("variant".into(), strings(r, |x| &x.variant)),
+            Column::new("domain".into(), strings(r, |x| &x.domain)),
+        ];
+        c.extend(ci_columns(r, "error_resize", |x| x.error_resize));
+        c.extend(ci_columns(r, "error_mnist_frame", |x| x.error_frame));
+        c.extend(ci_columns(r, "explained_by_framing", |x| x.explained));
+        c.push(Column::new(
+            "share_explained_pct".into(),
+            floats(r, |x| pct(x.share_explained)),
+        ));
+        frame(c)
+    }
+
+    pub fn robustness_frame(&self) -> DataFrame {
+        let r = &self.robustness;
+        let mut c = vec![
+            Column::new("variant".into(), strings(r, |x| &x.variant)),
+            Column::new("family".into(), strings(r, |x| &x.family)),
+            Column::new("level".into(), floats(r, |x| x.level)),
+            Column::new("images".into(), counts(r, |x| x.images)),
+            Column::new("seeds".into(), counts(r, |x| x.ci.n)),
+        ];
+        c.extend(ci_columns(r, "accuracy", |x| x.ci));
+        frame(c)
+    }
+
+    pub fn runs_frame(&self) -> DataFrame {
+        let r = &self.runs;
+        frame(vec![
+            Column::new("variant".into(), strings(r, |x| &x.variant)),
+            Column::new(
+                "seed".into(),
+                r.iter().map(|x| x.seed).collect::<Vec<u64>>(),
+            ),
+            Column::new("run".into(), strings(r, |x| &x.dir)),
+            Column::new("epochs_run".into(), counts(r, |x| x.epochs_run)),
+            Column::new("best_epoch".into(), counts(r, |x| x.best_epoch)),
+            Column::new("train_seconds".into(), floats(r, |x| x.train_seconds)),
+            Column::new("train_data_sha256".into(), strings(r, |x| &x.train_data)),
+            Column::new("config".into(), strings(r, |x| &x.config)),
+            Column::new("versions".into(), strings(r, |x| &x.versions)),
+        ])
+    }
+
+    /// The published numbers the README quotes beside ours.
+    pub fn anchors_frame() -> DataFrame {
+        frame(vec![
+            Column::new(
+                "source".into(),
+                ANCHORS.iter().map(|a| a.0).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "model".into(),
+                ANCHORS.iter().map(|a| a.1).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "trained_on".into(),
+                ANCHORS.iter().map(|a| a.2).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "tested_on".into(),
+                ANCHORS.iter().map(|a| a.3).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "accuracy_pct".into(),
+                ANCHORS.iter().map(|a| a.4).collect::<Vec<_>>(),
+            ),
+        ])
+    }
+
+    /// Every table with its file name.
+    pub fn frames(&self) -> Vec<(&'static str, DataFrame)> {
+        vec![
+            ("accuracy.csv", self.accuracy_frame()),
+            ("accuracy_by_seed.csv", self.accuracy_by_seed_frame()),
+            ("paired.csv", self.paired_frame()),
+            ("paired_summary.csv", self.paired_summary_frame()),
+            ("per_class.csv", self.per_class_frame()),
+            ("calibration.csv", self.calibration_frame()),
+            ("reliability.csv", self.reliability_frame()),
+            ("framing.csv", self.framing_frame()),
+            ("robustness.csv", self.robustness_frame()),
+            ("runs.csv", self.runs_frame()),
+            ("anchors.csv", Tables::anchors_frame()),
+        ]
+    }
+}
+
+/// Write every table and the README of their columns into `dir` (each file atomically).
+pub fn write_all(tables: &Tables, dir: &Path) -> Result<()> {
+    for (name, df) in tables.frames() {
+        save_csv(&df, &dir.join(name))?;
+    }
+    write_atomic(&dir.join("README.md"), readme().as_bytes())
+}
+
+/// What each file and column holds.
+pub fn readme() -> String {
+    format!(
+        r#"# Results of `digits study`
+
+Written by `digits study` (see the project README for how to reproduce). Do not edit by hand:
+the next run rewrites every file. Accuracies, errors and differences are in percent (`_pct`).
+
+Common columns:
+- `variant`: `mlp`, `cnn` (plain training) or `mlp-keras`, `cnn-keras` (trained with the
+  original's augmentation: rotation 10°, shifts 10%, zoom 10%).
+- `domain`: the test set (`mnist-test`, `usps-test` = LIBSVM rendering of the 2,007 USPS test
+  digits, `usps-esl-test` = the same digits from the ESL rendering, `usps-esl-all` = all 9,298
+  USPS digits, `semeion`, `mfeat` = mfeat-pix, `optdigits` = the writer-independent test set).
+- `framing`: how a domain's digits were brought to 28×28. `resize` stretches the whole image
+  to 28×28 (what the original study did); `mnist-frame` fits the digit's ink into a 20×20
+  box and centres it by mass, as MNIST itself was made. MNIST is `native`.
+- `seeds`: how many training seeds (runs) a row summarises; `*_ci_low_pct`/`*_ci_high_pct`
+  are a Student-t 95% confidence interval of the mean over those seeds (empty with one seed).
+
+Files:
+- `accuracy.csv`: mean accuracy over seeds per variant, domain and framing (`images`: test
+  set size), with its interval, the seeds' standard deviation (`sd_pct`), `min_pct` and
+  `max_pct`.
+- `accuracy_by_seed.csv`: every run's accuracy and mean confidence (probability given to the
+  predicted class) on every set.
+- `paired.csv`: MLP against CNN with the same augmentation and seed, on the same images:
+  how many both got right (`both_right`), only the MLP (`mlp_only_right`), only the CNN
+  (`cnn_only_right`), neither (`both_wrong`); `cnn_minus_mlp_pct` the accuracy difference with a
+  paired-bootstrap 95% interval over images (`bootstrap_low_pct`, `bootstrap_high_pct`,
+  4,000 replicates); `mcnemar_p` the exact two-sided McNemar test's p-value (0 means below
+  1e-300).
+- `paired_summary.csv`: the paired differences over seeds: mean with a t interval, and the
+  largest McNemar p-value among the seeds.
+- `per_class.csv`: accuracy on each true class (`images`: how many of that class).
+- `calibration.csv`: mean accuracy, mean confidence and expected calibration error (`ece`,
+  {bins} equal-width confidence bins, with its interval over seeds). A calibrated model's
+  confidence equals its accuracy: ECE 0.
+- `reliability.csv`: the reliability diagram's bins, predictions of all seeds pooled:
+  `predictions` in the bin, their mean confidence and their accuracy (empty bins are blank).
+- `framing.csv`: error under `resize` and under `mnist-frame`, and their difference
+  (`explained_by_framing`: the error the framing alone removes), each over seeds;
+  `share_explained_pct` is that difference over the `resize` error.
+- `robustness.csv`: accuracy on MNIST test digits (`images` of them, the same for every model)
+  under one controlled change (`family`, `level`): `shift` in pixels (each digit in its own
+  random direction), `rotate` in degrees (random sign), `scale` as a factor about the centre,
+  `thickness` as a dilation radius in pixels (negative: erosion).
+- `runs.csv`: every run used: folder, epochs trained, the epoch whose weights were kept,
+  training time, the sha256 provenance of its training data, its full configuration (seed
+  included) and the versions that trained it.
+- `anchors.csv`: published results quoted beside ours (not computed here).
+"#,
+        bins = CALIBRATION_BINS
+    )
+}

@@ -1,0 +1,234 @@
+//! The study end to end on the real data, cut down to seconds: two models, two seeds, one
+//! epoch on 600 images. Checks the tables against each other and against the runs, that a
+//! second run reuses every run and prediction and writes identical files, and that a run
+//! folder holding something else is refused. Needs `DIGITS_DATA_MIRROR` (CI sets it);
+//! without it the test says so and passes.
+
+use std::path::{Path, PathBuf};
+
+use digits::data::fetch::{fetch, MIRROR_ENV};
+use digits::study::stats::mean_ci;
+use digits::study::{run_study, StudyConfig, VARIANTS};
+use digits::train::Progress;
+
+fn mirror() -> Option<PathBuf> {
+    let raw = PathBuf::from(std::env::var_os(MIRROR_ENV).filter(|v| !v.is_empty())?);
+    if raw.is_absolute() || raw.is_dir() {
+        return Some(raw);
+    }
+    Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(raw))
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A CSV file as a header and rows of fields (no field of ours holds a comma, except the
+/// quoted `config` and `versions` columns of runs.csv, which this test does not split).
+fn csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = read(path);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap().split(',').map(String::from).collect();
+    let rows = lines
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    (header, rows)
+}
+
+fn column(header: &[String], name: &str) -> usize {
+    header
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("no column {name} in {header:?}"))
+}
+
+fn num(s: &str) -> f64 {
+    s.parse().unwrap_or(f64::NAN)
+}
+
+#[test]
+fn a_small_study_runs_reuses_and_agrees_with_itself() {
+    let Some(mirror) = mirror() else {
+        println!("skipping: set {MIRROR_ENV} to the folder of verified data to run it");
+        return;
+    };
+    let root = std::env::temp_dir().join(format!("digits-study-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let data = root.join("data");
+    fetch(&data, Some(&mirror), false).unwrap();
+    let cfg = StudyConfig {
+        variants: vec![VARIANTS[0], VARIANTS[1]],
+        seeds: vec![0, 1],
+        epochs: 1,
+        train_images: Some(600),
+        val_images: Some(200),
+        test_images: Some(100),
+        robustness_images: 50,
+        runs_dir: root.join("runs"),
+        results_dir: root.join("results"),
+        img_dir: root.join("img"),
+        progress: Progress::Quiet,
+        ..StudyConfig::full()
+    };
+    let tables = run_study(&cfg, &data).unwrap();
+
+    // Accuracy: 2 models × (MNIST test + 6 domains × 2 framings), each over 2 seeds, and
+    // each the mean of the per-seed rows.
+    let res = &cfg.results_dir;
+    let (h, acc) = csv(&res.join("accuracy.csv"));
+    assert_eq!(acc.len(), 2 * 13, "{acc:?}");
+    let (hs, by_seed) = csv(&res.join("accuracy_by_seed.csv"));
+    for row in &acc {
+        let (v, d, f) = (
+            &row[column(&h, "variant")],
+            &row[column(&h, "domain")],
+            &row[column(&h, "framing")],
+        );
+        assert_eq!(row[column(&h, "seeds")], "2");
+        let mean = num(&row[column(&h, "accuracy_pct")]);
+        let (lo, hi) = (
+            num(&row[column(&h, "accuracy_ci_low_pct")]),
+            num(&row[column(&h, "accuracy_ci_high_pct")]),
+        );
+        assert!(lo <= mean && mean <= hi, "{row:?}");
+        let seeds: Vec<f64> = by_seed
+            .iter()
+            .filter(|r| {
+                &r[column(&hs, "variant")] == v
+                    && &r[column(&hs, "domain")] == d
+                    && &r[column(&hs, "framing")] == f
+            })
+            .map(|r| num(&r[column(&hs, "accuracy_pct")]))
+            .collect();
+        assert_eq!(seeds.len(), 2);
+        let ci = mean_ci(&seeds);
+        assert!((ci.mean - mean).abs() < 1e-9 && (ci.low - lo).abs() < 1e-9);
+    }
+    assert!(acc.iter().any(|r| r[column(&h, "framing")] == "native"));
+
+    // Paired rows: counts add up to the set, and the difference is the accuracies'.
+    let (hp, paired) = csv(&res.join("paired.csv"));
+    assert_eq!(paired.len(), 13 * 2);
+    for r in &paired {
+        let n = num(&r[column(&hp, "images")]);
+        let parts: f64 = [
+            "both_right",
+            "mlp_only_right",
+            "cnn_only_right",
+            "both_wrong",
+        ]
+        .iter()
+        .map(|c| num(&r[column(&hp, c)]))
+        .sum();
+        assert_eq!(parts, n);
+        let acc_of = |v: &str| {
+            by_seed
+                .iter()
+                .find(|s| {
+                    s[column(&hs, "variant")] == v
+                        && s[column(&hs, "seed")] == r[column(&hp, "seed")]
+                        && s[column(&hs, "domain")] == r[column(&hp, "domain")]
+                        && s[column(&hs, "framing")] == r[column(&hp, "framing")]
+                })
+                .map(|s| num(&s[column(&hs, "accuracy_pct")]))
+                .unwrap()
+        };
+        let diff = num(&r[column(&hp, "cnn_minus_mlp_pct")]);
+        assert!(
+            (diff - (acc_of("cnn") - acc_of("mlp"))).abs() < 1e-9,
+            "{r:?}"
+        );
+        let p = num(&r[column(&hp, "mcnemar_p")]);
+        assert!((0.0..=1.0).contains(&p));
+        let (lo, hi) = (
+            num(&r[column(&hp, "bootstrap_low_pct")]),
+            num(&r[column(&hp, "bootstrap_high_pct")]),
+        );
+        assert!(lo <= diff + 1e-9 && diff <= hi + 1e-9, "{r:?}");
+    }
+
+    // Framing rows: error difference is resize minus mnist-frame.
+    for f in &tables.framing {
+        assert!((f.explained.mean - (f.error_resize.mean - f.error_frame.mean)).abs() < 1e-12);
+    }
+    // Robustness: every level of every family for both models; level 0 of a shift is the
+    // unchanged images, so both no-change levels (shift 0, rotate 0) agree exactly.
+    assert_eq!(tables.robustness.len(), 2 * 31);
+    for v in ["mlp", "cnn"] {
+        let at = |family: &str, level: f64| {
+            tables
+                .robustness
+                .iter()
+                .find(|r| r.variant == v && r.family == family && r.level == level)
+                .unwrap()
+                .ci
+                .mean
+        };
+        assert_eq!(at("shift", 0.0), at("rotate", 0.0));
+        assert_eq!(at("shift", 0.0), at("scale", 1.0));
+        assert_eq!(at("shift", 0.0), at("thickness", 0.0));
+    }
+    // Calibration: ECE within [0, 1] and one reliability row per bin.
+    for c in &tables.calibration {
+        assert!((0.0..=1.0).contains(&c.ece.mean), "{c:?}");
+    }
+    assert_eq!(
+        tables.reliability.len(),
+        tables.calibration.len() * digits::study::stats::CALIBRATION_BINS
+    );
+    assert!(read(&res.join("README.md")).contains("paired.csv"));
+    for fig in [
+        "study_accuracy_resize.png",
+        "study_accuracy_mnist_frame.png",
+        "study_robustness_shift.png",
+        "study_framing_usps_test.png",
+        "study_reliability_usps_test_resize.png",
+        "study_feature_maps_usps.png",
+        "mlp_model_accuracy.png",
+        "cnn_model_loss.png",
+    ] {
+        let bytes = std::fs::read(cfg.img_dir.join(fig)).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG"), "{fig}");
+    }
+
+    // A second run trains nothing, predicts nothing, and writes the same tables.
+    let record = cfg.runs_dir.join("cnn-seed1/run.json");
+    let cache = cfg.runs_dir.join("cnn-seed1/predictions.json");
+    let stamp = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    let (r0, c0) = (stamp(&record), stamp(&cache));
+    let before: Vec<String> = [
+        "accuracy.csv",
+        "paired.csv",
+        "robustness.csv",
+        "calibration.csv",
+    ]
+    .iter()
+    .map(|f| read(&res.join(f)))
+    .collect();
+    run_study(&cfg, &data).unwrap();
+    assert_eq!((stamp(&record), stamp(&cache)), (r0, c0));
+    let after: Vec<String> = [
+        "accuracy.csv",
+        "paired.csv",
+        "robustness.csv",
+        "calibration.csv",
+    ]
+    .iter()
+    .map(|f| read(&res.join(f)))
+    .collect();
+    assert_eq!(before, after);
+
+    // A run folder trained differently is refused with one line, not overwritten.
+    let other = StudyConfig {
+        epochs: 2,
+        ..cfg.clone()
+    };
+    let e = run_study(&other, &data).unwrap_err().to_string();
+    assert!(
+        e.contains("holds a different run") && !e.contains('\n'),
+        "{e}"
+    );
+    assert_eq!(stamp(&record), r0);
+
+    let _ = std::fs::remove_dir_all(&root);
+}
