@@ -78,6 +78,7 @@ fn a_small_study_runs_reuses_and_agrees_with_itself() {
     let (h, acc) = csv(&res.join("accuracy.csv"));
     assert_eq!(acc.len(), 2 * 13, "{acc:?}");
     let (hs, by_seed) = csv(&res.join("accuracy_by_seed.csv"));
+    assert_eq!(by_seed.len(), 2 * 13 * 2);
     for row in &acc {
         let (v, d, f) = (
             &row[column(&h, "variant")],
@@ -168,6 +169,16 @@ fn a_small_study_runs_reuses_and_agrees_with_itself() {
         assert_eq!(at("shift", 0.0), at("scale", 1.0));
         assert_eq!(at("shift", 0.0), at("thickness", 0.0));
     }
+    // Confusion counts: every image of every seed once, the diagonal the right ones.
+    for c in &tables.confusion {
+        let total: u32 = c.counts.iter().flatten().sum();
+        let right: u32 = (0..10).map(|k| c.counts[k][k]).sum();
+        let acc = tables
+            .accuracy_of(&c.variant, &c.domain, &c.framing)
+            .unwrap();
+        assert_eq!(total as usize, acc.images * 2);
+        assert!((right as f64 / total as f64 - acc.ci.mean).abs() < 1e-9);
+    }
     // Calibration: ECE within [0, 1] and one reliability row per bin.
     for c in &tables.calibration {
         assert!((0.0..=1.0).contains(&c.ece.mean), "{c:?}");
@@ -177,6 +188,30 @@ fn a_small_study_runs_reuses_and_agrees_with_itself() {
         tables.calibration.len() * digits::study::stats::CALIBRATION_BINS
     );
     assert!(read(&res.join("README.md")).contains("paired.csv"));
+
+    // The mechanism: MNIST test digits sit where training digits do; resized USPS digits
+    // spread over pixels training digits rarely ink, and framing pulls them back. Every MLP
+    // weight on a never-inked pixel is exactly as initialised.
+    let ink = |d: &str, f: &str| {
+        tables
+            .ink
+            .iter()
+            .find(|r| r.domain == d && r.framing == f)
+            .unwrap()
+            .ink_on_rare
+    };
+    assert_eq!(tables.ink.len(), 13);
+    assert!(ink("mnist-test", "native") < 0.01);
+    assert!(ink("usps-test", "resize") > 5.0 * ink("usps-test", "mnist-frame"));
+    for r in &tables.runs {
+        match r.variant.as_str() {
+            "mlp" => {
+                let (unchanged, total) = r.unchanged_weights.unwrap();
+                assert!(total > 0 && unchanged == total, "{r:?}");
+            }
+            _ => assert!(r.unchanged_weights.is_none()),
+        }
+    }
     for fig in [
         "study_accuracy_resize.png",
         "study_accuracy_mnist_frame.png",
@@ -184,6 +219,7 @@ fn a_small_study_runs_reuses_and_agrees_with_itself() {
         "study_framing_usps_test.png",
         "study_reliability_usps_test_resize.png",
         "study_feature_maps_usps.png",
+        "study_ink.png",
         "mlp_model_accuracy.png",
         "cnn_model_loss.png",
     ] {
@@ -229,6 +265,19 @@ fn a_small_study_runs_reuses_and_agrees_with_itself() {
         "{e}"
     );
     assert_eq!(stamp(&record), r0);
+
+    // Looking at finished runs only: a missing seed is left out, nothing is trained.
+    std::fs::remove_dir_all(cfg.runs_dir.join("cnn-seed1")).unwrap();
+    let partial = StudyConfig {
+        only_finished: true,
+        ..cfg.clone()
+    };
+    let t = run_study(&partial, &data).unwrap();
+    assert!(!cfg.runs_dir.join("cnn-seed1").exists());
+    let cnn = t.accuracy_of("cnn", "mnist-test", "native").unwrap();
+    let mlp = t.accuracy_of("mlp", "mnist-test", "native").unwrap();
+    assert_eq!((cnn.ci.n, mlp.ci.n), (1, 2));
+    assert_eq!(t.paired.len(), 13, "only seed 0 has both models");
 
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -128,7 +128,7 @@ pub fn resize_image(img: &[f32], w: usize, h: usize, new_w: usize, new_h: usize)
 }
 
 /// The ink's bounding box `(x0, y0, x1, y1)`, exclusive ends, or `None` without ink.
-fn ink_box(img: &[f32], w: usize) -> Option<(usize, usize, usize, usize)> {
+pub fn ink_box(img: &[f32], w: usize) -> Option<(usize, usize, usize, usize)> {
     let mut b: Option<(usize, usize, usize, usize)> = None;
     for (i, _) in img.iter().enumerate().filter(|(_, &v)| v > INK_THRESHOLD) {
         let (x, y) = (i % w, i / w);

@@ -2,6 +2,7 @@
 //! answers; nothing is typed in except the published anchors ([`ANCHORS`]), which are quoted
 //! beside ours and never mixed with them.
 
+use super::mechanism::{ink_row, InkRow};
 use super::robustness::FAMILIES;
 use super::stats::{
     expected_calibration_error, mcnemar_exact, mean_ci, paired_bootstrap, reliability, MeanCi,
@@ -143,6 +144,17 @@ pub struct CalibrationRow {
     pub ece: MeanCi,
 }
 
+/// Confusion counts of a variant on a domain set, summed over seeds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfusionRow {
+    pub variant: String,
+    pub domain: String,
+    pub framing: String,
+    pub seeds: usize,
+    /// `counts[true][predicted]`.
+    pub counts: [[u32; 10]; 10],
+}
+
 /// A reliability-diagram bin, pooled over seeds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReliabilityRow {
@@ -189,6 +201,9 @@ pub struct RunRow {
     pub train_data: String,
     pub config: String,
     pub versions: String,
+    /// MLP runs: first-layer weights on never-inked pixels still as initialised, and how many
+    /// weights those pixels have.
+    pub unchanged_weights: Option<(usize, usize)>,
 }
 
 /// Every table of the study.
@@ -199,11 +214,13 @@ pub struct Tables {
     pub paired: Vec<PairedRow>,
     pub paired_summary: Vec<PairedSummaryRow>,
     pub per_class: Vec<PerClassRow>,
+    pub confusion: Vec<ConfusionRow>,
     pub calibration: Vec<CalibrationRow>,
     pub reliability: Vec<ReliabilityRow>,
     pub framing: Vec<FramingRow>,
     pub robustness: Vec<RobustnessRow>,
     pub runs: Vec<RunRow>,
+    pub ink: Vec<InkRow>,
 }
 
 impl Tables {
@@ -293,8 +310,16 @@ pub fn analyse(data: &StudyData) -> Tables {
         framing_tables(&mut t, data, v, &runs);
     }
     paired_tables(&mut t, data, &vs);
-    for r in &data.runs {
+    for set in &data.sets {
+        if let SetKind::Domain { .. } = set.kind {
+            let framing = framing_name(&set.domain, &set.kind);
+            t.ink
+                .push(ink_row(&data.ink_map, &set.domain, &framing, &set.data));
+        }
+    }
+    for (r, &unchanged_weights) in data.runs.iter().zip(&data.unchanged_weights) {
         t.runs.push(RunRow {
+            unchanged_weights,
             variant: r.variant.name.into(),
             seed: r.seed,
             dir: r.dir.display().to_string(),
@@ -337,6 +362,7 @@ fn domain_tables(
     let mut per_class: Vec<Vec<f64>> = vec![Vec::new(); 10];
     let counts = set.data.label_counts();
     let (mut acc_sum, mut conf_sum) = (0.0, 0.0);
+    let mut summed = [[0u32; 10]; 10];
     for &r in runs {
         let p = &data.predictions[r][s];
         let correct = p.correct(labels);
@@ -359,6 +385,11 @@ fn domain_tables(
             &correct,
         )));
         let confusion = p.confusion(labels);
+        for (sum, row) in summed.iter_mut().zip(&confusion) {
+            for (s, v) in sum.iter_mut().zip(row) {
+                *s += v;
+            }
+        }
         for (c, row) in confusion.iter().enumerate() {
             if counts[c] > 0 {
                 per_class[c].push(row[c] as f64 / counts[c] as f64);
@@ -380,6 +411,13 @@ fn domain_tables(
             ci: mean_ci(accs),
         });
     }
+    t.confusion.push(ConfusionRow {
+        variant: v.name.into(),
+        domain: set.domain.clone(),
+        framing: framing.into(),
+        seeds: runs.len(),
+        counts: summed,
+    });
     let n = runs.len() as f64;
     t.calibration.push(CalibrationRow {
         variant: v.name.into(),

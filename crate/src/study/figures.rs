@@ -301,6 +301,51 @@ pub fn feature_map_figure(weights: &Weights, digits: &[(&str, &[f32])]) -> Resul
     )
 }
 
+/// Where the ink is: how often MNIST's training digits ink each pixel, then the mean digit of
+/// each domain set in each framing (white: no digit ever inks it).
+pub fn ink_figure(data: &StudyData) -> Result<Figure> {
+    let top = data
+        .ink_map
+        .frequency
+        .iter()
+        .cloned()
+        .fold(0.0f64, f64::max);
+    let mut images: Vec<f32> = data
+        .ink_map
+        .frequency
+        .iter()
+        .map(|&f| if top > 0.0 { (f / top) as f32 } else { 0.0 })
+        .collect();
+    let mut captions = vec!["MNIST train: inked how often".to_string()];
+    for set in &data.sets {
+        if !matches!(set.kind, SetKind::Domain { .. }) {
+            continue;
+        }
+        let n = set.data.len().max(1) as f32;
+        let mut mean = vec![0.0f32; 28 * 28];
+        for i in 0..set.data.len() {
+            for (m, &v) in mean.iter_mut().zip(set.data.image(i)) {
+                *m += v / n;
+            }
+        }
+        let max = mean.iter().cloned().fold(0.0f32, f32::max);
+        images.extend(mean.iter().map(|&v| if max > 0.0 { v / max } else { 0.0 }));
+        captions.push(format!(
+            "{} [{}]",
+            set.domain,
+            framing_name(&set.domain, &set.kind)
+        ));
+    }
+    digit_grid(
+        &images,
+        28,
+        28,
+        &captions,
+        5,
+        "where the ink is: MNIST's training digits, then each test set's mean digit",
+    )
+}
+
 /// The MLP's first-layer weights as 28×28 images beside the CNN's 3×3 filters.
 pub fn first_layers_figure(mlp: &Weights, cnn: &Weights) -> Result<(Figure, Figure)> {
     let m = &mlp.tensors[0];
@@ -384,6 +429,7 @@ pub fn write_all(
             format!("study_per_class_usps_test_{tag}.png"),
         )?;
     }
+    save(ink_figure(data)?, "study_ink.png".into())?;
     // The seed-0 (else first) run of each variant: curves, confusion matrices, mistakes.
     let mut first_runs = Vec::new();
     for r in &data.runs {

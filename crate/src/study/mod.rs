@@ -18,6 +18,7 @@
 
 pub mod analysis;
 pub mod figures;
+pub mod mechanism;
 pub mod predictions;
 pub mod robustness;
 pub mod stats;
@@ -127,6 +128,9 @@ pub struct StudyConfig {
     pub img_dir: PathBuf,
     /// Bars on a terminal, lines elsewhere, or nothing.
     pub progress: Progress,
+    /// Use only the runs already finished and train nothing (each table says how many seeds
+    /// it summarises); for looking at a study while its runs are still training.
+    pub only_finished: bool,
 }
 
 impl StudyConfig {
@@ -145,6 +149,7 @@ impl StudyConfig {
             results_dir: "results".into(),
             img_dir: "img".into(),
             progress: Progress::Auto,
+            only_finished: false,
         }
     }
 
@@ -224,6 +229,11 @@ pub struct StudyData {
     pub predictions: Vec<Vec<Predictions>>,
     /// Domains named by the study whose files were absent (left out, with a message).
     pub missing: Vec<String>,
+    /// Where MNIST's training digits put their ink.
+    pub ink_map: mechanism::InkMap,
+    /// For each MLP run: its first-layer weights on never-inked pixels still at their initial
+    /// values, out of all weights on those pixels (`None` for CNN runs).
+    pub unchanged_weights: Vec<Option<(usize, usize)>>,
 }
 
 /// Run the study: train or reuse every run, predict every set, then write the tables and
@@ -240,7 +250,30 @@ pub fn run_study(cfg: &StudyConfig, data_dir: &Path) -> Result<Tables> {
 pub fn collect(cfg: &StudyConfig, data_dir: &Path) -> Result<StudyData> {
     cfg.validate()?;
     let lines = cfg.progress != Progress::Quiet;
-    let runs = ensure_runs(cfg, data_dir)?;
+    let mnist_train = load_mnist(data_dir, Split::Train)?;
+    let runs = ensure_runs(cfg, &mnist_train)?;
+    if runs.is_empty() {
+        return Err(Error::invalid(format!(
+            "no finished run in {}; run `digits study` without --only-finished to train them",
+            cfg.runs_dir.display()
+        )));
+    }
+    let ink_map = mechanism::InkMap::of(&mnist_train);
+    drop(mnist_train);
+    let never = ink_map.never();
+    let unchanged_weights = runs
+        .iter()
+        .map(|r| {
+            if r.variant.model() != "mlp" {
+                return Ok(None);
+            }
+            let (arch, trained) = load_model(&r.dir)?;
+            let initial = arch.init(r.seed);
+            Ok(Some(mechanism::unchanged_first_layer(
+                &initial, &trained, &never,
+            )))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let (sets, missing) = eval_sets(cfg, data_dir)?;
     if lines {
         for m in &missing {
@@ -253,14 +286,15 @@ pub fn collect(cfg: &StudyConfig, data_dir: &Path) -> Result<StudyData> {
         sets,
         predictions,
         missing,
+        ink_map,
+        unchanged_weights,
     })
 }
 
-/// Every (variant, seed) run, trained or reused.
-pub fn ensure_runs(cfg: &StudyConfig, data_dir: &Path) -> Result<Vec<RunInfo>> {
+/// Every (variant, seed) run, trained or reused (with `only_finished`, the finished ones).
+pub fn ensure_runs(cfg: &StudyConfig, mnist_train: &Dataset) -> Result<Vec<RunInfo>> {
     let lines = cfg.progress != Progress::Quiet;
     let total = cfg.variants.len() * cfg.seeds.len();
-    let mut mnist_train: Option<Dataset> = None;
     let mut runs = Vec::with_capacity(total);
     for (k, (variant, &seed)) in cfg
         .variants
@@ -270,10 +304,7 @@ pub fn ensure_runs(cfg: &StudyConfig, data_dir: &Path) -> Result<Vec<RunInfo>> {
     {
         let dir = variant.run_dir(&cfg.runs_dir, seed);
         let want = variant.config(seed, cfg.epochs);
-        if mnist_train.is_none() {
-            mnist_train = Some(load_mnist(data_dir, Split::Train)?);
-        }
-        let (train_set, val_set) = training_data(cfg, mnist_train.as_ref().unwrap(), seed);
+        let (train_set, val_set) = training_data(cfg, mnist_train, seed);
         if let Some(record) = reusable(&dir, &want, cfg.val_split, &train_set)? {
             if lines {
                 eprintln!(
@@ -289,6 +320,16 @@ pub fn ensure_runs(cfg: &StudyConfig, data_dir: &Path) -> Result<Vec<RunInfo>> {
                 dir,
                 record,
             });
+            continue;
+        }
+        if cfg.only_finished {
+            if lines {
+                eprintln!(
+                    "[run {}/{total}] {}: not finished, left out (--only-finished)",
+                    k + 1,
+                    dir.display()
+                );
+            }
             continue;
         }
         if lines {

@@ -141,6 +141,36 @@ impl Tables {
         frame(c)
     }
 
+    /// Long form: one row per (variant, set, true class, predicted class), seeds summed.
+    pub fn confusion_frame(&self) -> DataFrame {
+        let mut rows = Vec::new();
+        for r in &self.confusion {
+            for (t, row) in r.counts.iter().enumerate() {
+                for (p, &n) in row.iter().enumerate() {
+                    rows.push((r, t as u32, p as u32, n));
+                }
+            }
+        }
+        frame(vec![
+            Column::new("variant".into(), strings(&rows, |x| &x.0.variant)),
+            Column::new("domain".into(), strings(&rows, |x| &x.0.domain)),
+            Column::new("framing".into(), strings(&rows, |x| &x.0.framing)),
+            Column::new("seeds".into(), counts(&rows, |x| x.0.seeds)),
+            Column::new(
+                "true".into(),
+                rows.iter().map(|x| x.1).collect::<Vec<u32>>(),
+            ),
+            Column::new(
+                "predicted".into(),
+                rows.iter().map(|x| x.2).collect::<Vec<u32>>(),
+            ),
+            Column::new(
+                "count".into(),
+                rows.iter().map(|x| x.3).collect::<Vec<u32>>(),
+            ),
+        ])
+    }
+
     pub fn calibration_frame(&self) -> DataFrame {
         let r = &self.calibration;
         let mut c = vec![
@@ -212,6 +242,38 @@ impl Tables {
             Column::new("train_data_sha256".into(), strings(r, |x| &x.train_data)),
             Column::new("config".into(), strings(r, |x| &x.config)),
             Column::new("versions".into(), strings(r, |x| &x.versions)),
+            Column::new(
+                "mlp_unchanged_weights".into(),
+                r.iter()
+                    .map(|x| x.unchanged_weights.map(|u| u.0 as u64))
+                    .collect::<Vec<Option<u64>>>(),
+            ),
+            Column::new(
+                "mlp_weights_on_never_inked_pixels".into(),
+                r.iter()
+                    .map(|x| x.unchanged_weights.map(|u| u.1 as u64))
+                    .collect::<Vec<Option<u64>>>(),
+            ),
+        ])
+    }
+
+    pub fn ink_frame(&self) -> DataFrame {
+        let r = &self.ink;
+        frame(vec![
+            Column::new("domain".into(), strings(r, |x| &x.domain)),
+            Column::new("framing".into(), strings(r, |x| &x.framing)),
+            Column::new("images".into(), counts(r, |x| x.images)),
+            Column::new(
+                "ink_on_rare_pixels_pct".into(),
+                floats(r, |x| pct(x.ink_on_rare)),
+            ),
+            Column::new(
+                "ink_on_never_inked_pixels_pct".into(),
+                floats(r, |x| pct(x.ink_on_never)),
+            ),
+            Column::new("ink_box_height_px".into(), floats(r, |x| x.box_height)),
+            Column::new("ink_box_width_px".into(), floats(r, |x| x.box_width)),
+            Column::new("centre_offset_px".into(), floats(r, |x| x.centre_offset)),
         ])
     }
 
@@ -249,11 +311,13 @@ impl Tables {
             ("paired.csv", self.paired_frame()),
             ("paired_summary.csv", self.paired_summary_frame()),
             ("per_class.csv", self.per_class_frame()),
+            ("confusion.csv", self.confusion_frame()),
             ("calibration.csv", self.calibration_frame()),
             ("reliability.csv", self.reliability_frame()),
             ("framing.csv", self.framing_frame()),
             ("robustness.csv", self.robustness_frame()),
             ("runs.csv", self.runs_frame()),
+            ("ink.csv", self.ink_frame()),
             ("anchors.csv", Tables::anchors_frame()),
         ]
     }
@@ -302,6 +366,8 @@ Files:
 - `paired_summary.csv`: the paired differences over seeds: mean with a t interval, and the
   largest McNemar p-value among the seeds.
 - `per_class.csv`: accuracy on each true class (`images`: how many of that class).
+- `confusion.csv`: confusion matrices in long form, the seeds' counts summed: how many digits
+  of class `true` the variant called `predicted`.
 - `calibration.csv`: mean accuracy, mean confidence and expected calibration error (`ece`,
   {bins} equal-width confidence bins, with its interval over seeds). A calibrated model's
   confidence equals its accuracy: ECE 0.
@@ -316,7 +382,14 @@ Files:
   `thickness` as a dilation radius in pixels (negative: erosion).
 - `runs.csv`: every run used: folder, epochs trained, the epoch whose weights were kept,
   training time, the sha256 provenance of its training data, its full configuration (seed
-  included) and the versions that trained it.
+  included) and the versions that trained it. For MLP runs, `mlp_unchanged_weights` counts the
+  first-layer weights on pixels no MNIST training digit inks that still hold their initial
+  values, out of `mlp_weights_on_never_inked_pixels` (no ink, no gradient).
+- `ink.csv`: where each set's digits put their ink in the 28×28 frame, against MNIST's
+  training digits: mean share of a digit's ink on pixels fewer than 1% of training digits ink
+  (`ink_on_rare_pixels_pct`) and on pixels none inks (`ink_on_never_inked_pixels_pct`); the
+  mean height and width of the ink's bounding box; the mean distance of the centre of mass
+  from the frame's centre.
 - `anchors.csv`: published results quoted beside ours (not computed here).
 "#,
         bins = CALIBRATION_BINS
