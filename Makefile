@@ -12,7 +12,7 @@ DIGITS := $(DIGITS_DEV)
 
 .PHONY: test lint unit smoke study data
 
-test: lint unit smoke
+test: lint unit smoke notebooks-test
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -37,23 +37,39 @@ data:
 study: data
 	$(DIGITS) study
 
-# The evcxr notebooks (issue 3, in progress; CI does not run them yet).
+# The evcxr notebooks: Jupyter (pinned, in a virtual environment), the Rust kernel, and a run
+# of all five in quick mode plus the cross-cell test. Setup is skipped when already done.
 EVCXR_VERSION := 0.22.0
 VENV := .venv
+JUPYTER := $(VENV)/bin/jupyter
 
-.PHONY: notebooks-setup notebooks-run
-notebooks-setup:
+.PHONY: notebooks-setup notebooks-run notebooks-test notebooks-full
+notebooks-setup: $(VENV)/.digits-setup
+$(VENV)/.digits-setup: notebooks/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r notebooks/requirements.txt
 	command -v evcxr_jupyter >/dev/null || $(CARGO) install --locked evcxr_jupyter --version $(EVCXR_VERSION)
 	PATH="$(VENV)/bin:$$PATH" evcxr_jupyter --install
+	touch $@
 
-# Execute every notebook headless in quick mode (DIGITS_QUICK=1) into a temporary copy.
-notebooks-run:
+# Execute every notebook headless in quick mode (DIGITS_QUICK=1) into a temporary copy; fails on
+# any cell error. Prints each notebook's time (the first includes compiling the crate in evcxr).
+notebooks-run: notebooks-setup data
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	for nb in notebooks/*.ipynb; do \
-	  echo "running $$nb (quick mode)"; \
-	  DIGITS_QUICK=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute \
+	  start=$$(date +%s); \
+	  DIGITS_QUICK=1 $(JUPYTER) nbconvert --to notebook --execute \
 	    --ExecutePreprocessor.timeout=3600 --ExecutePreprocessor.kernel_name=rust \
 	    --output-dir "$$tmp" "$$nb" || exit 1; \
+	  echo "$$nb: ran in quick mode in $$(( $$(date +%s) - start )) s"; \
+	done
+
+notebooks-test: notebooks-run
+	$(VENV)/bin/python notebooks/tests/check_cross_cell.py
+
+# Execute the notebooks in place on the full data (what is committed). Run `make study` first.
+notebooks-full: notebooks-setup data
+	for nb in notebooks/*.ipynb; do \
+	  $(JUPYTER) nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=7200 --ExecutePreprocessor.kernel_name=rust "$$nb" || exit 1; \
 	done

@@ -25,6 +25,7 @@ pub mod io;
 pub mod models;
 pub mod optim;
 pub mod plot;
+pub mod probe;
 pub mod profile;
 pub mod report;
 pub mod run;

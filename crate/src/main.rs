@@ -216,15 +216,7 @@ struct EvalArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Show whole trial tables; set here, before any thread can read the environment.
-    for var in [
-        "POLARS_FMT_MAX_ROWS",
-        "POLARS_FMT_MAX_COLS",
-        "POLARS_TABLE_WIDTH",
-    ] {
-        if std::env::var_os(var).is_none() {
-            std::env::set_var(var, "-1");
-        }
-    }
+    digits::runtime::show_whole_tables();
     match dispatch(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -341,7 +333,7 @@ fn study(data_dir: &Path, a: &StudyArgs) -> Result<()> {
         cfg.img_dir = d.clone();
     }
     cfg.only_finished = a.only_finished;
-    let tables = run_study(&cfg, data_dir)?;
+    let tables = run_study(&cfg, data_dir)?.tables;
     println!(
         "{:<10} {:>16} {:>16} {:>16} {:>16} {:>16}",
         "model", "MNIST test", "USPS resize", "USPS framed", "all USPS resize", "all USPS framed"

@@ -141,6 +141,49 @@ pub fn train_run(
     Ok((outcome, record))
 }
 
+/// The record of a finished run in `dir` made exactly as `cfg` says, on `train_set` (by hash)
+/// with the same validation split; `None` when `dir` holds no finished run. A finished run of
+/// anything else is an error: nothing here overwrites a run it did not make.
+pub fn finished_run(
+    dir: &Path,
+    cfg: &TrainConfig,
+    val_split: f64,
+    train_set: &Dataset,
+) -> Result<Option<RunRecord>> {
+    if !record_path(dir).exists() || !model_path(dir).exists() {
+        return Ok(None);
+    }
+    let record = load_record(dir)?;
+    let same = record.config == *cfg
+        && record.val_split == val_split
+        && record.train_data == train_set.source_sha256;
+    if !same {
+        return Err(Error::invalid(format!(
+            "{} holds a different run (its run.json differs in configuration or training data); move it away, or choose another folder",
+            dir.display()
+        )));
+    }
+    Ok(Some(record))
+}
+
+/// A finished run, reused as it is when `dir` holds one made the same way (see
+/// [`finished_run`]), else trained (or resumed) into `dir`: its weights, history and record.
+pub fn train_or_reuse(
+    cfg: &TrainConfig,
+    train_set: &Dataset,
+    val_set: &Dataset,
+    val_split: f64,
+    dir: &Path,
+    progress: Progress,
+) -> Result<(Weights, Vec<EpochRecord>, RunRecord)> {
+    if let Some(record) = finished_run(dir, cfg, val_split, train_set)? {
+        let (_, weights) = load_model(dir)?;
+        return Ok((weights, load_history(dir)?, record));
+    }
+    let (outcome, record) = train_run(cfg, train_set, val_set, val_split, dir, true, progress)?;
+    Ok((outcome.weights, outcome.history, record))
+}
+
 pub fn save_record(dir: &Path, record: &RunRecord) -> Result<()> {
     let json = serde_json::to_string_pretty(record).expect("record serialises");
     write_atomic(&record_path(dir), json.as_bytes())

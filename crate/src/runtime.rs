@@ -23,3 +23,19 @@ pub fn keep_freed_memory() {
         }
     });
 }
+
+/// Make polars print whole tables (every row and column) unless the user chose otherwise
+/// through its `POLARS_FMT_*` variables. Call it early: the command-line tool does at start,
+/// a notebook in its first cell after the `:dep` line (evcxr compiles cells as Rust 2024, where
+/// setting a variable is `unsafe`; this crate is 2021).
+pub fn show_whole_tables() {
+    for var in [
+        "POLARS_FMT_MAX_ROWS",
+        "POLARS_FMT_MAX_COLS",
+        "POLARS_TABLE_WIDTH",
+    ] {
+        if std::env::var_os(var).is_none() {
+            std::env::set_var(var, "-1");
+        }
+    }
+}

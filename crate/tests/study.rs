@@ -70,7 +70,7 @@ fn a_small_study_runs_reuses_and_agrees_with_itself() {
         progress: Progress::Quiet,
         ..StudyConfig::full()
     };
-    let tables = run_study(&cfg, &data).unwrap();
+    let tables = run_study(&cfg, &data).unwrap().tables;
 
     // Accuracy: 2 models × (MNIST test + 6 domains × 2 framings), each over 2 seeds, and
     // each the mean of the per-seed rows.
@@ -272,7 +272,7 @@ fn a_small_study_runs_reuses_and_agrees_with_itself() {
         only_finished: true,
         ..cfg.clone()
     };
-    let t = run_study(&partial, &data).unwrap();
+    let t = run_study(&partial, &data).unwrap().tables;
     assert!(!cfg.runs_dir.join("cnn-seed1").exists());
     let cnn = t.accuracy_of("cnn", "mnist-test", "native").unwrap();
     let mlp = t.accuracy_of("mlp", "mnist-test", "native").unwrap();

@@ -275,9 +275,13 @@ pub fn first_layer_maps(weights: &Weights, image: &[f32]) -> Result<Vec<f32>> {
     Ok(conv_forward(&col, &w.data, &b.data, d, true))
 }
 
-/// One digit, framed both ways, and what the CNN's first layer makes of each: the input, then
+/// Digits and what the CNN's first layer makes of each: one row per digit, the input, then
 /// its first 15 feature maps (each scaled to its own maximum).
-pub fn feature_map_figure(weights: &Weights, digits: &[(&str, &[f32])]) -> Result<Figure> {
+pub fn feature_map_figure(
+    weights: &Weights,
+    digits: &[(&str, &[f32])],
+    title: &str,
+) -> Result<Figure> {
     let shown = 15;
     let mut images = Vec::new();
     let mut captions = Vec::new();
@@ -291,14 +295,7 @@ pub fn feature_map_figure(weights: &Weights, digits: &[(&str, &[f32])]) -> Resul
             captions.push(format!("map {k}"));
         }
     }
-    digit_grid(
-        &images,
-        28,
-        28,
-        &captions,
-        shown + 1,
-        "CNN first layer: one USPS digit resized (top) and framed like MNIST (bottom), and its feature maps",
-    )
+    digit_grid(&images, 28, 28, &captions, shown + 1, title)
 }
 
 /// Where the ink is: how often MNIST's training digits ink each pixel, then the mean digit of
@@ -467,6 +464,7 @@ pub fn write_all(
             let fig = feature_map_figure(
                 &cnn,
                 &[("resized", resized.image(0)), ("framed", framed.image(0))],
+                "CNN first layer: one USPS digit resized (top) and framed like MNIST (bottom), and its feature maps",
             )?;
             save(fig, "study_feature_maps_usps.png")?;
         }

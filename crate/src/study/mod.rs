@@ -33,7 +33,7 @@ use crate::augment::AugmentSpec;
 use crate::data::{load_mnist, Dataset, Framing, Split};
 use crate::models::{Arch, Weights};
 use crate::report::TEST_DOMAINS;
-use crate::run::{self, load_model, load_record, RunRecord};
+use crate::run::{self, load_model, RunRecord};
 use crate::train::{Progress, TrainConfig};
 use crate::{Error, Result};
 
@@ -236,14 +236,32 @@ pub struct StudyData {
     pub unchanged_weights: Vec<Option<(usize, usize)>>,
 }
 
+/// A finished study: what it measured and the tables made from it. Plain data, safe to keep
+/// between notebook cells.
+pub struct Study {
+    pub data: StudyData,
+    pub tables: Tables,
+}
+
+/// A summary only: the data behind a study are millions of numbers.
+impl std::fmt::Debug for Study {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Study")
+            .field("runs", &self.data.runs.len())
+            .field("sets", &self.data.sets.len())
+            .field("accuracy_rows", &self.tables.accuracy.len())
+            .finish()
+    }
+}
+
 /// Run the study: train or reuse every run, predict every set, then write the tables and
-/// figures. Returns the tables.
-pub fn run_study(cfg: &StudyConfig, data_dir: &Path) -> Result<Tables> {
+/// figures.
+pub fn run_study(cfg: &StudyConfig, data_dir: &Path) -> Result<Study> {
     let data = collect(cfg, data_dir)?;
     let tables = analysis::analyse(&data);
     tables::write_all(&tables, &cfg.results_dir)?;
     figures::write_all(&data, &tables, data_dir, &cfg.img_dir)?;
-    Ok(tables)
+    Ok(Study { data, tables })
 }
 
 /// Steps 1 and 2: the runs and their predictions.
@@ -305,7 +323,7 @@ pub fn ensure_runs(cfg: &StudyConfig, mnist_train: &Dataset) -> Result<Vec<RunIn
         let dir = variant.run_dir(&cfg.runs_dir, seed);
         let want = variant.config(seed, cfg.epochs);
         let (train_set, val_set) = training_data(cfg, mnist_train, seed);
-        if let Some(record) = reusable(&dir, &want, cfg.val_split, &train_set)? {
+        if let Some(record) = run::finished_run(&dir, &want, cfg.val_split, &train_set)? {
             if lines {
                 eprintln!(
                     "[run {}/{total}] {}: reused (trained {} epochs)",
@@ -375,31 +393,6 @@ fn training_data(cfg: &StudyConfig, mnist_train: &Dataset, seed: u64) -> (Datase
         val = val.subset(n, seed);
     }
     (train, val)
-}
-
-/// The record of a finished run in `dir` made exactly as `want` says on `train_set`, or `None`
-/// when there is no finished run. A finished run of something else is an error: the study
-/// never overwrites a run it did not make.
-fn reusable(
-    dir: &Path,
-    want: &TrainConfig,
-    val_split: f64,
-    train_set: &Dataset,
-) -> Result<Option<RunRecord>> {
-    if !run::record_path(dir).exists() || !run::model_path(dir).exists() {
-        return Ok(None);
-    }
-    let record = load_record(dir)?;
-    let same = record.config == *want
-        && record.val_split == val_split
-        && record.train_data == train_set.source_sha256;
-    if !same {
-        return Err(Error::invalid(format!(
-            "{} holds a different run (its run.json differs in configuration or training data); move it away, or pass --runs with another folder",
-            dir.display()
-        )));
-    }
-    Ok(Some(record))
 }
 
 /// The test domains in both framings, then the perturbed MNIST test sets.
