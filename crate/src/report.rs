@@ -20,6 +20,16 @@ pub const TEST_DOMAINS: &[&str] = &[
     "optdigits",
 ];
 
+/// The framings a test domain is evaluated in: both, except for MNIST, which is its own frame
+/// (either framing leaves it unchanged) and is listed once.
+pub fn framings_of(spec: &str) -> &'static [Framing] {
+    if spec.starts_with("mnist") {
+        &[Framing::Resize]
+    } else {
+        &Framing::ALL
+    }
+}
+
 /// One row: a domain in a framing, its size, and each run's accuracy (`None` where absent).
 #[derive(Clone, Debug)]
 pub struct Row {
@@ -37,12 +47,7 @@ pub fn accuracy_table(runs: &[PathBuf], data_dir: &Path) -> Result<Vec<Row>> {
         .collect::<Result<Vec<_>>>()?;
     let mut rows = Vec::new();
     for &spec in TEST_DOMAINS {
-        let framings: &[Framing] = if spec.starts_with("mnist") {
-            &[Framing::Resize]
-        } else {
-            &Framing::ALL
-        };
-        for &framing in framings {
+        for &framing in framings_of(spec) {
             let Some(ds) = try_domain(spec, data_dir, framing)? else {
                 continue;
             };

@@ -232,27 +232,21 @@ fn a_small_study_runs_reuses_and_agrees_with_itself() {
     let cache = cfg.runs_dir.join("cnn-seed1/predictions.json");
     let stamp = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
     let (r0, c0) = (stamp(&record), stamp(&cache));
-    let before: Vec<String> = [
-        "accuracy.csv",
-        "paired.csv",
-        "robustness.csv",
-        "calibration.csv",
-    ]
-    .iter()
-    .map(|f| read(&res.join(f)))
-    .collect();
+    let tables_text = || -> Vec<String> {
+        [
+            "accuracy.csv",
+            "paired.csv",
+            "robustness.csv",
+            "calibration.csv",
+        ]
+        .iter()
+        .map(|f| read(&res.join(f)))
+        .collect()
+    };
+    let before = tables_text();
     run_study(&cfg, &data).unwrap();
     assert_eq!((stamp(&record), stamp(&cache)), (r0, c0));
-    let after: Vec<String> = [
-        "accuracy.csv",
-        "paired.csv",
-        "robustness.csv",
-        "calibration.csv",
-    ]
-    .iter()
-    .map(|f| read(&res.join(f)))
-    .collect();
-    assert_eq!(before, after);
+    assert_eq!(before, tables_text());
 
     // A run folder trained differently is refused with one line, not overwritten.
     let other = StudyConfig {

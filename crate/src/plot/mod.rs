@@ -69,6 +69,41 @@ impl Figure {
     }
 }
 
+/// Several figures one above the other, on white, as one PNG (no SVG).
+///
+/// A notebook cell shows one image: evcxr keeps only the last of several displayed in a cell,
+/// so a cell that draws several figures stacks them.
+pub fn stack(figures: &[Figure]) -> Result<Figure> {
+    if figures.is_empty() {
+        return Err(Error::invalid("nothing to stack: pass at least one figure"));
+    }
+    let width = figures.iter().map(|f| f.width).max().expect("not empty");
+    let height: u32 = figures.iter().map(|f| f.height).sum();
+    let mut rgb = vec![255u8; width as usize * height as usize * 3];
+    let mut top = 0usize;
+    for f in figures {
+        let decoder = png::Decoder::new(f.png.as_slice());
+        let mut reader = decoder.read_info().or_invalid()?;
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf).or_invalid()?;
+        if info.color_type != png::ColorType::Rgb || info.bit_depth != png::BitDepth::Eight {
+            return Err(Error::invalid("can only stack 8-bit RGB figures"));
+        }
+        let row = info.width as usize * 3;
+        for y in 0..info.height as usize {
+            let dst = ((top + y) * width as usize) * 3;
+            rgb[dst..dst + row].copy_from_slice(&buf[y * row..(y + 1) * row]);
+        }
+        top += info.height as usize;
+    }
+    Ok(Figure {
+        png: encode_png(&rgb, width, height)?,
+        width,
+        height,
+        svg: None,
+    })
+}
+
 /// One-line errors from plotters and the PNG encoder.
 trait OrInvalid<T> {
     fn or_invalid(self) -> Result<T>;
@@ -470,6 +505,28 @@ pub(crate) mod testutil {
     }
 
     /// A fresh folder under the system's temporary one.
+    #[test]
+    fn stacked_figures_keep_their_pixels() {
+        let a = crate::plot::bar_chart(&["x"], &[("s", vec![1.0])], None, "a", "y").unwrap();
+        let b = crate::plot::line_chart(&[0.0, 1.0], &[("l", vec![0.0, 1.0], None)], "b", "x", "y")
+            .unwrap();
+        let s = super::stack(&[a.clone(), b.clone()]).unwrap();
+        assert_eq!(s.width, a.width.max(b.width));
+        assert_eq!(s.height, a.height + b.height);
+        let (pa, pb, ps) = (decode(&a), decode(&b), decode(&s));
+        for (x, y) in [
+            (0, 0),
+            (a.width / 2, a.height / 2),
+            (a.width - 1, a.height - 1),
+        ] {
+            assert_eq!(ps.at(x, y), pa.at(x, y));
+        }
+        for (x, y) in [(0, 0), (b.width / 3, b.height / 2)] {
+            assert_eq!(ps.at(x, a.height + y), pb.at(x, y));
+        }
+        assert!(super::stack(&[]).is_err());
+    }
+
     pub fn temp_dir(tag: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("digits-plot-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);

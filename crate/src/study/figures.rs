@@ -156,7 +156,7 @@ pub fn framing_bars(t: &Tables, domain: &str) -> Result<Figure> {
         &groups,
         &series,
         Some(&errors),
-        &format!("{domain}: error with the whole image resized vs framed like MNIST (95% CI)"),
+        &format!("{domain}: error, resized vs framed like MNIST (95% CI)"),
         "error (%)",
     )
 }

@@ -32,7 +32,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::augment::AugmentSpec;
 use crate::data::{load_mnist, Dataset, Framing, Split};
 use crate::models::{Arch, Weights};
-use crate::report::TEST_DOMAINS;
+use crate::report::{framings_of, TEST_DOMAINS};
 use crate::run::{self, load_model, RunRecord};
 use crate::train::{Progress, TrainConfig};
 use crate::{Error, Result};
@@ -404,12 +404,7 @@ pub fn eval_sets(cfg: &StudyConfig, data_dir: &Path) -> Result<(Vec<EvalSet>, Ve
         None => ds,
     };
     for &spec in TEST_DOMAINS {
-        let framings: &[Framing] = if spec.starts_with("mnist") {
-            &[Framing::Resize]
-        } else {
-            &Framing::ALL
-        };
-        for &framing in framings {
+        for &framing in framings_of(spec) {
             match run::try_domain(spec, data_dir, framing)? {
                 Some(ds) => sets.push(EvalSet {
                     domain: spec.to_string(),
