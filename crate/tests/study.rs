@@ -169,6 +169,8 @@ fn a_small_study_runs_reuses_and_agrees_with_itself() {
         assert_eq!(at("shift", 0.0), at("scale", 1.0));
         assert_eq!(at("shift", 0.0), at("thickness", 0.0));
     }
+    // Levels are the decimals they were written as (0.7, not 0.699999988).
+    assert!(tables.robustness.iter().any(|r| r.level == 0.7));
     // Confusion counts: every image of every seed once, the diagonal the right ones.
     for c in &tables.confusion {
         let total: u32 = c.counts.iter().flatten().sum();

@@ -286,7 +286,7 @@ pub fn analyse(data: &StudyData) -> Tables {
                 SetKind::Perturbed(p) => t.robustness.push(RobustnessRow {
                     variant: v.name.into(),
                     family: p.family().into(),
-                    level: p.level() as f64,
+                    level: p.level_value(),
                     images: set.data.len(),
                     ci,
                 }),

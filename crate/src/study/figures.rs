@@ -82,7 +82,7 @@ pub fn robustness_curve(t: &Tables, family: &str) -> Result<Figure> {
         .ok_or_else(|| Error::invalid(format!("no robustness family `{family}`")))?
         .1
         .iter()
-        .map(|&l| l as f64)
+        .map(|&l| super::robustness::level_value(l))
         .collect();
     let series: Vec<LineSeriesData> = variants
         .iter()

@@ -31,6 +31,11 @@ pub const FAMILIES: &[(&str, &[f32])] = &[
     ("thickness", &[-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0]),
 ];
 
+/// A level of [`FAMILIES`] as the tables hold it (see [`Perturbation::level_value`]).
+pub fn level_value(level: f32) -> f64 {
+    (level as f64 * 1e4).round() / 1e4
+}
+
 impl Perturbation {
     /// The perturbation of family `family` at `level` (a name from [`FAMILIES`]).
     pub fn of(family: &str, level: f32) -> Option<Perturbation> {
@@ -50,6 +55,12 @@ impl Perturbation {
             Perturbation::Scale(_) => "scale",
             Perturbation::Thickness(_) => "thickness",
         }
+    }
+
+    /// The level as the tables hold it: the `f32` read back as the decimal it was written as
+    /// (0.7, not 0.699999988), so tables, figures and CSV files agree on it.
+    pub fn level_value(&self) -> f64 {
+        level_value(self.level())
     }
 
     pub fn level(&self) -> f32 {

@@ -431,7 +431,11 @@ pub fn summary_markdown(t: &Tables) -> String {
                 .map(|&l| {
                     t.robustness
                         .iter()
-                        .find(|r| r.variant == *v && r.family == *family && r.level == l as f64)
+                        .find(|r| {
+                            r.variant == *v
+                                && r.family == *family
+                                && r.level == super::robustness::level_value(l)
+                        })
                         .map_or("–".into(), |r| format!("{:.1}", 100.0 * r.ci.mean))
                 })
                 .collect();
