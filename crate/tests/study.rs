@@ -222,6 +222,7 @@ fn a_small_study_runs_reuses_and_agrees_with_itself() {
         "study_reliability_usps_test_resize.png",
         "study_feature_maps_usps.png",
         "study_ink.png",
+        "study_gap_none.png",
         "mlp_model_accuracy.png",
         "cnn_model_loss.png",
     ] {

@@ -126,6 +126,63 @@ pub fn robustness_curve(t: &Tables, family: &str) -> Result<Figure> {
     )
 }
 
+/// The gap itself: CNN accuracy minus MLP accuracy on the same images, per domain, in each
+/// framing (MNIST test, `native`, in both), with 95% intervals over seeds.
+pub fn gap_bars(t: &Tables, augment: &str) -> Result<Figure> {
+    let rows: Vec<_> = t
+        .paired_summary
+        .iter()
+        .filter(|r| r.augment == augment)
+        .collect();
+    let mut domains: Vec<&str> = Vec::new();
+    for r in &rows {
+        if !domains.contains(&r.domain.as_str()) {
+            domains.push(&r.domain);
+        }
+    }
+    if domains.is_empty() {
+        return Err(Error::invalid(format!(
+            "no paired MLP-CNN rows with augmentation `{augment}`"
+        )));
+    }
+    let cell = |d: &str, f: &str| {
+        rows.iter()
+            .find(|r| r.domain == d && (r.framing == f || r.framing == "native"))
+            .map(|r| r.difference)
+    };
+    let mut series = Vec::new();
+    let mut errors = Vec::new();
+    for framing in ["resize", "mnist-frame"] {
+        let cells: Vec<_> = domains.iter().map(|d| cell(d, framing)).collect();
+        series.push((
+            framing,
+            cells
+                .iter()
+                .map(|c| c.map_or(f64::NAN, |c| 100.0 * c.mean))
+                .collect::<Vec<f64>>(),
+        ));
+        errors.push(
+            cells
+                .iter()
+                .map(|c| c.map_or(0.0, |c| 100.0 * c.half_width()))
+                .map(|e| if e.is_finite() { e } else { 0.0 })
+                .collect::<Vec<f64>>(),
+        );
+    }
+    let what = if augment == "none" {
+        "plain training"
+    } else {
+        "both augmented"
+    };
+    bar_chart(
+        &domains,
+        &series,
+        Some(&errors),
+        &format!("CNN minus MLP on the same images ({what}; 95% CI over seeds)"),
+        "accuracy difference (points)",
+    )
+}
+
 /// Error under each framing per variant on one domain: how much the framing explains.
 pub fn framing_bars(t: &Tables, domain: &str) -> Result<Figure> {
     let rows: Vec<_> = t.framing.iter().filter(|r| r.domain == domain).collect();
@@ -399,6 +456,11 @@ pub fn write_all(
             accuracy_bars(t, framing)?,
             format!("study_accuracy_{}.png", framing.replace('-', "_")),
         )?;
+    }
+    for augment in ["none", "keras"] {
+        if t.paired_summary.iter().any(|r| r.augment == augment) {
+            save(gap_bars(t, augment)?, format!("study_gap_{augment}.png"))?;
+        }
     }
     for (family, _) in FAMILIES {
         save(
