@@ -224,6 +224,17 @@ pub struct Tables {
 }
 
 impl Tables {
+    /// The variants in the tables, in the order the study ran them.
+    pub fn variant_names(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for r in &self.accuracy {
+            if !out.contains(&r.variant.as_str()) {
+                out.push(&r.variant);
+            }
+        }
+        out
+    }
+
     /// The accuracy row of a variant on a domain in a framing (`native` for MNIST).
     pub fn accuracy_of(&self, variant: &str, domain: &str, framing: &str) -> Option<&AccuracyRow> {
         self.accuracy
@@ -322,7 +333,12 @@ pub fn analyse(data: &StudyData) -> Tables {
             unchanged_weights,
             variant: r.variant.name.into(),
             seed: r.seed,
-            dir: r.dir.display().to_string(),
+            // The folder's name only: the CLI (`runs/`) and notebooks (`../runs/`) see the same
+            // folder under different paths, and must write the same table.
+            dir: r.dir.file_name().map_or_else(
+                || r.dir.display().to_string(),
+                |n| n.to_string_lossy().into(),
+            ),
             epochs_run: r.record.epochs_run,
             best_epoch: r.record.best_epoch,
             train_seconds: r.record.train_seconds,

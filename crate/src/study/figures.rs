@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::analysis::{framing_name, Tables};
 use super::robustness::FAMILIES;
+use super::stats::MeanCi;
 use super::{SetKind, StudyData};
 use crate::data::Dataset;
 use crate::figures::export_run_figures;
@@ -18,13 +19,22 @@ use crate::{Error, Result};
 pub const FOCUS_DOMAIN: &str = "usps-test";
 
 fn variant_names(t: &Tables) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for r in &t.accuracy {
-        if !out.contains(&r.variant) {
-            out.push(r.variant.clone());
-        }
-    }
-    out
+    t.variant_names().into_iter().map(String::from).collect()
+}
+
+/// Bar heights and error-bar half-widths in percent from intervals; a missing cell is a gap
+/// (NaN) and an interval of a single seed draws no error bar.
+fn bars_of(cells: &[Option<MeanCi>]) -> (Vec<f64>, Vec<f64>) {
+    let heights = cells
+        .iter()
+        .map(|c| c.map_or(f64::NAN, |c| 100.0 * c.mean))
+        .collect();
+    let errors = cells
+        .iter()
+        .map(|c| c.map_or(0.0, |c| 100.0 * c.half_width()))
+        .map(|e| if e.is_finite() { e } else { 0.0 })
+        .collect();
+    (heights, errors)
 }
 
 /// Mean accuracy per domain, one bar per variant, with 95% intervals over seeds; one figure
@@ -45,19 +55,10 @@ pub fn accuracy_bars(t: &Tables, framing: &str) -> Result<Figure> {
     let mut series = Vec::new();
     let mut errors = Vec::new();
     for v in &variants {
-        let rows: Vec<_> = domains.iter().map(|d| find(v, d)).collect();
-        series.push((
-            v.as_str(),
-            rows.iter()
-                .map(|r| r.map_or(f64::NAN, |r| 100.0 * r.ci.mean))
-                .collect::<Vec<f64>>(),
-        ));
-        errors.push(
-            rows.iter()
-                .map(|r| r.map_or(0.0, |r| 100.0 * r.ci.half_width()))
-                .map(|e| if e.is_finite() { e } else { 0.0 })
-                .collect::<Vec<f64>>(),
-        );
+        let cells: Vec<_> = domains.iter().map(|d| find(v, d).map(|r| r.ci)).collect();
+        let (heights, bars) = bars_of(&cells);
+        series.push((v.as_str(), heights));
+        errors.push(bars);
     }
     let groups: Vec<&str> = domains.iter().map(|d| d.as_str()).collect();
     let seeds = t.accuracy.first().map_or(0, |r| r.ci.n);
@@ -154,20 +155,9 @@ pub fn gap_bars(t: &Tables, augment: &str) -> Result<Figure> {
     let mut errors = Vec::new();
     for framing in ["resize", "mnist-frame"] {
         let cells: Vec<_> = domains.iter().map(|d| cell(d, framing)).collect();
-        series.push((
-            framing,
-            cells
-                .iter()
-                .map(|c| c.map_or(f64::NAN, |c| 100.0 * c.mean))
-                .collect::<Vec<f64>>(),
-        ));
-        errors.push(
-            cells
-                .iter()
-                .map(|c| c.map_or(0.0, |c| 100.0 * c.half_width()))
-                .map(|e| if e.is_finite() { e } else { 0.0 })
-                .collect::<Vec<f64>>(),
-        );
+        let (heights, bars) = bars_of(&cells);
+        series.push((framing, heights));
+        errors.push(bars);
     }
     let what = if augment == "none" {
         "plain training"
@@ -190,25 +180,16 @@ pub fn framing_bars(t: &Tables, domain: &str) -> Result<Figure> {
         return Err(Error::invalid(format!("no framing rows for `{domain}`")));
     }
     let groups: Vec<&str> = rows.iter().map(|r| r.variant.as_str()).collect();
-    let fin = |e: f64| if e.is_finite() { 100.0 * e } else { 0.0 };
-    let series = vec![
-        (
-            "error, resize",
-            rows.iter().map(|r| 100.0 * r.error_resize.mean).collect(),
-        ),
-        (
-            "error, mnist-frame",
-            rows.iter().map(|r| 100.0 * r.error_frame.mean).collect(),
-        ),
-    ];
-    let errors = vec![
-        rows.iter()
-            .map(|r| fin(r.error_resize.half_width()))
-            .collect(),
-        rows.iter()
-            .map(|r| fin(r.error_frame.half_width()))
-            .collect(),
-    ];
+    let (resize, resize_bars) = bars_of(
+        &rows
+            .iter()
+            .map(|r| Some(r.error_resize))
+            .collect::<Vec<_>>(),
+    );
+    let (frame, frame_bars) =
+        bars_of(&rows.iter().map(|r| Some(r.error_frame)).collect::<Vec<_>>());
+    let series = vec![("error, resize", resize), ("error, mnist-frame", frame)];
+    let errors = vec![resize_bars, frame_bars];
     bar_chart(
         &groups,
         &series,
@@ -288,18 +269,10 @@ pub fn per_class_bars(t: &Tables, domain: &str, framing: &str) -> Result<Figure>
                 r.variant == *v && r.domain == domain && r.framing == framing && r.class == c
             })
         };
-        series.push((
-            v.as_str(),
-            (0..10)
-                .map(|c| row(c).map_or(f64::NAN, |r| 100.0 * r.ci.mean))
-                .collect::<Vec<f64>>(),
-        ));
-        errors.push(
-            (0..10)
-                .map(|c| row(c).map_or(0.0, |r| 100.0 * r.ci.half_width()))
-                .map(|e| if e.is_finite() { e } else { 0.0 })
-                .collect::<Vec<f64>>(),
-        );
+        let cells: Vec<_> = (0..10).map(|c| row(c).map(|r| r.ci)).collect();
+        let (heights, bars) = bars_of(&cells);
+        series.push((v.as_str(), heights));
+        errors.push(bars);
     }
     let g: Vec<&str> = groups.iter().map(|s| s.as_str()).collect();
     bar_chart(

@@ -354,12 +354,7 @@ fn p_value(p: f64) -> String {
 
 /// The headline tables as markdown (`results/summary.md`, quoted by the README).
 pub fn summary_markdown(t: &Tables) -> String {
-    let mut variants: Vec<&str> = Vec::new();
-    for r in &t.accuracy {
-        if !variants.contains(&r.variant.as_str()) {
-            variants.push(&r.variant);
-        }
-    }
+    let variants = t.variant_names();
     let seeds = |v: &str| {
         t.accuracy
             .iter()
@@ -519,7 +514,7 @@ Files:
   under one controlled change (`family`, `level`): `shift` in pixels (each digit in its own
   random direction), `rotate` in degrees (random sign), `scale` as a factor about the centre,
   `thickness` as a dilation radius in pixels (negative: erosion).
-- `runs.csv`: every run used: folder, epochs trained, the epoch whose weights were kept,
+- `runs.csv`: every run used: its folder's name (under the runs folder), epochs trained, the epoch whose weights were kept,
   training time, the sha256 provenance of its training data, its full configuration (seed
   included) and the versions that trained it. For MLP runs, `mlp_unchanged_weights` counts the
   first-layer weights on pixels no MNIST training digit inks that still hold their initial
