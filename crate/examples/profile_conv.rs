@@ -3,6 +3,7 @@ use std::time::Instant;
 
 use digits::models::gemm::{matmul, Layout};
 use digits::models::kernels::{self, ConvDims};
+use digits::models::winograd;
 
 fn time<T>(what: &str, reps: usize, mut f: impl FnMut() -> T) -> f64 {
     f();
@@ -21,8 +22,11 @@ fn main() {
     }
     let peak = digits::bench::measure_peak();
     println!(
-        "GEMM peak {:.1} GFLOP/s ({}x{})",
-        peak.gflops, peak.n, peak.n
+        "GEMM peak {:.1} GFLOP/s ({}x{}) on {}",
+        peak.gflops,
+        peak.n,
+        peak.n,
+        digits::models::gemm::backend_name()
     );
 
     let d = ConvDims {
@@ -56,6 +60,13 @@ fn main() {
     );
     time("conv2 backward (dw, db only)", 5, || {
         kernels::conv_backward(&col, &w, &dy, d, &mut dw, &mut db, false)
+    });
+    let u = winograd::transform_weights(&w, d.c_out, d.c_in);
+    time("conv2 winograd forward (+bias, ReLU)", 5, || {
+        winograd::conv_forward(&x, &u, &bias, d, true)
+    });
+    time("conv2 winograd backward (dw, db, dx)", 5, || {
+        winograd::conv_backward(&x, &u, &dy, d, &mut dw, &mut db, true)
     });
     let mut dx = vec![0.0f32; x.len()];
     time("conv2 col2im", 5, || kernels::col2im_add(&col, d, &mut dx));

@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use crate::data::Dataset;
 use crate::eval::predict_probabilities;
-use crate::models::gemm::{matmul, Layout};
-use crate::models::{Arch, Classifier};
+use crate::models::gemm::{self, matmul, Layout, Strides};
+use crate::models::{Arch, Classifier, ConvAlgo};
 use crate::optim::{Adam, AdamConfig};
 use crate::profile::{self, Phase};
 use crate::train::{gather_batch, train_step};
@@ -22,6 +22,8 @@ use crate::train::{gather_batch, train_step};
 #[derive(Clone, Debug)]
 pub struct BenchConfig {
     pub archs: Vec<Arch>,
+    /// Convolution algorithms to measure each model with a convolution under.
+    pub convs: Vec<ConvAlgo>,
     /// Training steps timed per model (after one warm-up step).
     pub steps: usize,
     pub batch_size: usize,
@@ -32,6 +34,7 @@ impl Default for BenchConfig {
     fn default() -> Self {
         BenchConfig {
             archs: Arch::ALL.to_vec(),
+            convs: vec![ConvAlgo::Im2col, ConvAlgo::Winograd],
             steps: 20,
             batch_size: 128,
             inference_batch: 1024,
@@ -47,70 +50,25 @@ pub struct Peak {
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct Share {
-    pub part: String,
-    pub fraction: f64,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct ModelBench {
-    pub model: String,
-    pub batch_size: usize,
-    /// Median seconds of one training step (forward, backward, Adam, batch assembly).
-    pub step_seconds: f64,
-    pub train_images_per_second: f64,
-    /// Training time for one epoch of 60,000 images at that rate (no validation pass).
-    pub seconds_per_epoch_60k: f64,
-    /// Floating-point operations of one training step (2 per multiply-add, forward and backward).
-    pub step_gflop: f64,
-    pub achieved_gflops: f64,
-    pub fraction_of_peak: f64,
-    pub inference_images_per_second: f64,
-    /// Where a training step's time goes.
-    pub shares: Vec<Share>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct BenchReport {
-    pub threads: usize,
+pub struct BackendPeak {
+    pub backend: String,
     pub peak: Peak,
-    pub models: Vec<ModelBench>,
 }
 
-/// The best single-precision GEMM rate among square sizes, measured now with the GEMM the
-/// models use (the `gemm` crate, on all of rayon's threads).
-pub fn measure_peak() -> Peak {
+/// The best single-precision GEMM rate among square sizes, measured now with `product`
+/// (`c = a·b`, square `n`) on all of rayon's threads.
+fn measure_peak_of(product: impl Fn(usize, &[f32], &[f32], &mut [f32])) -> Peak {
     let mut best = Peak { n: 0, gflops: 0.0 };
     for n in [512, 1024, 2048] {
         let a: Vec<f32> = (0..n * n).map(|i| (i % 7) as f32 * 0.1).collect();
         let b: Vec<f32> = (0..n * n).map(|i| (i % 5) as f32 * 0.1).collect();
         let mut c = vec![0.0f32; n * n];
         let reps = (2048 / n).pow(2).max(2);
-        matmul(
-            n,
-            n,
-            n,
-            &a,
-            Layout::Normal,
-            &b,
-            Layout::Normal,
-            &mut c,
-            false,
-        );
+        product(n, &a, &b, &mut c);
         for _ in 0..3 {
             let t = Instant::now();
             for _ in 0..reps {
-                matmul(
-                    n,
-                    n,
-                    n,
-                    &a,
-                    Layout::Normal,
-                    &b,
-                    Layout::Normal,
-                    &mut c,
-                    false,
-                );
+                product(n, &a, &b, &mut c);
             }
             let gflops = 2.0 * (n * n * n * reps) as f64 / t.elapsed().as_secs_f64() / 1e9;
             if gflops > best.gflops {
@@ -119,6 +77,76 @@ pub fn measure_peak() -> Peak {
         }
     }
     best
+}
+
+/// The peak of the GEMM the models use now (OpenBLAS when loaded, else the portable one).
+pub fn measure_peak() -> Peak {
+    measure_peak_of(|n, a, b, c| matmul(n, n, n, a, Layout::Normal, b, Layout::Normal, c, false))
+}
+
+/// The peak of every GEMM routine the crate can use here: the backend in use, and the
+/// portable one when that is not it.
+pub fn measure_peaks() -> Vec<BackendPeak> {
+    let mut peaks = vec![BackendPeak {
+        backend: gemm::backend_name(),
+        peak: measure_peak(),
+    }];
+    if !peaks[0].backend.starts_with("portable") {
+        let s = Strides::rows;
+        peaks.push(BackendPeak {
+            backend: "portable (gemm 0.15)".into(),
+            peak: measure_peak_of(|n, a, b, c| {
+                gemm::portable(n, n, n, a, s(n), b, s(n), c, s(n), false, true)
+            }),
+        });
+    }
+    peaks
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Share {
+    pub part: String,
+    pub fraction: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelBench {
+    pub model: String,
+    /// The convolution algorithm, for a model with convolutions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conv: Option<ConvAlgo>,
+    pub batch_size: usize,
+    /// Median seconds of one training step (forward, backward, Adam, batch assembly).
+    pub step_seconds: f64,
+    pub train_images_per_second: f64,
+    /// Training time for one epoch of 60,000 images at that rate (no validation pass).
+    pub seconds_per_epoch_60k: f64,
+    /// Floating-point operations of one training step (2 per multiply-add, forward and backward),
+    /// counted as the direct convolution does them: Winograd does fewer, so its achieved rate
+    /// is an effective one, comparable across algorithms.
+    pub step_gflop: f64,
+    pub achieved_gflops: f64,
+    pub fraction_of_peak: f64,
+    pub inference_images_per_second: f64,
+    /// Where a training step's time goes.
+    pub shares: Vec<Share>,
+    /// The share of a step that augmenting its batch with the original's preset (`keras`)
+    /// takes when training augments: augmentation time over (step + augmentation).
+    pub keras_augmentation_share: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    pub threads: usize,
+    /// The GEMM backend the models ran on.
+    pub backend: String,
+    /// The best of `peaks`: what each model's achieved rate is a fraction of.
+    pub peak: Peak,
+    /// Each GEMM routine's own peak.
+    pub peaks: Vec<BackendPeak>,
+    /// Median seconds to augment one batch with the `keras` preset (rotation, shift, zoom).
+    pub keras_augmentation_seconds: f64,
+    pub models: Vec<ModelBench>,
 }
 
 /// Floating-point operations of one training step on `batch` images: each dense and
@@ -155,14 +183,37 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Median seconds to augment a batch of `batch` images with the original's preset.
+pub fn keras_augmentation_seconds(batch: usize) -> f64 {
+    let spec = crate::augment::AugmentSpec::preset("keras").expect("the keras preset exists");
+    let images = random_batch(batch, 3).images;
+    let times: Vec<f64> = (0..15u64)
+        .map(|seed| {
+            let mut b = images.clone();
+            let t = Instant::now();
+            crate::augment::augment_batch(&mut b, 28, &spec, seed);
+            std::hint::black_box(&b);
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    median(times)
+}
+
 /// Time training steps and inference of one published model on random images.
-pub fn bench_model(arch: Arch, cfg: &BenchConfig, peak: &Peak) -> ModelBench {
+pub fn bench_model(
+    arch: Arch,
+    conv: ConvAlgo,
+    cfg: &BenchConfig,
+    peak: &Peak,
+    augment_seconds: f64,
+) -> ModelBench {
     crate::runtime::keep_freed_memory();
     let dev = Cpu::default();
     let weights = arch.init(0);
     let mut model = arch
         .build(&dev, &weights, arch.default_dropout())
         .expect("fresh weights fit");
+    model.set_conv(conv);
     let mut adam = Adam::new(AdamConfig::keras(1e-3), &weights);
     let data = random_batch(cfg.batch_size * 4, 1);
     let px = data.pixels();
@@ -225,6 +276,7 @@ pub fn bench_model(arch: Arch, cfg: &BenchConfig, peak: &Peak) -> ModelBench {
 
     ModelBench {
         model: arch.to_string(),
+        conv: arch.has_convolutions().then_some(conv),
         batch_size: cfg.batch_size,
         step_seconds,
         train_images_per_second: cfg.batch_size as f64 / step_seconds,
@@ -234,19 +286,34 @@ pub fn bench_model(arch: Arch, cfg: &BenchConfig, peak: &Peak) -> ModelBench {
         fraction_of_peak: achieved / peak.gflops,
         inference_images_per_second,
         shares,
+        keras_augmentation_share: augment_seconds / (step_seconds + augment_seconds),
     }
 }
 
 pub fn run(cfg: &BenchConfig) -> BenchReport {
-    let peak = measure_peak();
-    let models = cfg
-        .archs
+    let peaks = measure_peaks();
+    let peak = peaks
         .iter()
-        .map(|&a| bench_model(a, cfg, &peak))
-        .collect();
+        .map(|p| p.peak.clone())
+        .max_by(|a, b| a.gflops.total_cmp(&b.gflops))
+        .expect("at least one backend");
+    let augment = keras_augmentation_seconds(cfg.batch_size);
+    let mut models = Vec::new();
+    for &arch in &cfg.archs {
+        if arch.has_convolutions() {
+            for &conv in &cfg.convs {
+                models.push(bench_model(arch, conv, cfg, &peak, augment));
+            }
+        } else {
+            models.push(bench_model(arch, ConvAlgo::default(), cfg, &peak, augment));
+        }
+    }
     BenchReport {
         threads: rayon::current_num_threads(),
+        backend: gemm::backend_name(),
         peak,
+        peaks,
+        keras_augmentation_seconds: augment,
         models,
     }
 }
@@ -255,14 +322,25 @@ impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "{} threads; single-precision GEMM peak measured now: {:.1} GFLOP/s ({}x{} matrices)",
-            self.threads, self.peak.gflops, self.peak.n, self.peak.n
+            "{} threads; models ran on {}",
+            self.threads, self.backend
         )?;
+        for p in &self.peaks {
+            writeln!(
+                f,
+                "single-precision GEMM peak measured now, {}: {:.1} GFLOP/s ({}x{} matrices)",
+                p.backend, p.peak.gflops, p.peak.n, p.peak.n
+            )?;
+        }
         for m in &self.models {
+            let name = match m.conv {
+                Some(conv) => format!("{} ({conv})", m.model),
+                None => m.model.clone(),
+            };
             writeln!(
                 f,
                 "\n{}: training step (batch {}) {:.1} ms = {:.0} images/s = {:.1} s per epoch of 60,000",
-                m.model,
+                name,
                 m.batch_size,
                 m.step_seconds * 1e3,
                 m.train_images_per_second,
@@ -270,7 +348,7 @@ impl std::fmt::Display for BenchReport {
             )?;
             writeln!(
                 f,
-                "  {:.2} GFLOP per step, {:.1} GFLOP/s achieved = {:.0}% of peak",
+                "  {:.2} GFLOP per step, {:.1} GFLOP/s achieved = {:.0}% of the best peak",
                 m.step_gflop,
                 m.achieved_gflops,
                 100.0 * m.fraction_of_peak
@@ -284,6 +362,12 @@ impl std::fmt::Display for BenchReport {
             for s in &m.shares {
                 writeln!(f, "    {:<30} {:5.1}%", s.part, 100.0 * s.fraction)?;
             }
+            writeln!(
+                f,
+                "  augmenting the batch with the keras preset ({:.1} ms) would be {:.1}% of an augmented step",
+                self.keras_augmentation_seconds * 1e3,
+                100.0 * m.keras_augmentation_share
+            )?;
         }
         Ok(())
     }

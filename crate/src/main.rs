@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use digits::augment::AugmentSpec;
 use digits::data::{self, Framing};
 use digits::eval::{evaluate, Evaluation};
-use digits::models::Arch;
+use digits::models::{Arch, ConvAlgo};
 use digits::run::{self, EvalSummary};
 use digits::train::{Progress, TrainConfig};
 use digits::tune::{self, Algorithm, Shard, TuneConfig, TuneOptions};
@@ -98,6 +98,9 @@ struct BenchArgs {
     /// Training steps timed per model.
     #[arg(long, default_value_t = 20)]
     steps: usize,
+    /// Convolution algorithms to measure the CNN with (default: both).
+    #[arg(long, value_delimiter = ',')]
+    conv: Vec<ConvAlgo>,
     #[arg(long)]
     json: bool,
 }
@@ -151,6 +154,10 @@ struct TrainArgs {
     /// `rotate=10,shift=0.1,zoom=0.1,elastic=34:4,thickness=1`.
     #[arg(long)]
     augment: Option<AugmentSpec>,
+    /// How the convolutions are computed: im2col (the reference, used by every published
+    /// run) or winograd (F(2×2,3×3): faster, equal up to rounding). Recorded with the run.
+    #[arg(long, default_value = "im2col")]
+    conv: ConvAlgo,
     /// Continue an interrupted run in the run folder.
     #[arg(long)]
     resume: bool,
@@ -217,6 +224,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Show whole trial tables; set here, before any thread can read the environment.
     digits::runtime::show_whole_tables();
+    if let Err(e) = digits::models::gemm::check_backend() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     match dispatch(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -276,6 +287,9 @@ fn dispatch(cli: &Cli) -> Result<()> {
             };
             if !args.models.is_empty() {
                 cfg.archs = args.models.clone();
+            }
+            if !args.conv.is_empty() {
+                cfg.convs = args.conv.clone();
             }
             let report = digits::bench::run(&cfg);
             if args.json {
@@ -396,6 +410,7 @@ fn train(data_dir: &Path, a: &TrainArgs) -> Result<()> {
         patience: (a.patience > 0).then_some(a.patience),
         // `none` is no augmentation, and should resume a run that had none.
         augment: a.augment.filter(|s| !s.is_identity()),
+        conv: a.conv,
     };
     cfg.validate()?;
     let dir = a.out.clone().unwrap_or_else(|| default_run_dir(&cfg));

@@ -25,6 +25,10 @@ pub struct Versions {
     pub digits: String,
     pub dfdx: String,
     pub rustc: String,
+    /// The matrix-multiply backend (see `models::gemm`): the two round differently. Absent
+    /// from records made before OpenBLAS could be used, which all ran on the portable one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gemm: Option<String>,
 }
 
 impl Versions {
@@ -33,6 +37,7 @@ impl Versions {
             digits: env!("CARGO_PKG_VERSION").into(),
             dfdx: DFDX_VERSION.into(),
             rustc: env!("DIGITS_RUSTC_VERSION").into(),
+            gemm: Some(crate::models::gemm::backend_name()),
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::checkpoint::{load_safetensors, save_safetensors};
 use crate::data::Dataset;
 use crate::eval::{argmax, evaluate_model, require_mnist_frame};
 use crate::history::EpochRecord;
-use crate::models::{export_weights, mix_seed, Arch, Classifier, Weights};
+use crate::models::{export_weights, mix_seed, Arch, Classifier, ConvAlgo, Weights};
 use crate::optim::{Adam, AdamConfig};
 use crate::profile::{self, Phase};
 use crate::{Error, Result};
@@ -48,6 +48,10 @@ pub struct TrainConfig {
     /// checkpoints and records of runs without augmentation read and write as before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub augment: Option<AugmentSpec>,
+    /// How the convolutions are computed. Im2col (the default) is left out of the JSON, and is
+    /// what a record without the field means: every run made before Winograd existed used it.
+    #[serde(default, skip_serializing_if = "ConvAlgo::is_default")]
+    pub conv: ConvAlgo,
 }
 
 /// Salt of the augmentation seeds (see the module documentation).
@@ -65,6 +69,7 @@ impl TrainConfig {
             seed: 0,
             patience: Some(5),
             augment: None,
+            conv: ConvAlgo::default(),
         }
     }
 
@@ -326,6 +331,7 @@ pub fn train(
     };
     let dev = Cpu::default();
     let mut model = cfg.arch.build(&dev, &state.weights, cfg.dropout)?;
+    model.set_conv(cfg.conv);
     let progress = match opts.progress {
         Progress::Auto if std::io::stderr().is_terminal() => Progress::Bars,
         Progress::Auto => Progress::Lines,

@@ -4,9 +4,10 @@
 use dfdx::prelude::*;
 use dfdx::tensor::Cpu;
 use digits::models::layers::{
-    conv2d_3x3, dense, dropout, maxpool2x2, reshape, ConvOpts, DenseOpts,
+    conv2d_3x3, conv2d_3x3_pooled, dense, dropout, maxpool2x2, reshape, ConvOpts, DenseOpts,
+    WINOGRAD_MIN_CHANNELS,
 };
-use digits::models::Arch;
+use digits::models::{Arch, ConvAlgo};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 /// Step for the op-level checks: large enough for f32, small next to the gaps of the inputs.
@@ -51,12 +52,25 @@ fn sample(n: usize, k: usize, rng: &mut StdRng) -> Vec<usize> {
 
 #[test]
 fn conv2d_backward_matches_finite_differences() {
+    conv2d_check(ConvAlgo::Im2col, 1..4);
+}
+
+#[test]
+fn winograd_conv2d_backward_matches_finite_differences() {
+    // Enough input channels that the Winograd path is the one taken.
+    conv2d_check(
+        ConvAlgo::Winograd,
+        WINOGRAD_MIN_CHANNELS..WINOGRAD_MIN_CHANNELS + 3,
+    );
+}
+
+fn conv2d_check(algo: ConvAlgo, channels: std::ops::Range<usize>) {
     let dev = Cpu::default();
     let mut rng = StdRng::seed_from_u64(1);
     for _ in 0..4 {
         let (b, c, o) = (
             rng.gen_range(1..3),
-            rng.gen_range(1..4),
+            rng.gen_range(channels.clone()),
             rng.gen_range(1..5),
         );
         let (h, w) = (rng.gen_range(2..7), rng.gen_range(2..7));
@@ -67,6 +81,7 @@ fn conv2d_backward_matches_finite_differences() {
         let opts = ConvOpts {
             relu: false,
             input_grad: true,
+            algo,
         };
         let eval = |xv: &[f32], wv: &[f32], bv: &[f32]| -> f64 {
             let x = dev.tensor_from_vec(xv.to_vec(), (b, c, h, w));
@@ -234,9 +249,16 @@ fn fused_relu_backward_equals_dfdx_relu_after_plain_dense() {
 
 #[test]
 fn fused_relu_backward_equals_dfdx_relu_after_plain_conv() {
+    for algo in [ConvAlgo::Im2col, ConvAlgo::Winograd] {
+        fused_relu_check(algo);
+    }
+}
+
+fn fused_relu_check(algo: ConvAlgo) {
     let dev = Cpu::default();
     let mut rng = StdRng::seed_from_u64(2);
-    let (b, c, o, h, w) = (2, 3, 4, 5, 6);
+    // Five input channels: enough for the Winograd path.
+    let (b, c, o, h, w) = (2, 5, 4, 5, 6);
     let xv = random(b * c * h * w, &mut rng);
     let wt = dev.tensor_from_vec(random(o * c * 9, &mut rng), (o, c, Const::<3>, Const::<3>));
     let bt = dev.tensor_from_vec(random(o, &mut rng), (o,));
@@ -250,6 +272,7 @@ fn fused_relu_backward_equals_dfdx_relu_after_plain_conv() {
             ConvOpts {
                 relu: fused,
                 input_grad: true,
+                algo,
             },
         );
         let y = if fused { y } else { y.relu() };
@@ -351,6 +374,10 @@ fn reshape_and_dropout_backward_match_finite_differences() {
 /// is judged by the cosine between its sampled analytic and numeric gradients: rounding and
 /// kinks leave it near 1 (and the norms' ratio near 1), a wrong layer does not.
 fn check_model(arch: Arch) {
+    check_model_with(arch, ConvAlgo::Im2col)
+}
+
+fn check_model_with(arch: Arch, conv: ConvAlgo) {
     let dev = Cpu::default();
     let mut rng = StdRng::seed_from_u64(5);
     let n = 3;
@@ -360,7 +387,8 @@ fn check_model(arch: Arch) {
         onehot[i * 10 + (i * 3) % 10] = 1.0;
     }
     let weights = arch.init(7);
-    let model = arch.build(&dev, &weights, 0.0).unwrap();
+    let mut model = arch.build(&dev, &weights, 0.0).unwrap();
+    model.set_conv(conv);
     let targets = dev.tensor_from_vec(onehot, (n, Const::<10>));
     let mut grads = Gradients::leaky();
     for p in model.params() {
@@ -370,7 +398,8 @@ fn check_model(arch: Arch) {
     let mut grads = cross_entropy_with_logits_loss(logits, targets.clone()).backward();
     let analytic: Vec<Vec<f32>> = model.params().iter().map(|p| p.grad(&mut grads)).collect();
     let loss_at = |w: &digits::models::Weights| {
-        let m = arch.build(&dev, w, 0.0).unwrap();
+        let mut m = arch.build(&dev, w, 0.0).unwrap();
+        m.set_conv(conv);
         cross_entropy_with_logits_loss(m.logits(&dev, &images, n), targets.clone()).array() as f64
     };
     for (t, spec) in arch.layout().iter().enumerate() {
@@ -411,6 +440,11 @@ fn cnn_gradients_match_finite_differences() {
 }
 
 #[test]
+fn winograd_cnn_gradients_match_finite_differences() {
+    check_model_with(Arch::Cnn, ConvAlgo::Winograd);
+}
+
+#[test]
 fn sized_variants_gradients_match_finite_differences() {
     check_model(Arch::MlpOf { h1: 40, h2: 24 });
     check_model(Arch::CnnOf {
@@ -423,4 +457,48 @@ fn sized_variants_gradients_match_finite_differences() {
         c2: Some(8),
         dense: 12,
     });
+}
+
+#[test]
+fn fused_conv_and_pooling_equal_the_two_ops_bit_for_bit() {
+    let dev = Cpu::default();
+    let mut rng = StdRng::seed_from_u64(4);
+    for algo in [ConvAlgo::Im2col, ConvAlgo::Winograd] {
+        for relu in [true, false] {
+            let (b, c, o, h, w) = (2, 5, 3, 6, 4);
+            let xv = random(b * c * h * w, &mut rng);
+            let wt =
+                dev.tensor_from_vec(random(o * c * 9, &mut rng), (o, c, Const::<3>, Const::<3>));
+            // Negative biases leave whole pooling windows without a positive value.
+            let bt = dev.tensor_from_vec(vec![-0.8; o], (o,));
+            let r = dev.tensor_from_vec(random(b * o * h * w / 4, &mut rng), (b, o, h / 2, w / 2));
+            let opts = ConvOpts {
+                relu,
+                input_grad: true,
+                algo,
+            };
+            let run = |fused: bool| {
+                let x = dev.tensor_from_vec(xv.clone(), (b, c, h, w));
+                let y = if fused {
+                    conv2d_3x3_pooled(x.leaky_trace(), &wt, &bt, opts, h / 2, w / 2)
+                } else {
+                    maxpool2x2(conv2d_3x3(x.leaky_trace(), &wt, &bt, opts), h / 2, w / 2)
+                };
+                let out = y.as_vec();
+                let g = (y * r.clone()).sum().backward();
+                (
+                    out,
+                    g.get(&x).as_vec(),
+                    g.get(&wt).as_vec(),
+                    g.get(&bt).as_vec(),
+                )
+            };
+            let (fused, separate) = (run(true), run(false));
+            assert!(
+                fused.0.contains(&0.0) || !relu,
+                "the data should leave some windows dead"
+            );
+            assert_eq!(fused, separate, "{algo:?}, relu {relu}");
+        }
+    }
 }

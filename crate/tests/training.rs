@@ -4,7 +4,7 @@
 use digits::data::Dataset;
 use digits::eval::evaluate;
 use digits::history::EpochRecord;
-use digits::models::Arch;
+use digits::models::{Arch, ConvAlgo};
 use digits::train::{train, Progress, TrainConfig, TrainOptions};
 
 fn synthetic(n: usize, seed: u64, random_labels: bool) -> Dataset {
@@ -79,14 +79,19 @@ fn same_seed_same_numbers_and_other_seed_other_numbers() {
 #[test]
 fn interrupted_run_resumes_to_the_uninterrupted_result() {
     let (tr, val) = (synthetic(300, 5, false), synthetic(100, 6, false));
-    for arch in [Arch::Mlp, Arch::Cnn] {
+    for (arch, conv) in [
+        (Arch::Mlp, ConvAlgo::Im2col),
+        (Arch::Cnn, ConvAlgo::Im2col),
+        (Arch::Cnn, ConvAlgo::Winograd),
+    ] {
         let cfg = TrainConfig {
             patience: Some(3),
+            conv,
             ..config(arch, 3)
         };
         let whole = train(&cfg, &tr, &val, quiet()).unwrap();
 
-        let dir = tmp(&format!("resume-{arch}"));
+        let dir = tmp(&format!("resume-{arch}-{conv}"));
         let ckpt = dir.join("checkpoint.safetensors");
         let stop_after_two = TrainOptions {
             checkpoint: Some(ckpt.clone()),
@@ -114,27 +119,40 @@ fn interrupted_run_resumes_to_the_uninterrupted_result() {
         );
         assert_eq!(without_time(&resumed.history), without_time(&whole.history));
 
-        // A checkpoint from another configuration is refused with a one-line reason.
-        let other = TrainConfig {
-            lr: 0.01,
-            ..cfg.clone()
+        // A checkpoint from another configuration (another learning rate, or for the CNN
+        // another convolution algorithm) is refused with a one-line reason.
+        let other_conv = match conv {
+            ConvAlgo::Im2col => ConvAlgo::Winograd,
+            ConvAlgo::Winograd => ConvAlgo::Im2col,
         };
-        let err = train(
-            &other,
-            &tr,
-            &val,
-            TrainOptions {
-                checkpoint: Some(ckpt),
-                resume: true,
-                ..quiet()
+        let others = [
+            TrainConfig {
+                lr: 0.01,
+                ..cfg.clone()
             },
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains("different configuration") && !err.contains('\n'),
-            "{err}"
-        );
+            TrainConfig {
+                conv: other_conv,
+                ..cfg.clone()
+            },
+        ];
+        for other in &others[..if arch == Arch::Cnn { 2 } else { 1 }] {
+            let err = train(
+                other,
+                &tr,
+                &val,
+                TrainOptions {
+                    checkpoint: Some(ckpt.clone()),
+                    resume: true,
+                    ..quiet()
+                },
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("different configuration") && !err.contains('\n'),
+                "{err}"
+            );
+        }
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
@@ -190,6 +208,19 @@ fn configurations_without_augmentation_read_and_write_as_before() {
     let cfg = config(Arch::Cnn, 3);
     let json = serde_json::to_string(&cfg).unwrap();
     assert!(!json.contains("augment"), "{json}");
+    // Nor does the default convolution algorithm appear: records made before Winograd read
+    // as im2col, which is what made them.
+    assert!(!json.contains("conv"), "{json}");
+    let winograd = TrainConfig {
+        conv: ConvAlgo::Winograd,
+        ..cfg.clone()
+    };
+    let wjson = serde_json::to_string(&winograd).unwrap();
+    assert!(wjson.contains(r#""conv":"winograd""#), "{wjson}");
+    assert_eq!(
+        serde_json::from_str::<TrainConfig>(&wjson).unwrap(),
+        winograd
+    );
     assert_eq!(serde_json::from_str::<TrainConfig>(&json).unwrap(), cfg);
     let augmented = TrainConfig {
         augment: Some("elastic".parse().unwrap()),

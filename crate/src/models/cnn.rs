@@ -5,7 +5,7 @@
 use dfdx::prelude::*;
 use dfdx::tensor::{Cpu, CpuError};
 
-use super::layers::{dropout, Conv2D, ConvOpts, Dense, DenseOpts, Flatten2D, MaxPool2D};
+use super::layers::{dropout, Conv2D, ConvAlgo, ConvOpts, Dense, DenseOpts, Flatten2D};
 use super::params::{tensor_from, Param, Weights};
 use super::{mix_seed, Classifier, Logits, TrainLogits};
 
@@ -32,6 +32,7 @@ impl Cnn {
                 opts: ConvOpts {
                     relu: true,
                     input_grad: false,
+                    algo: ConvAlgo::default(),
                 },
             },
             conv2d_1: Conv2D {
@@ -40,6 +41,7 @@ impl Cnn {
                 opts: ConvOpts {
                     relu: true,
                     input_grad: true,
+                    algo: ConvAlgo::default(),
                 },
             },
             dense: Dense {
@@ -68,8 +70,10 @@ impl Cnn {
         x: Tensor<(B, Const<1>, Const<28>, Const<28>), f32, Cpu, T>,
         seed: u64,
     ) -> Tensor<(B, Const<10>), f32, Cpu, T> {
-        let x = MaxPool2D.forward(self.conv2d.forward(x));
-        let x = MaxPool2D.forward(self.conv2d_1.forward(x));
+        // Each convolution (ReLU fused) and its pooling run as one op: the same numbers as
+        // `MaxPool2D.forward(self.conv2d.forward(x))`, without the full-size intermediate.
+        let x = self.conv2d.forward_pooled(x);
+        let x = self.conv2d_1.forward_pooled(x);
         let x = Flatten2D::<9408>.forward(x);
         let x = dropout(self.dense.forward(x), self.dropout, mix_seed(seed, 1));
         self.dense_1.forward(x)
@@ -139,5 +143,10 @@ impl Classifier for Cnn {
             .tensor_from_vec(images.to_vec(), (n, Const::<1>, Const::<28>, Const::<28>))
             .traced(grads);
         self.forward_seeded(x, seed)
+    }
+
+    fn set_conv(&mut self, algo: ConvAlgo) {
+        self.conv2d.opts.algo = algo;
+        self.conv2d_1.opts.algo = algo;
     }
 }

@@ -10,7 +10,7 @@
 use dfdx::prelude::*;
 use dfdx::tensor::Cpu;
 
-use super::layers::{conv2d_3x3, dense, dropout, maxpool2x2, reshape, ConvOpts, DenseOpts};
+use super::layers::{conv2d_3x3_pooled, dense, dropout, reshape, ConvAlgo, ConvOpts, DenseOpts};
 use super::params::{NamedTensor, Param, Weights};
 use super::{mix_seed, Classifier, Logits, TrainLogits};
 
@@ -73,6 +73,7 @@ impl ConvN {
             opts: ConvOpts {
                 relu: true,
                 input_grad,
+                algo: ConvAlgo::default(),
             },
         }
     }
@@ -83,11 +84,7 @@ impl ConvN {
         x: Tensor<(usize, usize, usize, usize), f32, Cpu, T>,
     ) -> Tensor<(usize, usize, usize, usize), f32, Cpu, T> {
         let (_, _, h, w) = *x.shape();
-        maxpool2x2(
-            conv2d_3x3(x, &self.weight, &self.bias, self.opts),
-            h / 2,
-            w / 2,
-        )
+        conv2d_3x3_pooled(x, &self.weight, &self.bias, self.opts, h / 2, w / 2)
     }
 
     fn params(&self) -> [&dyn Param; 2] {
@@ -251,6 +248,13 @@ impl Classifier for CnnDyn {
             .tensor_from_vec(images.to_vec(), (n, 1, 28, 28))
             .traced(grads);
         self.forward_seeded(x, seed)
+    }
+
+    fn set_conv(&mut self, algo: ConvAlgo) {
+        self.conv2d.opts.algo = algo;
+        if let Some(conv) = &mut self.conv2d_1 {
+            conv.opts.algo = algo;
+        }
     }
 }
 

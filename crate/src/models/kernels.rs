@@ -248,17 +248,29 @@ pub fn maxpool_forward(x: &[f32], planes: usize, h: usize, w: usize) -> (Vec<f32
         .enumerate()
         .for_each(|(p, (o, a))| {
             let base = p * h * w;
+            let plane = &x[base..][..h * w];
             for y in 0..ho {
+                let (top, bottom) = (&plane[2 * y * w..][..w], &plane[(2 * y + 1) * w..][..w]);
+                let (o, a) = (&mut o[y * wo..][..wo], &mut a[y * wo..][..wo]);
                 for xx in 0..wo {
-                    let i0 = base + 2 * y * w + 2 * xx;
-                    let mut best = i0;
-                    for i in [i0 + 1, i0 + w, i0 + w + 1] {
-                        if x[i] > x[best] {
-                            best = i;
-                        }
+                    // The window in reading order; the first maximum wins ties. Selects rather
+                    // than branches: on real activations the winner is unpredictable, and the
+                    // mispredictions cost more than the comparisons.
+                    let v = [
+                        top[2 * xx],
+                        top[2 * xx + 1],
+                        bottom[2 * xx],
+                        bottom[2 * xx + 1],
+                    ];
+                    let offsets = [0, 1, w, w + 1];
+                    let (mut best, mut at) = (v[0], 0);
+                    for (k, &vk) in v.iter().enumerate().skip(1) {
+                        let better = vk > best;
+                        best = if better { vk } else { best };
+                        at = if better { k } else { at };
                     }
-                    o[y * wo + xx] = x[best];
-                    a[y * wo + xx] = best as u32;
+                    o[xx] = best;
+                    a[xx] = (base + 2 * y * w + 2 * xx + offsets[at]) as u32;
                 }
             }
         });

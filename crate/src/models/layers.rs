@@ -15,10 +15,11 @@
 
 use dfdx::prelude::*;
 use dfdx::tensor::{Cpu, CpuError};
+use rayon::prelude::*;
 
 use super::gemm::{matmul, Layout};
 use super::kernels::{self, ConvDims};
-use super::mix_seed;
+use super::{mix_seed, winograd};
 use crate::profile::{self, Phase};
 
 // dfdx's `Tensorlike` trait (what `Gradients` keys on) is crate-private, so these helpers are
@@ -58,6 +59,116 @@ pub struct ConvOpts {
     pub relu: bool,
     /// Compute the input's gradient; the first layer's input is the images and needs none.
     pub input_grad: bool,
+    /// How the convolution is computed (see [`ConvAlgo`]).
+    pub algo: ConvAlgo,
+}
+
+/// How a 3×3 convolution is computed. Both compute the same function; their results differ by
+/// rounding, so a run records which one trained it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConvAlgo {
+    /// Lowered onto one GEMM (im2col): the reference, and what every published run used.
+    #[default]
+    Im2col,
+    /// Winograd F(2×2, 3×3): 2.25 times fewer multiplications (see [`super::winograd`]). Used
+    /// only where the input has at least [`WINOGRAD_MIN_CHANNELS`] channels; the one-channel
+    /// first layer has too little arithmetic to pay for the transforms.
+    Winograd,
+}
+
+impl ConvAlgo {
+    pub fn is_default(&self) -> bool {
+        *self == ConvAlgo::default()
+    }
+}
+
+impl std::str::FromStr for ConvAlgo {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "im2col" => Ok(ConvAlgo::Im2col),
+            "winograd" => Ok(ConvAlgo::Winograd),
+            other => Err(format!(
+                "unknown convolution algorithm `{other}`: use `im2col` or `winograd`"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for ConvAlgo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ConvAlgo::Im2col => "im2col",
+            ConvAlgo::Winograd => "winograd",
+        })
+    }
+}
+
+/// Fewest input channels for which [`ConvAlgo::Winograd`] is used.
+pub const WINOGRAD_MIN_CHANNELS: usize = 4;
+
+/// What the backward pass of a convolution keeps from its forward pass.
+enum ConvSaved {
+    /// The im2col matrix and the weights.
+    Im2col { col: Vec<f32>, w: Vec<f32> },
+    /// The input and the transformed weights.
+    Winograd { x: Vec<f32>, u: Vec<f32> },
+}
+
+impl ConvSaved {
+    /// The convolution's output (ReLU applied when `opts.relu`) and what its gradients need.
+    fn forward(
+        x: Vec<f32>,
+        w: Vec<f32>,
+        bias: &[f32],
+        d: ConvDims,
+        opts: ConvOpts,
+    ) -> (Self, Vec<f32>) {
+        profile::time(Phase::Convolution, || {
+            if opts.algo == ConvAlgo::Winograd && d.c_in >= WINOGRAD_MIN_CHANNELS {
+                let u = winograd::transform_weights(&w, d.c_out, d.c_in);
+                let out = winograd::conv_forward(&x, &u, bias, d, opts.relu);
+                (ConvSaved::Winograd { x, u }, out)
+            } else {
+                let mut col = vec![0.0f32; d.col_len()];
+                kernels::im2col(&x, d, &mut col);
+                let out = kernels::conv_forward(&col, &w, bias, d, opts.relu);
+                (ConvSaved::Im2col { col, w }, out)
+            }
+        })
+    }
+
+    /// `(dw, db, dx)` from `dy`, the gradient of the output already masked by the ReLU; `dx`
+    /// only when `opts.input_grad`.
+    fn backward(
+        &self,
+        dy: &[f32],
+        d: ConvDims,
+        opts: ConvOpts,
+    ) -> (Vec<f32>, Vec<f32>, Option<Vec<f32>>) {
+        let mut dw = vec![0.0f32; d.c_out * d.c_in * 9];
+        let mut db = vec![0.0f32; d.c_out];
+        let dx = match self {
+            ConvSaved::Im2col { col, w } => {
+                kernels::conv_backward(col, w, dy, d, &mut dw, &mut db, opts.input_grad)
+            }
+            ConvSaved::Winograd { x, u } => {
+                winograd::conv_backward(x, u, dy, d, &mut dw, &mut db, opts.input_grad)
+            }
+        };
+        (dw, db, dx)
+    }
+}
+
+fn conv_dims<B: Dim, C: Dim, O: Dim, H: Dim, W: Dim>(x: &(B, C, H, W), o: O) -> ConvDims {
+    ConvDims {
+        batch: x.0.size(),
+        c_in: x.1.size(),
+        c_out: o.size(),
+        h: x.2.size(),
+        w: x.3.size(),
+    }
 }
 
 /// 3×3 convolution, stride 1, 'same' padding, with bias: `(B, C, H, W) → (B, O, H, W)`.
@@ -67,23 +178,11 @@ pub fn conv2d_3x3<B: Dim, C: Dim, O: Dim, H: Dim, W: Dim, T: Tape<f32, Cpu>>(
     bias: &Tensor<(O,), f32, Cpu>,
     opts: ConvOpts,
 ) -> Tensor<(B, O, H, W), f32, Cpu, T> {
-    let (b, c, h, w) = *x.shape();
+    let (b, _, h, w) = *x.shape();
     let o = weight.shape().0;
-    let d = ConvDims {
-        batch: b.size(),
-        c_in: c.size(),
-        c_out: o.size(),
-        h: h.size(),
-        w: w.size(),
-    };
+    let d = conv_dims(x.shape(), o);
     let (x, mut tape) = x.split_tape();
-    let w_vals = values(weight);
-    let (col, out_vals) = profile::time(Phase::Convolution, || {
-        let mut col = vec![0.0f32; d.col_len()];
-        kernels::im2col(&values(&x), d, &mut col);
-        let out = kernels::conv_forward(&col, &w_vals, &values(bias), d, opts.relu);
-        (col, out)
-    });
+    let (saved, out_vals) = ConvSaved::forward(values(&x), values(weight), &values(bias), d, opts);
     let out = x.device().tensor_from_vec(out_vals, (b, o, h, w));
     if T::OWNS_TAPE {
         let (xg, og, wg, bg) = (x.ghost(), out.ghost(), weight.ghost(), bias.ghost());
@@ -98,10 +197,91 @@ pub fn conv2d_3x3<B: Dim, C: Dim, O: Dim, H: Dim, W: Dim, T: Tape<f32, Cpu>>(
                     }
                 }
             }
-            let mut dw = vec![0.0f32; w_vals.len()];
-            let mut db = vec![0.0f32; d.c_out];
-            let dx =
-                kernels::conv_backward(&col, &w_vals, &dy, d, &mut dw, &mut db, opts.input_grad);
+            let (dw, db, dx) = saved.backward(&dy, d, opts);
+            add_grad!(grads, &wg, dw);
+            add_grad!(grads, &bg, db);
+            if let Some(dx) = dx {
+                add_grad!(grads, &xg, dx);
+            }
+            profile::stop(Phase::Convolution, started);
+            Ok(())
+        });
+    }
+    out.put_tape(tape)
+}
+
+/// A pooled position whose maximum was not positive: with the ReLU fused, its gradient is zero.
+const DEAD: u32 = u32::MAX;
+
+/// [`conv2d_3x3`] then 2×2 max pooling, as one op: `(B, C, H, W) → (B, O, H/2, W/2)`.
+///
+/// The same numbers as the two ops one after the other, bit for bit (a test checks it), with
+/// the convolution's full-size output never made a tensor: it is the largest tensor of the
+/// CNN, and as an op's output it costs a gradient buffer to zero, fill, copy and mask in every
+/// step. Here its gradient is built straight from the pooled one: each pooled gradient goes to
+/// the position that won the maximum, unless that maximum was not positive, where the fused
+/// ReLU passes no gradient (this is exactly what pooling's backward pass followed by the
+/// ReLU's mask computes).
+pub fn conv2d_3x3_pooled<
+    B: Dim,
+    C: Dim,
+    O: Dim,
+    H: Dim,
+    W: Dim,
+    Ho: Dim,
+    Wo: Dim,
+    T: Tape<f32, Cpu>,
+>(
+    x: Tensor<(B, C, H, W), f32, Cpu, T>,
+    weight: &Tensor<(O, C, Const<3>, Const<3>), f32, Cpu>,
+    bias: &Tensor<(O,), f32, Cpu>,
+    opts: ConvOpts,
+    out_h: Ho,
+    out_w: Wo,
+) -> Tensor<(B, O, Ho, Wo), f32, Cpu, T> {
+    let (b, _, h, w) = *x.shape();
+    assert!(
+        out_h.size() * 2 == h.size() && out_w.size() * 2 == w.size(),
+        "max pooling 2×2 needs even sides"
+    );
+    let o = weight.shape().0;
+    let d = conv_dims(x.shape(), o);
+    let (x, mut tape) = x.split_tape();
+    let (saved, conv_out) = ConvSaved::forward(values(&x), values(weight), &values(bias), d, opts);
+    let (pooled, mut argmax) = profile::time(Phase::Pooling, || {
+        kernels::maxpool_forward(&conv_out, d.batch * d.c_out, d.h, d.w)
+    });
+    drop(conv_out);
+    if opts.relu && T::OWNS_TAPE {
+        argmax
+            .par_iter_mut()
+            .zip(&pooled)
+            .for_each(|(a, p)| *a = if *p <= 0.0 { DEAD } else { *a });
+    }
+    let out = x.device().tensor_from_vec(pooled, (b, o, out_h, out_w));
+    if T::OWNS_TAPE {
+        let (xg, og, wg, bg) = (x.ghost(), out.ghost(), weight.ghost(), bias.ghost());
+        let n_conv = d.batch * d.c_out * d.h * d.w;
+        tape.add_backward_op(move |grads| {
+            let started = profile::start();
+            let dp = grad_of!(grads, &og);
+            // Plane by plane: a pooled plane's winners all lie in its own input plane.
+            let (hw, pooled_hw) = (d.h * d.w, d.h * d.w / 4);
+            let mut dy = vec![0.0f32; n_conv];
+            dy.par_chunks_mut(hw)
+                .zip(dp.par_chunks(pooled_hw).zip(argmax.par_chunks(pooled_hw)))
+                .enumerate()
+                .for_each(|(plane, (dst, (g, at)))| {
+                    let base = plane * hw;
+                    for (g, &i) in g.iter().zip(at) {
+                        if i != DEAD {
+                            dst[i as usize - base] += g;
+                        }
+                    }
+                });
+            profile::stop(Phase::Pooling, started);
+            let started = profile::start();
+            let (dw, db, dx) = saved.backward(&dy, d, opts);
             add_grad!(grads, &wg, dw);
             add_grad!(grads, &bg, db);
             if let Some(dx) = dx {
@@ -301,6 +481,8 @@ pub fn dropout<S: Shape, T: Tape<f32, Cpu>>(
         // Element k is dropped when a hash of (seed, k) falls below p: a counter-based draw,
         // as cheap as a multiply, and the same on any machine and crate version.
         let threshold = (p as f64 * (1u64 << 53) as f64) as u64;
+        // Serial on purpose: at these models' sizes (tens of thousands of units) handing the
+        // draws to rayon's threads measured no faster (PERFORMANCE.md).
         let mask: Vec<f32> = (0..x.shape().num_elements() as u64)
             .map(|k| {
                 if mix_seed(seed, k) >> 11 < threshold {
@@ -378,6 +560,25 @@ impl<const I: usize, const O: usize, B: Dim, const H: usize, const W: usize, T: 
         x: Tensor<(B, Const<I>, Const<H>, Const<W>), f32, Cpu, T>,
     ) -> Result<Self::Output, CpuError> {
         Ok(conv2d_3x3(x, &self.weight, &self.bias, self.opts))
+    }
+}
+
+impl<const I: usize, const O: usize> Conv2D<I, O> {
+    /// This convolution then 2×2 max pooling, as one op ([`conv2d_3x3_pooled`]): what
+    /// `MaxPool2D.forward(conv.forward(x))` computes, with typed output sides `H/2 × W/2`.
+    #[allow(clippy::type_complexity)]
+    pub fn forward_pooled<B: Dim, H: Halve, W: Halve, T: Tape<f32, Cpu>>(
+        &self,
+        x: Tensor<(B, Const<I>, H, W), f32, Cpu, T>,
+    ) -> Tensor<(B, Const<O>, H::Half, W::Half), f32, Cpu, T> {
+        conv2d_3x3_pooled(
+            x,
+            &self.weight,
+            &self.bias,
+            self.opts,
+            Default::default(),
+            Default::default(),
+        )
     }
 }
 

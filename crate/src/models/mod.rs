@@ -10,6 +10,7 @@ pub mod gemm;
 pub mod kernels;
 pub mod layers;
 pub mod params;
+pub mod winograd;
 
 mod cnn;
 mod dynamic;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cnn::Cnn;
 pub use dynamic::{CnnDyn, MlpDyn};
+pub use layers::ConvAlgo;
 pub use mlp::Mlp;
 pub use params::{init_weights, Init, NamedTensor, Param, ParamSpec, Weights};
 
@@ -50,6 +52,8 @@ pub trait Classifier {
         seed: u64,
         grads: Gradients<f32, Cpu>,
     ) -> TrainLogits;
+    /// Compute the convolutions (if any) with `algo` from now on.
+    fn set_conv(&mut self, _algo: ConvAlgo) {}
 }
 
 /// A 64-bit mix of a seed and a salt (SplitMix64's finaliser), so that each epoch, batch and
@@ -293,6 +297,11 @@ impl Arch {
             } => Arch::Cnn,
             other => other,
         }
+    }
+
+    /// Whether the model has convolutions (and so a [`ConvAlgo`] to choose).
+    pub fn has_convolutions(self) -> bool {
+        self.family() == Arch::Cnn
     }
 
     /// The dropout rate the original study's tuning chose for the kind (0.3 for the MLP in the

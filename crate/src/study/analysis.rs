@@ -344,10 +344,15 @@ pub fn analyse(data: &StudyData) -> Tables {
             train_seconds: r.record.train_seconds,
             train_data: r.record.train_data.clone(),
             config: serde_json::to_string(&r.record.config).expect("config serialises"),
-            versions: format!(
-                "digits {}, dfdx {}, {}",
-                r.record.versions.digits, r.record.versions.dfdx, r.record.versions.rustc
-            ),
+            versions: {
+                let v = &r.record.versions;
+                let gemm = v
+                    .gemm
+                    .as_ref()
+                    .map(|g| format!(", {g}"))
+                    .unwrap_or_default();
+                format!("digits {}, dfdx {}, {}{gemm}", v.digits, v.dfdx, v.rustc)
+            },
         });
     }
     // Robustness rows in the order of the families' levels, per variant.

@@ -38,7 +38,7 @@ use crate::data::Dataset;
 use crate::eval::require_mnist_frame;
 use crate::history::EpochRecord;
 use crate::io::write_atomic;
-use crate::models::{mix_seed, Arch};
+use crate::models::{mix_seed, Arch, ConvAlgo};
 use crate::run::{checkpoint_path, load_history, Versions};
 use crate::train::{train, EpochCallback, Progress, TrainConfig, TrainOptions};
 use crate::{Error, Result};
@@ -128,6 +128,7 @@ impl TuneConfig {
             patience: self.patience,
             // The search compares architectures and rates on plain digits, as the original's did.
             augment: None,
+            conv: ConvAlgo::default(),
         }
     }
 }
