@@ -536,11 +536,7 @@ mod tests {
         let (m, n, k) = (301, 190, 257);
         let (a, b) = (data(m * k, 1), data(k * n, 2));
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            crate::models::with_threads(threads, || {
                 let mut c = data(m * n, 3);
                 matmul(
                     m,

@@ -40,6 +40,19 @@ macro_rules! add_grad {
     }};
 }
 
+/// A convolution's backward pass from `dy` (its output's gradient, ReLU mask applied), added
+/// into the gradients of its weight, bias and (when computed) input ghosts.
+macro_rules! conv_grads_into {
+    ($grads:expr, $saved:expr, $dy:expr, $d:expr, $opts:expr, $wg:expr, $bg:expr, $xg:expr) => {{
+        let (dw, db, dx) = $saved.backward($dy, $d, $opts);
+        add_grad!($grads, &$wg, dw);
+        add_grad!($grads, &$bg, db);
+        if let Some(dx) = dx {
+            add_grad!($grads, &$xg, dx);
+        }
+    }};
+}
+
 /// A tensor's values as a row-major vector, by one memory copy.
 ///
 /// dfdx's `as_vec` walks a strided index per element, which cost this crate's training step
@@ -197,12 +210,7 @@ pub fn conv2d_3x3<B: Dim, C: Dim, O: Dim, H: Dim, W: Dim, T: Tape<f32, Cpu>>(
                     }
                 }
             }
-            let (dw, db, dx) = saved.backward(&dy, d, opts);
-            add_grad!(grads, &wg, dw);
-            add_grad!(grads, &bg, db);
-            if let Some(dx) = dx {
-                add_grad!(grads, &xg, dx);
-            }
+            conv_grads_into!(grads, saved, &dy, d, opts, wg, bg, xg);
             profile::stop(Phase::Convolution, started);
             Ok(())
         });
@@ -281,12 +289,7 @@ pub fn conv2d_3x3_pooled<
                 });
             profile::stop(Phase::Pooling, started);
             let started = profile::start();
-            let (dw, db, dx) = saved.backward(&dy, d, opts);
-            add_grad!(grads, &wg, dw);
-            add_grad!(grads, &bg, db);
-            if let Some(dx) = dx {
-                add_grad!(grads, &xg, dx);
-            }
+            conv_grads_into!(grads, saved, &dy, d, opts, wg, bg, xg);
             profile::stop(Phase::Convolution, started);
             Ok(())
         });

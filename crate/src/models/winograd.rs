@@ -303,6 +303,39 @@ fn untransform_input_grad(
     }
 }
 
+/// The 16 products of one step, one per tile position ξ: `c[ξ] (m×n) = a[ξ] · b[ξ]` (or `+=`),
+/// each single-threaded (the chunks already run in parallel). Matrix ξ of each operand starts
+/// `ξ` matrices into its buffer.
+#[allow(clippy::too_many_arguments)]
+fn per_position(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    sa: Strides,
+    b: &[f32],
+    sb: Strides,
+    c: &mut [f32],
+    sc: Strides,
+    accumulate: bool,
+) {
+    for xi in 0..XI {
+        matmul_strided(
+            m,
+            n,
+            k,
+            &a[xi * m * k..],
+            sa,
+            &b[xi * k * n..],
+            sb,
+            &mut c[xi * m * n..],
+            sc,
+            accumulate,
+            false,
+        );
+    }
+}
+
 /// Buffers of one chunk of `n` images, reused across its steps.
 struct Scratch {
     /// Transformed input tiles, 16 × C × T (or their gradient).
@@ -352,22 +385,19 @@ pub fn conv_forward(x: &[f32], u: &[f32], bias: &[f32], d: ConvDims, relu: bool)
                 let n = x_c.len() / (d.c_in * hw);
                 let t_all = n * per_img;
                 transform_input(x_c, n, &d, &mut s.v, &mut s.gathered, &mut s.padded);
-                for xi in 0..XI {
-                    // M[ξ] (O × T) = U[ξ] (O × C) · V[ξ] (C × T)
-                    matmul_strided(
-                        d.c_out,
-                        t_all,
-                        d.c_in,
-                        &u[xi * d.c_out * d.c_in..],
-                        Strides::rows(d.c_in),
-                        &s.v[xi * d.c_in * t_all..],
-                        Strides::rows(t_all),
-                        &mut s.m[xi * d.c_out * t_all..],
-                        Strides::rows(t_all),
-                        false,
-                        false,
-                    );
-                }
+                // M[ξ] (O × T) = U[ξ] (O × C) · V[ξ] (C × T)
+                per_position(
+                    d.c_out,
+                    t_all,
+                    d.c_in,
+                    u,
+                    Strides::rows(d.c_in),
+                    &s.v,
+                    Strides::rows(t_all),
+                    &mut s.m,
+                    Strides::rows(t_all),
+                    false,
+                );
                 for o in 0..d.c_out {
                     let ins = rows::<16>(&s.m, t_all, o, d.c_out);
                     let outs = rows_mut::<4>(&mut s.out_tiles, t_all, 0, 1);
@@ -499,39 +529,33 @@ pub fn conv_backward(
                 }
                 transform_input(x_c, n, &d, &mut s.v, &mut s.gathered, &mut s.padded);
                 transform_output_grad(dy_c, n, &d, &mut s.m, &mut s.out_tiles, &mut s.padded);
-                for xi in 0..XI {
-                    // dU[ξ] (O × C) += dM[ξ] (O × T) · V[ξ]ᵀ (T × C)
-                    matmul_strided(
-                        d.c_out,
-                        d.c_in,
-                        t_all,
-                        &s.m[xi * d.c_out * t_all..],
-                        Strides::rows(t_all),
-                        &s.v[xi * d.c_in * t_all..],
-                        Strides::transposed(t_all),
-                        &mut du[xi * d.c_out * d.c_in..],
-                        Strides::rows(d.c_in),
-                        true,
-                        false,
-                    );
-                }
+                // dU[ξ] (O × C) += dM[ξ] (O × T) · V[ξ]ᵀ (T × C)
+                per_position(
+                    d.c_out,
+                    d.c_in,
+                    t_all,
+                    &s.m,
+                    Strides::rows(t_all),
+                    &s.v,
+                    Strides::transposed(t_all),
+                    &mut du,
+                    Strides::rows(d.c_in),
+                    true,
+                );
                 if want_dx {
                     // dV[ξ] (C × T) = U[ξ]ᵀ (C × O) · dM[ξ] (O × T); reuse `v` for it.
-                    for xi in 0..XI {
-                        matmul_strided(
-                            d.c_in,
-                            t_all,
-                            d.c_out,
-                            &u[xi * d.c_out * d.c_in..],
-                            Strides::transposed(d.c_in),
-                            &s.m[xi * d.c_out * t_all..],
-                            Strides::rows(t_all),
-                            &mut s.v[xi * d.c_in * t_all..],
-                            Strides::rows(t_all),
-                            false,
-                            false,
-                        );
-                    }
+                    per_position(
+                        d.c_in,
+                        t_all,
+                        d.c_out,
+                        u,
+                        Strides::transposed(d.c_in),
+                        &s.m,
+                        Strides::rows(t_all),
+                        &mut s.v,
+                        Strides::rows(t_all),
+                        false,
+                    );
                     let local = (start - first) * d.c_in * hw;
                     untransform_input_grad(
                         &s.v,
@@ -678,11 +702,7 @@ mod tests {
         let dy = random(d.batch * d.c_out * 196, &mut rng);
         let u = transform_weights(&w, d.c_out, d.c_in);
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            crate::models::with_threads(threads, || {
                 let y = conv_forward(&x, &u, &w[..d.c_out], d, true);
                 let (mut dw, mut db) = (vec![0.0; w.len()], vec![0.0; d.c_out]);
                 let dx = conv_backward(&x, &u, &dy, d, &mut dw, &mut db, true).unwrap();
