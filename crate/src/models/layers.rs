@@ -44,7 +44,15 @@ macro_rules! add_grad {
 /// into the gradients of its weight, bias and (when computed) input ghosts.
 macro_rules! conv_grads_into {
     ($grads:expr, $saved:expr, $dy:expr, $d:expr, $opts:expr, $wg:expr, $bg:expr, $xg:expr) => {{
-        let (dw, db, dx) = $saved.backward($dy, $d, $opts);
+        let grads_of_conv = $saved.backward($dy, $d, $opts);
+        add_conv_grads!($grads, grads_of_conv, $wg, $bg, $xg);
+    }};
+}
+
+/// Add a convolution's `(dw, db, dx)` into the gradients of its weight, bias and input ghosts.
+macro_rules! add_conv_grads {
+    ($grads:expr, $dw_db_dx:expr, $wg:expr, $bg:expr, $xg:expr) => {{
+        let (dw, db, dx) = $dw_db_dx;
         add_grad!($grads, &$wg, dw);
         add_grad!($grads, &$bg, db);
         if let Some(dx) = dx {
@@ -130,6 +138,11 @@ enum ConvSaved {
 }
 
 impl ConvSaved {
+    /// Whether a convolution of these sizes and options runs as Winograd.
+    fn uses_winograd(d: ConvDims, opts: ConvOpts) -> bool {
+        opts.algo == ConvAlgo::Winograd && d.c_in >= WINOGRAD_MIN_CHANNELS
+    }
+
     /// The convolution's output (ReLU applied when `opts.relu`) and what its gradients need.
     fn forward(
         x: Vec<f32>,
@@ -139,7 +152,7 @@ impl ConvSaved {
         opts: ConvOpts,
     ) -> (Self, Vec<f32>) {
         profile::time(Phase::Convolution, || {
-            if opts.algo == ConvAlgo::Winograd && d.c_in >= WINOGRAD_MIN_CHANNELS {
+            if Self::uses_winograd(d, opts) {
                 let u = winograd::transform_weights(&w, d.c_out, d.c_in);
                 let out = winograd::conv_forward(&x, &u, bias, d, opts.relu);
                 (ConvSaved::Winograd { x, u }, out)
@@ -255,11 +268,24 @@ pub fn conv2d_3x3_pooled<
     let o = weight.shape().0;
     let d = conv_dims(x.shape(), o);
     let (x, mut tape) = x.split_tape();
-    let (saved, conv_out) = ConvSaved::forward(values(&x), values(weight), &values(bias), d, opts);
-    let (pooled, mut argmax) = profile::time(Phase::Pooling, || {
-        kernels::maxpool_forward(&conv_out, d.batch * d.c_out, d.h, d.w)
-    });
-    drop(conv_out);
+    let (saved, pooled, mut argmax) = if ConvSaved::uses_winograd(d, opts) {
+        // Winograd's 2×2 output tiles are the pooling windows: it pools as it untransforms,
+        // and the full-size output is never written (pooling's time counts as convolution).
+        profile::time(Phase::Convolution, || {
+            let (xv, w) = (values(&x), values(weight));
+            let u = winograd::transform_weights(&w, d.c_out, d.c_in);
+            let (pooled, argmax) =
+                winograd::conv_forward_pooled(&xv, &u, &values(bias), d, opts.relu);
+            (ConvSaved::Winograd { x: xv, u }, pooled, argmax)
+        })
+    } else {
+        let (saved, conv_out) =
+            ConvSaved::forward(values(&x), values(weight), &values(bias), d, opts);
+        let (pooled, argmax) = profile::time(Phase::Pooling, || {
+            kernels::maxpool_forward(&conv_out, d.batch * d.c_out, d.h, d.w)
+        });
+        (saved, pooled, argmax)
+    };
     if opts.relu && T::OWNS_TAPE {
         argmax
             .par_iter_mut()
@@ -273,6 +299,25 @@ pub fn conv2d_3x3_pooled<
         tape.add_backward_op(move |grads| {
             let started = profile::start();
             let dp = grad_of!(grads, &og);
+            if let ConvSaved::Winograd { x, u } = &saved {
+                // Straight from the pooled gradient, as the forward pass pooled.
+                let mut dw = vec![0.0f32; d.c_out * d.c_in * 9];
+                let mut db = vec![0.0f32; d.c_out];
+                let dx = winograd::conv_backward_pooled(
+                    x,
+                    u,
+                    &dp,
+                    &argmax,
+                    DEAD,
+                    d,
+                    &mut dw,
+                    &mut db,
+                    opts.input_grad,
+                );
+                add_conv_grads!(grads, (dw, db, dx), wg, bg, xg);
+                profile::stop(Phase::Convolution, started);
+                return Ok(());
+            }
             // Plane by plane: a pooled plane's winners all lie in its own input plane.
             let (hw, pooled_hw) = (d.h * d.w, d.h * d.w / 4);
             let mut dy = vec![0.0f32; n_conv];

@@ -364,14 +364,43 @@ impl Scratch {
     }
 }
 
+/// Transform a chunk's input tiles and multiply them by the weights: `s.m` then holds the
+/// 16 matrices `M[ξ] (O × T)`. Returns T.
+fn chunk_products(x_c: &[f32], u: &[f32], d: &ConvDims, s: &mut Scratch) -> usize {
+    let n = x_c.len() / (d.c_in * d.h * d.w);
+    let (th, tw) = tiles(d);
+    let t_all = n * th * tw;
+    transform_input(x_c, n, d, &mut s.v, &mut s.gathered, &mut s.padded);
+    // M[ξ] (O × T) = U[ξ] (O × C) · V[ξ] (C × T)
+    per_position(
+        d.c_out,
+        t_all,
+        d.c_in,
+        u,
+        Strides::rows(d.c_in),
+        &s.v,
+        Strides::rows(t_all),
+        &mut s.m,
+        Strides::rows(t_all),
+        false,
+    );
+    t_all
+}
+
+/// Output channel `o`'s 2×2 tiles from `s.m` into `s.out_tiles`: row `k = 2i + j` holds output
+/// pixel `(i, j)` of every tile, bias not yet added.
+fn output_tiles(s: &mut Scratch, o: usize, c_out: usize, t_all: usize) {
+    let ins = rows::<16>(&s.m, t_all, o, c_out);
+    let outs = rows_mut::<4>(&mut s.out_tiles, t_all, 0, 1);
+    lanes(ins, outs, t_all, |m| both_axes_lanes!(at_l, m, 4, 2));
+}
+
 /// Forward 3×3 'same' convolution with bias, optionally ReLU: `(B, C, H, W) → (B, O, H, W)`,
 /// from `x` and `u = transform_weights(weight)`. The same function as
 /// [`super::kernels::conv_forward`] up to rounding.
 pub fn conv_forward(x: &[f32], u: &[f32], bias: &[f32], d: ConvDims, relu: bool) -> Vec<f32> {
     let hw = d.h * d.w;
-    assert_eq!(x.len(), d.batch * d.c_in * hw);
-    assert_eq!(u.len(), XI * d.c_out * d.c_in);
-    assert_eq!(bias.len(), d.c_out);
+    check_forward(x, u, bias, &d);
     let (th, tw) = tiles(&d);
     let per_img = th * tw;
     let mut out = vec![0.0f32; d.batch * d.c_out * hw];
@@ -383,25 +412,9 @@ pub fn conv_forward(x: &[f32], u: &[f32], bias: &[f32], d: ConvDims, relu: bool)
             || Scratch::new(CHUNK, &d),
             |s, (out_c, x_c)| {
                 let n = x_c.len() / (d.c_in * hw);
-                let t_all = n * per_img;
-                transform_input(x_c, n, &d, &mut s.v, &mut s.gathered, &mut s.padded);
-                // M[ξ] (O × T) = U[ξ] (O × C) · V[ξ] (C × T)
-                per_position(
-                    d.c_out,
-                    t_all,
-                    d.c_in,
-                    u,
-                    Strides::rows(d.c_in),
-                    &s.v,
-                    Strides::rows(t_all),
-                    &mut s.m,
-                    Strides::rows(t_all),
-                    false,
-                );
+                let t_all = chunk_products(x_c, u, &d, s);
                 for o in 0..d.c_out {
-                    let ins = rows::<16>(&s.m, t_all, o, d.c_out);
-                    let outs = rows_mut::<4>(&mut s.out_tiles, t_all, 0, 1);
-                    lanes(ins, outs, t_all, |m| both_axes_lanes!(at_l, m, 4, 2));
+                    output_tiles(s, o, d.c_out, t_all);
                     let bo = bias[o];
                     let pw = 2 * tw;
                     for img in 0..n {
@@ -435,13 +448,105 @@ pub fn conv_forward(x: &[f32], u: &[f32], bias: &[f32], d: ConvDims, relu: bool)
     out
 }
 
-/// `dM`: the adjoint of the output transform applied to the output gradient of `n` images,
-/// 16 matrices `O × T`; `out_tiles` is scratch of 4 × T, `padded` of one plane of whole tiles.
+fn check_forward(x: &[f32], u: &[f32], bias: &[f32], d: &ConvDims) {
+    assert_eq!(x.len(), d.batch * d.c_in * d.h * d.w);
+    assert_eq!(u.len(), XI * d.c_out * d.c_in);
+    assert_eq!(bias.len(), d.c_out);
+}
+
+/// [`conv_forward`] then 2×2 max pooling (even sides), without the full-size output: each 2×2
+/// output tile is exactly one pooling window. Returns the pooled `(B, O, H/2, W/2)` values and,
+/// for each, the index into the full-size output of the value that won (the first in reading
+/// order on ties), which is what [`super::kernels::maxpool_forward`] returns for that output:
+/// the same numbers, bit for bit.
+pub fn conv_forward_pooled(
+    x: &[f32],
+    u: &[f32],
+    bias: &[f32],
+    d: ConvDims,
+    relu: bool,
+) -> (Vec<f32>, Vec<u32>) {
+    check_forward(x, u, bias, &d);
+    assert!(
+        d.h.is_multiple_of(2) && d.w.is_multiple_of(2),
+        "max pooling needs even sides"
+    );
+    let hw = d.h * d.w;
+    assert!(
+        d.batch * d.c_out * hw <= u32::MAX as usize,
+        "tensor too large for u32 indices"
+    );
+    let (th, tw) = tiles(&d);
+    let per_img = th * tw;
+    let pooled_len = d.batch * d.c_out * per_img;
+    let (mut pooled, mut argmax) = (vec![0.0f32; pooled_len], vec![0u32; pooled_len]);
+    pooled
+        .par_chunks_mut(CHUNK * d.c_out * per_img)
+        .zip(argmax.par_chunks_mut(CHUNK * d.c_out * per_img))
+        .zip(x.par_chunks(CHUNK * d.c_in * hw))
+        .enumerate()
+        .for_each_init(
+            || Scratch::new(CHUNK, &d),
+            |s, (chunk, ((pooled_c, arg_c), x_c))| {
+                let n = x_c.len() / (d.c_in * hw);
+                let t_all = chunk_products(x_c, u, &d, s);
+                for (o, &bo) in bias.iter().enumerate() {
+                    output_tiles(s, o, d.c_out, t_all);
+                    let r: [&[f32]; 4] =
+                        std::array::from_fn(|k| &s.out_tiles[k * t_all..][..t_all]);
+                    for img in 0..n {
+                        let plane = (chunk * CHUNK + img) * d.c_out + o;
+                        let dst = (img * d.c_out + o) * per_img;
+                        for t in 0..per_img {
+                            let tile = img * per_img + t;
+                            let (ty, tx) = (t / tw, t % tw);
+                            // The window in reading order, as maxpool_forward reads it.
+                            let mut best = f32::NEG_INFINITY;
+                            let mut at = 0;
+                            for (k, row) in r.iter().enumerate() {
+                                let v = row[tile] + bo;
+                                let v = if relu { v.max(0.0) } else { v };
+                                if k == 0 || v > best {
+                                    best = v;
+                                    at = k;
+                                }
+                            }
+                            pooled_c[dst + t] = best;
+                            arg_c[dst + t] =
+                                (plane * hw + (2 * ty + at / 2) * d.w + 2 * tx + at % 2) as u32;
+                        }
+                    }
+                }
+            },
+        );
+    (pooled, argmax)
+}
+
+/// Where the gradient of a convolution's output comes from.
+enum OutputGrad<'a> {
+    /// The full-size gradient `(B, O, H, W)`.
+    Full(&'a [f32]),
+    /// The gradient of the pooled output and, for each pooled value, the index into the
+    /// full-size output of the value that won its window; `dead` marks a window that passes
+    /// no gradient.
+    Pooled {
+        dp: &'a [f32],
+        argmax: &'a [u32],
+        dead: u32,
+    },
+}
+
+/// `dM`: the adjoint of the output transform applied to the output gradient of the `n` images
+/// from `first` on, 16 matrices `O × T`; also adds each output channel's gradient sum into
+/// `db`. `out_tiles` is scratch of 4 × T, `padded` of one plane of whole tiles.
+#[allow(clippy::too_many_arguments)]
 fn transform_output_grad(
-    dy: &[f32],
+    grad: &OutputGrad,
+    first: usize,
     n: usize,
     d: &ConvDims,
     dm: &mut [f32],
+    db: &mut [f32],
     out_tiles: &mut [f32],
     padded: &mut [f32],
 ) {
@@ -449,23 +554,66 @@ fn transform_output_grad(
     let (t_all, per_img) = (n * th * tw, th * tw);
     let hw = d.h * d.w;
     let pw = 2 * tw;
-    for o in 0..d.c_out {
+    for (o, db_o) in db.iter_mut().enumerate() {
         for img in 0..n {
-            // The plane into one of whole tiles (zeros past an odd side), then gathered.
-            let plane = &dy[(img * d.c_out + o) * hw..][..hw];
-            if d.h % 2 == 1 || d.w % 2 == 1 {
-                padded.fill(0.0);
-            }
-            for y in 0..d.h {
-                padded[y * pw..][..d.w].copy_from_slice(&plane[y * d.w..][..d.w]);
-            }
-            for k in 0..4 {
-                let (i, j) = (k / 2, k % 2);
-                let row = &mut out_tiles[k * t_all + img * per_img..][..per_img];
-                for ty in 0..th {
-                    let src = &padded[(2 * ty + i) * pw + j..];
-                    for (tx, dst) in row[ty * tw..][..tw].iter_mut().enumerate() {
-                        *dst = src[2 * tx];
+            let plane_index = (first + img) * d.c_out + o;
+            match *grad {
+                OutputGrad::Full(dy) => {
+                    let plane = &dy[plane_index * hw..][..hw];
+                    *db_o += plane.iter().sum::<f32>();
+                    // The plane into one of whole tiles (zeros past an odd side), then gathered.
+                    if d.h % 2 == 1 || d.w % 2 == 1 {
+                        padded.fill(0.0);
+                    }
+                    for y in 0..d.h {
+                        padded[y * pw..][..d.w].copy_from_slice(&plane[y * d.w..][..d.w]);
+                    }
+                    for k in 0..4 {
+                        let (i, j) = (k / 2, k % 2);
+                        let row = &mut out_tiles[k * t_all + img * per_img..][..per_img];
+                        for ty in 0..th {
+                            let src = &padded[(2 * ty + i) * pw + j..];
+                            for (tx, dst) in row[ty * tw..][..tw].iter_mut().enumerate() {
+                                *dst = src[2 * tx];
+                            }
+                        }
+                    }
+                }
+                OutputGrad::Pooled { dp, argmax, dead } => {
+                    let (dp, argmax) = (
+                        &dp[plane_index * per_img..][..per_img],
+                        &argmax[plane_index * per_img..][..per_img],
+                    );
+                    // Each tile's gradient is zero but at its window's winner. The channel's
+                    // sum runs over the winners in the full plane's reading order, as the
+                    // full-size sum does (its other terms are zeros).
+                    let mut sum_rows = Vec::with_capacity(per_img);
+                    for ty in 0..th {
+                        for i in 0..2 {
+                            for tx in 0..tw {
+                                let t = ty * tw + tx;
+                                let a = argmax[t];
+                                if a != dead && (a as usize - plane_index * hw) / d.w == 2 * ty + i
+                                {
+                                    sum_rows.push(dp[t]);
+                                }
+                            }
+                        }
+                    }
+                    *db_o += sum_rows.iter().sum::<f32>();
+                    for t in 0..per_img {
+                        let tile = img * per_img + t;
+                        for k in 0..4 {
+                            out_tiles[k * t_all + tile] = 0.0;
+                        }
+                        let a = argmax[t];
+                        if a != dead {
+                            let pos = a as usize - plane_index * hw;
+                            let (yy, xx) = (pos / d.w, pos % d.w);
+                            let (ty, tx) = (t / tw, t % tw);
+                            let k = (yy - 2 * ty) * 2 + (xx - 2 * tx);
+                            out_tiles[k * t_all + tile] = dp[t];
+                        }
                     }
                 }
             }
@@ -487,9 +635,50 @@ pub fn conv_backward(
     db: &mut [f32],
     want_dx: bool,
 ) -> Option<Vec<f32>> {
+    assert_eq!(dy.len(), d.batch * d.c_out * d.h * d.w);
+    backward(x, u, &OutputGrad::Full(dy), d, dw, db, want_dx)
+}
+
+/// Gradients of [`conv_forward_pooled`] given `dp`, the pooled output's gradient, and the
+/// winners it returned, with `dead` marking windows that pass no gradient (where a fused ReLU
+/// left no positive value): the same numbers as [`conv_backward`] given the full-size gradient
+/// that pooling's backward pass would build, without building it.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_backward_pooled(
+    x: &[f32],
+    u: &[f32],
+    dp: &[f32],
+    argmax: &[u32],
+    dead: u32,
+    d: ConvDims,
+    dw: &mut [f32],
+    db: &mut [f32],
+    want_dx: bool,
+) -> Option<Vec<f32>> {
+    assert_eq!(dp.len(), d.batch * d.c_out * d.h * d.w / 4);
+    assert_eq!(argmax.len(), dp.len());
+    backward(
+        x,
+        u,
+        &OutputGrad::Pooled { dp, argmax, dead },
+        d,
+        dw,
+        db,
+        want_dx,
+    )
+}
+
+fn backward(
+    x: &[f32],
+    u: &[f32],
+    grad: &OutputGrad,
+    d: ConvDims,
+    dw: &mut [f32],
+    db: &mut [f32],
+    want_dx: bool,
+) -> Option<Vec<f32>> {
     let hw = d.h * d.w;
     assert_eq!(x.len(), d.batch * d.c_in * hw);
-    assert_eq!(dy.len(), d.batch * d.c_out * hw);
     assert_eq!(dw.len(), d.c_out * d.c_in * 9);
     let (th, tw) = tiles(&d);
     let mut dx = vec![0.0f32; if want_dx { x.len() } else { 0 }];
@@ -521,14 +710,17 @@ pub fn conv_backward(
                 let n = CHUNK.min(last - start);
                 let t_all = n * th * tw;
                 let x_c = &x[start * d.c_in * hw..][..n * d.c_in * hw];
-                let dy_c = &dy[start * d.c_out * hw..][..n * d.c_out * hw];
-                for img in 0..n {
-                    for (o, g) in dbp.iter_mut().enumerate() {
-                        *g += dy_c[(img * d.c_out + o) * hw..][..hw].iter().sum::<f32>();
-                    }
-                }
                 transform_input(x_c, n, &d, &mut s.v, &mut s.gathered, &mut s.padded);
-                transform_output_grad(dy_c, n, &d, &mut s.m, &mut s.out_tiles, &mut s.padded);
+                transform_output_grad(
+                    grad,
+                    start,
+                    n,
+                    &d,
+                    &mut s.m,
+                    &mut dbp,
+                    &mut s.out_tiles,
+                    &mut s.padded,
+                );
                 // dU[ξ] (O × C) += dM[ξ] (O × T) · V[ξ]ᵀ (T × C)
                 per_position(
                     d.c_out,
@@ -710,5 +902,53 @@ mod tests {
             })
         };
         assert_eq!(run(1), run(3));
+    }
+
+    #[test]
+    fn pooled_forward_and_backward_equal_the_full_size_ones_bit_for_bit() {
+        let mut rng = StdRng::seed_from_u64(10);
+        for _ in 0..6 {
+            let d = ConvDims {
+                batch: rng.gen_range(1..6),
+                c_in: rng.gen_range(1..5),
+                c_out: rng.gen_range(1..6),
+                h: 2 * rng.gen_range(1..5),
+                w: 2 * rng.gen_range(1..5),
+            };
+            let x = random(d.batch * d.c_in * d.h * d.w, &mut rng);
+            let w = random(d.c_out * d.c_in * 9, &mut rng);
+            // Negative biases leave some windows without a positive value.
+            let bias: Vec<f32> = (0..d.c_out).map(|_| rng.gen_range(-1.5..0.5)).collect();
+            let u = transform_weights(&w, d.c_out, d.c_in);
+            for relu in [true, false] {
+                let full = conv_forward(&x, &u, &bias, d, relu);
+                let (want, want_arg) = kernels::maxpool_forward(&full, d.batch * d.c_out, d.h, d.w);
+                let (got, mut arg) = conv_forward_pooled(&x, &u, &bias, d, relu);
+                assert_eq!(got, want, "{d:?}");
+                assert_eq!(arg, want_arg, "{d:?}");
+                // Windows whose maximum is not positive pass nothing under a ReLU.
+                const DEAD: u32 = u32::MAX;
+                if relu {
+                    for (a, p) in arg.iter_mut().zip(&got) {
+                        if *p <= 0.0 {
+                            *a = DEAD;
+                        }
+                    }
+                }
+                let dp = random(got.len(), &mut rng);
+                let mut dy = vec![0.0f32; full.len()];
+                for (g, &a) in dp.iter().zip(&arg) {
+                    if a != DEAD {
+                        dy[a as usize] += g;
+                    }
+                }
+                let (mut dw, mut db) = (vec![0.0; w.len()], vec![0.0; d.c_out]);
+                let dx = conv_backward(&x, &u, &dy, d, &mut dw, &mut db, true);
+                let (mut dw2, mut db2) = (vec![0.0; w.len()], vec![0.0; d.c_out]);
+                let dx2 =
+                    conv_backward_pooled(&x, &u, &dp, &arg, DEAD, d, &mut dw2, &mut db2, true);
+                assert_eq!((dx2, dw2, db2), (dx, dw, db), "{d:?}, relu {relu}");
+            }
+        }
     }
 }
