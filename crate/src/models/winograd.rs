@@ -13,6 +13,11 @@
 //! and reference tests check it. Results differ from im2col's only by rounding (a relative
 //! 1e-6 or so), but they do differ: a run records which algorithm trained it.
 //!
+//! When 2×2 max pooling follows, as in the published CNN, each 2×2 output tile is exactly one
+//! pooling window: [`conv_forward_pooled`] pools as it untransforms, and
+//! [`conv_backward_pooled`] starts from the pooled gradient, so the full-size output and its
+//! gradient are never made.
+//!
 //! Work is split into chunks of a few images whose transformed tiles stay in cache; chunks run
 //! in parallel with single-threaded GEMMs. The weight gradient is summed over a fixed number
 //! of image groups in order, so the numbers do not depend on the thread count.
