@@ -340,11 +340,68 @@ impl InverseMap {
 }
 
 /// Resample `img` at `A⁻¹(p + d(p))` for every output pixel `p`.
+///
+/// Four pixels of a row at a time, each step written as an array operation that the compiler
+/// turns into vector instructions, with the four neighbours read from a zero-bordered copy of
+/// the image. Every pixel gets the same arithmetic as [`bilinear`] gives it (a test checks
+/// it bit for bit); this is only a faster order, since augmenting is a fifth of the MLP's
+/// training step. It measured a fifth faster than the pixel-by-pixel loop.
 fn warp(img: &[f32], side: usize, affine: &Affine, field: Option<&[Vec<f32>; 2]>) -> Vec<f32> {
+    // Four lanes: one SSE register, which every x86-64 has; MNIST's side of 28 has no tail.
+    const L: usize = 4;
     let inv = affine.inverse(side);
+    let n = side as f32;
+    // The image with a border of one zero pixel all round: every neighbour of a sampling point
+    // inside (-1, side) lies in it.
+    let ps = side + 2;
+    let mut padded = vec![0.0f32; ps * ps];
+    for y in 0..side {
+        padded[(y + 1) * ps + 1..][..side].copy_from_slice(&img[y * side..][..side]);
+    }
     let mut out = vec![0.0f32; side * side];
     for y in 0..side {
-        for x in 0..side {
+        let whole = side - side % L;
+        for x0 in (0..whole).step_by(L) {
+            let p0 = y * side + x0;
+            let mut u: [f32; L] = std::array::from_fn(|l| (x0 + l) as f32);
+            let mut v = [y as f32; L];
+            if let Some([dx, dy]) = field {
+                for l in 0..L {
+                    u[l] += dx[p0 + l];
+                    v[l] += dy[p0 + l];
+                }
+            }
+            let (mut sx, mut sy) = ([0.0f32; L], [0.0f32; L]);
+            for l in 0..L {
+                (sx[l], sy[l]) = inv.map(u[l], v[l]);
+            }
+            let inside: [bool; L] =
+                std::array::from_fn(|l| sx[l] > -1.0 && sy[l] > -1.0 && sx[l] < n && sy[l] < n);
+            let x0f = sx.map(floor_small);
+            let y0f = sy.map(floor_small);
+            let fx: [f32; L] = std::array::from_fn(|l| sx[l] - x0f[l]);
+            let fy: [f32; L] = std::array::from_fn(|l| sy[l] - y0f[l]);
+            // Index of the top-left neighbour in the bordered image (0 for points outside,
+            // whose value is discarded below).
+            let at: [usize; L] = std::array::from_fn(|l| {
+                if inside[l] {
+                    (y0f[l] as isize + 1) as usize * ps + (x0f[l] as isize + 1) as usize
+                } else {
+                    0
+                }
+            });
+            let a: [f32; L] = std::array::from_fn(|l| padded[at[l]]);
+            let b: [f32; L] = std::array::from_fn(|l| padded[at[l] + 1]);
+            let c: [f32; L] = std::array::from_fn(|l| padded[at[l] + ps]);
+            let d: [f32; L] = std::array::from_fn(|l| padded[at[l] + ps + 1]);
+            for l in 0..L {
+                let top = a[l] + fx[l] * (b[l] - a[l]);
+                let bottom = c[l] + fx[l] * (d[l] - c[l]);
+                let value = top + fy[l] * (bottom - top);
+                out[p0 + l] = if inside[l] { value } else { 0.0 };
+            }
+        }
+        for x in whole..side {
             let p = y * side + x;
             let (mut u, mut v) = (x as f32, y as f32);
             if let Some([dx, dy]) = field {
@@ -1096,6 +1153,53 @@ mod tests {
         xs.extend([-0.99, -1e-7, 0.0, 1e-7, 0.999_999_9, 1.0, 26.999_998, 27.0]);
         for x in xs {
             assert_eq!(floor_small(x), x.floor(), "{x}");
+        }
+    }
+
+    /// The per-pixel definition `warp` must equal bit for bit.
+    fn warp_by_pixel(
+        img: &[f32],
+        side: usize,
+        affine: &Affine,
+        field: Option<&[Vec<f32>; 2]>,
+    ) -> Vec<f32> {
+        let inv = affine.inverse(side);
+        (0..side * side)
+            .map(|p| {
+                let (mut u, mut v) = ((p % side) as f32, (p / side) as f32);
+                if let Some([dx, dy]) = field {
+                    u += dx[p];
+                    v += dy[p];
+                }
+                let (sx, sy) = inv.map(u, v);
+                bilinear(img, side, sx, sy)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn warp_equals_the_per_pixel_definition_bit_for_bit() {
+        let mut rng = StdRng::seed_from_u64(21);
+        for side in [28, 16, 5, 9] {
+            let img: Vec<f32> = (0..side * side).map(|_| rng.gen_range(0.0..1.0)).collect();
+            for _ in 0..50 {
+                let affine = Affine {
+                    rotate_deg: rng.gen_range(-60.0..60.0),
+                    shift_x: rng.gen_range(-8.0..8.0),
+                    shift_y: rng.gen_range(-8.0..8.0),
+                    scale: rng.gen_range(0.5..1.6),
+                };
+                let field = displacement_field(side, 20.0, 3.0, &mut rng);
+                for f in [None, Some(&field)] {
+                    let got = warp(&img, side, &affine, f);
+                    let want = warp_by_pixel(&img, side, &affine, f);
+                    let same = got
+                        .iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same, "side {side}, {affine:?}, field {}", f.is_some());
+                }
+            }
         }
     }
 }
