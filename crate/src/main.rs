@@ -147,7 +147,7 @@ struct TrainArgs {
     /// Epochs without a better validation loss before stopping (0: never stop early).
     #[arg(long, default_value_t = 5)]
     patience: usize,
-    /// Run folder (default: runs/<model>[-<augmentation>]-seed<seed>).
+    /// Run folder (default: runs/<model>[-<augmentation>][-winograd]-seed<seed>).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Augment every training batch: a preset (none, keras, elastic, strong) or a spec such as
@@ -486,7 +486,13 @@ fn default_run_dir(cfg: &TrainConfig) -> PathBuf {
             format!("-{name}")
         }
     };
-    PathBuf::from(format!("runs/{}{aug}-seed{}", cfg.arch, cfg.seed))
+    // Another convolution algorithm is another run too (the study's folders are im2col's).
+    let conv = if cfg.conv.is_default() {
+        String::new()
+    } else {
+        format!("-{}", cfg.conv)
+    };
+    PathBuf::from(format!("runs/{}{aug}{conv}-seed{}", cfg.arch, cfg.seed))
 }
 
 fn tune(data_dir: &Path, a: &TuneArgs) -> Result<()> {
@@ -621,6 +627,35 @@ fn print_evaluation(arch: Arch, e: &Evaluation, mistakes: usize) {
         println!(
             "  #{:<6} true {} predicted {} with p={:.3}",
             m.index, m.label, m.predicted, m.confidence
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_folders_keep_augmentation_and_algorithm_apart() {
+        // The plain and keras folders are the study's own (`study::Variant::run_dir`).
+        let plain = TrainConfig::new(Arch::Cnn);
+        assert_eq!(default_run_dir(&plain), PathBuf::from("runs/cnn-seed0"));
+        let keras = TrainConfig {
+            augment: Some("keras".parse().unwrap()),
+            seed: 3,
+            ..plain.clone()
+        };
+        assert_eq!(
+            default_run_dir(&keras),
+            PathBuf::from("runs/cnn-keras-seed3")
+        );
+        let winograd = TrainConfig {
+            conv: ConvAlgo::Winograd,
+            ..keras
+        };
+        assert_eq!(
+            default_run_dir(&winograd),
+            PathBuf::from("runs/cnn-keras-winograd-seed3")
         );
     }
 }
