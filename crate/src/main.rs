@@ -95,7 +95,7 @@ struct StudyArgs {
 struct BenchArgs {
     /// Models to measure (default: both).
     models: Vec<Arch>,
-    /// Training steps timed per model.
+    /// Fewest training steps timed per model (more when they take under a second).
     #[arg(long, default_value_t = 20)]
     steps: usize,
     /// Convolution algorithms to measure the CNN with (default: both).
