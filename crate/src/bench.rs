@@ -16,7 +16,7 @@ use crate::models::gemm::{self, matmul, Layout, Strides};
 use crate::models::{Arch, Classifier, ConvAlgo};
 use crate::optim::{Adam, AdamConfig};
 use crate::profile::{self, Phase};
-use crate::train::{gather_batch, train_step};
+use crate::train::{beside, gather_batch, train_step};
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -216,12 +216,17 @@ pub fn bench_model(arch: Arch, conv: ConvAlgo, cfg: &BenchConfig, peak: &Peak) -
     let data = random_batch(cfg.batch_size * 4, 1);
     let px = data.pixels();
     let mut images = vec![0.0f32; cfg.batch_size * px];
-    let mut step = |s: usize, model: &mut Box<dyn Classifier>| {
+    // Batch `s` into `buf`: its one-hot targets and labels.
+    let batch = |s: usize, buf: &mut [f32]| {
         let idx: Vec<usize> = (0..cfg.batch_size)
             .map(|j| (s * cfg.batch_size + j) % data.len())
             .collect();
-        let onehot = gather_batch(&data, &idx, &mut images);
+        let onehot = gather_batch(&data, &idx, buf);
         let labels: Vec<u8> = idx.iter().map(|&i| data.labels[i]).collect();
+        (onehot, labels)
+    };
+    let mut step = |s: usize, model: &mut Box<dyn Classifier>| {
+        let (onehot, labels) = batch(s, &mut images);
         train_step(
             model.as_mut(),
             &dev,
@@ -257,13 +262,9 @@ pub fn bench_model(arch: Arch, conv: ConvAlgo, cfg: &BenchConfig, peak: &Peak) -
     // adds to a step, rather than its time alone.
     let spec = crate::augment::AugmentSpec::preset("keras").expect("the keras preset exists");
     let prepare = |s: usize, buf: &mut [f32]| {
-        let idx: Vec<usize> = (0..cfg.batch_size)
-            .map(|j| (s * cfg.batch_size + j) % data.len())
-            .collect();
-        let onehot = gather_batch(&data, &idx, buf);
+        let targets = batch(s, buf);
         crate::augment::augment_batch(buf, 28, &spec, s as u64);
-        let labels: Vec<u8> = idx.iter().map(|&i| data.labels[i]).collect();
-        (onehot, labels)
+        targets
     };
     let mut next_images = vec![0.0f32; cfg.batch_size * px];
     let mut current = prepare(0, &mut images);
@@ -271,19 +272,21 @@ pub fn bench_model(arch: Arch, conv: ConvAlgo, cfg: &BenchConfig, peak: &Peak) -
     for s in 1..=steps {
         let t = Instant::now();
         let (onehot, labels) = current;
-        current = std::thread::scope(|scope| {
-            let next = scope.spawn(|| prepare(s, &mut next_images));
-            train_step(
-                model.as_mut(),
-                &dev,
-                &mut adam,
-                &images,
-                onehot,
-                &labels,
-                s as u64,
-            );
-            next.join().expect("batch preparation does not panic")
-        });
+        let buf = &mut next_images;
+        (_, current) = beside(
+            || {
+                train_step(
+                    model.as_mut(),
+                    &dev,
+                    &mut adam,
+                    &images,
+                    onehot,
+                    &labels,
+                    s as u64,
+                )
+            },
+            || prepare(s, buf),
+        );
         std::mem::swap(&mut images, &mut next_images);
         augmented_times.push(t.elapsed().as_secs_f64());
     }

@@ -465,6 +465,19 @@ pub fn adam_step(model: &mut dyn Classifier, adam: &mut Adam, grads: &mut Gradie
     }
 }
 
+/// Run `step` on this thread while `prepare_next` runs on another, and return both results:
+/// how training readies the next batch during the current step (the benchmark times the same).
+pub fn beside<R, T: Send>(
+    step: impl FnOnce() -> R,
+    prepare_next: impl FnOnce() -> T + Send,
+) -> (R, T) {
+    std::thread::scope(|scope| {
+        let next = scope.spawn(prepare_next);
+        let done = step();
+        (done, next.join().expect("batch preparation does not panic"))
+    })
+}
+
 /// One pass over the shuffled training set; returns the running mean loss and accuracy.
 fn run_epoch(
     cfg: &TrainConfig,
@@ -516,17 +529,11 @@ fn run_epoch(
         let labels: Vec<u8> = idx.iter().map(|&i| train.labels[i]).collect();
         // The next batch is prepared on another thread while this one trains: augmentation
         // then costs the MLP's short step little, and the batches are the same either way.
-        let (step, next_onehot) = std::thread::scope(|scope| {
-            let next = (b + 1 < batches.len()).then(|| {
-                let buf = &mut next_images;
-                scope.spawn(move || prepare(b + 1, buf))
-            });
-            let step = train_step(model, dev, adam, &images[..m * px], onehot, &labels, seed);
-            (
-                step,
-                next.map(|h| h.join().expect("batch preparation does not panic")),
-            )
-        });
+        let buf = &mut next_images;
+        let (step, next_onehot) = beside(
+            || train_step(model, dev, adam, &images[..m * px], onehot, &labels, seed),
+            || (b + 1 < batches.len()).then(|| prepare(b + 1, buf)),
+        );
         let (loss_value, right) = step;
         std::mem::swap(&mut images, &mut next_images);
         onehot = next_onehot.unwrap_or_default();

@@ -185,6 +185,89 @@ impl ConvSaved {
         };
         (dw, db, dx)
     }
+
+    /// The convolution (ReLU when `opts.relu`) followed by 2×2 max pooling: what the gradients
+    /// need, the pooled values, and each one's winner (its index into the full-size output).
+    /// With `mark_dead`, a winner whose value is not positive under a fused ReLU is [`DEAD`]:
+    /// it passes no gradient. Winograd pools as it untransforms (its 2×2 output tiles are the
+    /// pooling windows), so its full-size output is never written and its pooling counts as
+    /// convolution.
+    fn forward_pooled(
+        x: Vec<f32>,
+        w: Vec<f32>,
+        bias: &[f32],
+        d: ConvDims,
+        opts: ConvOpts,
+        mark_dead: bool,
+    ) -> (Self, Vec<f32>, Vec<u32>) {
+        let (saved, pooled, mut argmax) = if Self::uses_winograd(d, opts) {
+            profile::time(Phase::Convolution, || {
+                let u = winograd::transform_weights(&w, d.c_out, d.c_in);
+                let (pooled, argmax) = winograd::conv_forward_pooled(&x, &u, bias, d, opts.relu);
+                (ConvSaved::Winograd { x, u }, pooled, argmax)
+            })
+        } else {
+            let (saved, conv_out) = Self::forward(x, w, bias, d, opts);
+            let (pooled, argmax) = profile::time(Phase::Pooling, || {
+                kernels::maxpool_forward(&conv_out, d.batch * d.c_out, d.h, d.w)
+            });
+            (saved, pooled, argmax)
+        };
+        if opts.relu && mark_dead {
+            argmax
+                .par_iter_mut()
+                .zip(&pooled)
+                .for_each(|(a, p)| *a = if *p <= 0.0 { DEAD } else { *a });
+        }
+        (saved, pooled, argmax)
+    }
+
+    /// `(dw, db, dx)` from `dp`, the pooled output's gradient, and the winners
+    /// [`Self::forward_pooled`] returned. Winograd starts from the pooled gradient; im2col first
+    /// routes each pooled gradient to its winner. The time since `started` (the caller's copy
+    /// of `dp`) counts toward the first phase, as the two separate ops counted it.
+    fn backward_pooled(
+        &self,
+        dp: &[f32],
+        argmax: &[u32],
+        d: ConvDims,
+        opts: ConvOpts,
+        started: Option<std::time::Instant>,
+    ) -> (Vec<f32>, Vec<f32>, Option<Vec<f32>>) {
+        if let ConvSaved::Winograd { x, u } = self {
+            let mut dw = vec![0.0f32; d.c_out * d.c_in * 9];
+            let mut db = vec![0.0f32; d.c_out];
+            let dx = winograd::conv_backward_pooled(
+                x,
+                u,
+                dp,
+                argmax,
+                DEAD,
+                d,
+                &mut dw,
+                &mut db,
+                opts.input_grad,
+            );
+            profile::stop(Phase::Convolution, started);
+            return (dw, db, dx);
+        }
+        // Plane by plane: a pooled plane's winners all lie in its own input plane.
+        let (hw, pooled_hw) = (d.h * d.w, d.h * d.w / 4);
+        let mut dy = vec![0.0f32; d.batch * d.c_out * hw];
+        dy.par_chunks_mut(hw)
+            .zip(dp.par_chunks(pooled_hw).zip(argmax.par_chunks(pooled_hw)))
+            .enumerate()
+            .for_each(|(plane, (dst, (g, at)))| {
+                let base = plane * hw;
+                for (g, &i) in g.iter().zip(at) {
+                    if i != DEAD {
+                        dst[i as usize - base] += g;
+                    }
+                }
+            });
+        profile::stop(Phase::Pooling, started);
+        profile::time(Phase::Convolution, || self.backward(&dy, d, opts))
+    }
 }
 
 fn conv_dims<B: Dim, C: Dim, O: Dim, H: Dim, W: Dim>(x: &(B, C, H, W), o: O) -> ConvDims {
@@ -268,75 +351,25 @@ pub fn conv2d_3x3_pooled<
     let o = weight.shape().0;
     let d = conv_dims(x.shape(), o);
     let (x, mut tape) = x.split_tape();
-    let (saved, pooled, mut argmax) = if ConvSaved::uses_winograd(d, opts) {
-        // Winograd's 2×2 output tiles are the pooling windows: it pools as it untransforms,
-        // and the full-size output is never written (pooling's time counts as convolution).
-        profile::time(Phase::Convolution, || {
-            let (xv, w) = (values(&x), values(weight));
-            let u = winograd::transform_weights(&w, d.c_out, d.c_in);
-            let (pooled, argmax) =
-                winograd::conv_forward_pooled(&xv, &u, &values(bias), d, opts.relu);
-            (ConvSaved::Winograd { x: xv, u }, pooled, argmax)
-        })
-    } else {
-        let (saved, conv_out) =
-            ConvSaved::forward(values(&x), values(weight), &values(bias), d, opts);
-        let (pooled, argmax) = profile::time(Phase::Pooling, || {
-            kernels::maxpool_forward(&conv_out, d.batch * d.c_out, d.h, d.w)
-        });
-        (saved, pooled, argmax)
-    };
-    if opts.relu && T::OWNS_TAPE {
-        argmax
-            .par_iter_mut()
-            .zip(&pooled)
-            .for_each(|(a, p)| *a = if *p <= 0.0 { DEAD } else { *a });
-    }
+    let (saved, pooled, argmax) = ConvSaved::forward_pooled(
+        values(&x),
+        values(weight),
+        &values(bias),
+        d,
+        opts,
+        T::OWNS_TAPE,
+    );
     let out = x.device().tensor_from_vec(pooled, (b, o, out_h, out_w));
     if T::OWNS_TAPE {
         let (xg, og, wg, bg) = (x.ghost(), out.ghost(), weight.ghost(), bias.ghost());
-        let n_conv = d.batch * d.c_out * d.h * d.w;
         tape.add_backward_op(move |grads| {
             let started = profile::start();
             let dp = grad_of!(grads, &og);
-            if let ConvSaved::Winograd { x, u } = &saved {
-                // Straight from the pooled gradient, as the forward pass pooled.
-                let mut dw = vec![0.0f32; d.c_out * d.c_in * 9];
-                let mut db = vec![0.0f32; d.c_out];
-                let dx = winograd::conv_backward_pooled(
-                    x,
-                    u,
-                    &dp,
-                    &argmax,
-                    DEAD,
-                    d,
-                    &mut dw,
-                    &mut db,
-                    opts.input_grad,
-                );
-                add_conv_grads!(grads, (dw, db, dx), wg, bg, xg);
-                profile::stop(Phase::Convolution, started);
-                return Ok(());
-            }
-            // Plane by plane: a pooled plane's winners all lie in its own input plane.
-            let (hw, pooled_hw) = (d.h * d.w, d.h * d.w / 4);
-            let mut dy = vec![0.0f32; n_conv];
-            dy.par_chunks_mut(hw)
-                .zip(dp.par_chunks(pooled_hw).zip(argmax.par_chunks(pooled_hw)))
-                .enumerate()
-                .for_each(|(plane, (dst, (g, at)))| {
-                    let base = plane * hw;
-                    for (g, &i) in g.iter().zip(at) {
-                        if i != DEAD {
-                            dst[i as usize - base] += g;
-                        }
-                    }
-                });
-            profile::stop(Phase::Pooling, started);
-            let started = profile::start();
-            conv_grads_into!(grads, saved, &dy, d, opts, wg, bg, xg);
-            profile::stop(Phase::Convolution, started);
-            Ok(())
+            let grads_of_conv = saved.backward_pooled(&dp, &argmax, d, opts, started);
+            profile::time(Phase::Convolution, || {
+                add_conv_grads!(grads, grads_of_conv, wg, bg, xg);
+                Ok::<(), CpuError>(())
+            })
         });
     }
     out.put_tape(tape)
