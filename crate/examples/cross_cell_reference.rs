@@ -4,7 +4,7 @@
 //! `cargo run --example cross_cell_reference`
 use digits::data::synthetic::blocks;
 use digits::models::Arch;
-use digits::probe::{probe_steps, ProbeState};
+use digits::train::probe::{probe_steps, ProbeState};
 
 fn main() -> digits::Result<()> {
     let ds = blocks(64, 3, false);

@@ -8,8 +8,8 @@
 use std::f32::consts::PI;
 use std::path::{Path, PathBuf};
 
-use digits::history::EpochRecord;
 use digits::plot::{self, Figure, Metric};
+use digits::train::history::EpochRecord;
 use plotters::prelude::*;
 
 fn main() {

@@ -1,9 +1,9 @@
 //! Where one CNN training step's time goes (a quick look; `digits bench` is the real tool).
 use std::time::Instant;
 
-use digits::models::gemm::{matmul, Layout};
-use digits::models::kernels::{self, ConvDims};
-use digits::models::winograd;
+use digits::engine::gemm::{matmul, Layout};
+use digits::engine::kernels::{self, ConvDims};
+use digits::engine::winograd;
 
 fn time<T>(what: &str, reps: usize, mut f: impl FnMut() -> T) -> f64 {
     f();
@@ -26,7 +26,7 @@ fn main() {
         peak.gflops,
         peak.n,
         peak.n,
-        digits::models::gemm::backend_name()
+        digits::engine::gemm::backend_name()
     );
 
     let d = ConvDims {
@@ -117,7 +117,10 @@ fn training_step() {
     for i in 0..128 {
         onehot[i * 10 + i % 10] = 1.0;
     }
-    let mut adam = digits::optim::Adam::new(digits::optim::AdamConfig::keras(1e-3), &arch.init(0));
+    let mut adam = digits::train::optim::Adam::new(
+        digits::train::optim::AdamConfig::keras(1e-3),
+        &arch.init(0),
+    );
     time("forward with tape", 3, || {
         let mut grads = Gradients::leaky();
         for p in model.params() {

@@ -1,5 +1,5 @@
 """TensorFlow's speed on the published models on this machine, with random data, as `digits bench`
-measures ours (PERFORMANCE.md compares the two).
+measures ours (docs/performance.md compares the two).
 
     python3 -m venv /tmp/tfvenv && /tmp/tfvenv/bin/pip install "tensorflow-cpu==2.20.*"
     /tmp/tfvenv/bin/python crate/examples/tensorflow_reference.py

@@ -1,37 +1,42 @@
-//! `digits`: the support library of the MLP-vs-CNN handwritten-digit study.
+//! `digits`: the support library of the MLP-vs-CNN handwritten-digit study. The notebooks and
+//! the `digits` command call into it and hold no logic of their own.
+//!
+//! One folder per part, each depending only on the parts above it in this list:
 //!
 //! - [`data`]: fetching, verifying and reading MNIST, USPS and the other digit sets, and
 //!   bringing them into MNIST's 28×28 frame.
-//! - [`models`]: the published MLP and CNN as typed-shape dfdx modules, with the
-//!   convolution and pooling ops we had to write ourselves for stable Rust.
-//! - [`train`] and [`eval`]: the training loop (Adam, early stopping, checkpoints that
-//!   resume) and the measurements taken on any data set.
+//! - [`engine`]: the small neural-network engine on dfdx's tape: the ops, their kernels, the
+//!   GEMM they reduce to, and weights as plain data.
+//! - [`models`]: the published MLP and CNN as typed-shape dfdx modules, and the runtime-sized
+//!   variants the search trains.
 //! - [`augment`]: random rotation, shift, zoom, elastic distortion and stroke thickness for
 //!   training batches.
-//! - [`plot`]: the study's figures as PNG (and SVG), for `img/` and inline in evcxr notebooks.
-//! - [`bench`](mod@bench) and [`profile`]: how fast training runs, and where a step's time goes.
-//! - [`tune`]: hyperparameter search (random search and Hyperband) over runtime-sized
+//! - [`eval`]: what a model gets right on a data set (accuracy, confusion, confidence,
+//!   mistakes), and the accuracy table of several runs.
+//! - [`train`]: the training loop (Adam, early stopping), checkpoints that resume exactly, the
+//!   history of a run and the run folders.
+//! - [`search`]: hyperparameter search (random search and Hyperband) over runtime-sized
 //!   variants of both models, selecting on the validation split only.
+//! - [`study`]: the domain-shift study: every model with several seeds on every domain in both
+//!   framings, its statistics and its tables.
+//! - [`plot`]: every figure, as PNG (and SVG), for `img/` and inline in evcxr notebooks.
+//! - [`bench`](mod@bench): how fast training runs, and where a step's time goes.
+//!
+//! Beside them: [`error`] (one error type whose messages say how to fix the problem), [`io`]
+//! (atomic writes) and [`runtime`] (process-wide settings).
 
 pub mod augment;
 pub mod bench;
-pub mod checkpoint;
 pub mod data;
+pub mod engine;
 pub mod error;
 pub mod eval;
-pub mod figures;
-pub mod history;
 pub mod io;
 pub mod models;
-pub mod optim;
 pub mod plot;
-pub mod probe;
-pub mod profile;
-pub mod report;
-pub mod run;
 pub mod runtime;
+pub mod search;
 pub mod study;
 pub mod train;
-pub mod tune;
 
 pub use error::{Error, Result};

@@ -90,7 +90,10 @@ fn data_dir(test: &str) -> Option<&'static Path> {
         Some(dir)
     });
     if dir.is_none() {
-        println!("skipping {test}: set {MIRROR_ENV} to the folder of verified data to run it");
+        digits::runtime::skip_unless_required(
+            "data",
+            &format!("{test}: set {MIRROR_ENV} to the folder of verified data to run it"),
+        );
     }
     dir.as_deref()
 }

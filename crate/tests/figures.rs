@@ -1,15 +1,18 @@
 //! A run folder's figures: what `digits figures` writes, from a real (small) training run.
 
 use digits::data::synthetic::blocks;
-use digits::figures::export_run_figures;
 use digits::models::Arch;
-use digits::run::train_run;
+use digits::plot::run::export_run_figures;
+use digits::train::run::train_run;
 use digits::train::{Progress, TrainConfig};
 
 #[test]
 fn a_run_exports_curves_and_first_layer_and_skips_absent_domains() {
     if digits::plot::font::ensure().is_err() {
-        eprintln!("skipped: no font for figures (install fonts-dejavu-core)");
+        digits::runtime::skip_unless_required(
+            "font",
+            "no font for figures (install fonts-dejavu-core)",
+        );
         return;
     }
     let root = std::env::temp_dir().join(format!("digits-figures-{}", std::process::id()));

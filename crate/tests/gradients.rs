@@ -3,7 +3,7 @@
 
 use dfdx::prelude::*;
 use dfdx::tensor::Cpu;
-use digits::models::layers::{
+use digits::engine::layers::{
     conv2d_3x3, conv2d_3x3_pooled, dense, dropout, maxpool2x2, reshape, ConvOpts, DenseOpts,
     WINOGRAD_MIN_CHANNELS,
 };

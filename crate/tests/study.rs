@@ -49,7 +49,10 @@ fn num(s: &str) -> f64 {
 #[test]
 fn a_small_study_runs_reuses_and_agrees_with_itself() {
     let Some(mirror) = mirror() else {
-        println!("skipping: set {MIRROR_ENV} to the folder of verified data to run it");
+        digits::runtime::skip_unless_required(
+            "data",
+            &format!("set {MIRROR_ENV} to the folder of verified data to run it"),
+        );
         return;
     };
     let root = std::env::temp_dir().join(format!("digits-study-test-{}", std::process::id()));
@@ -70,7 +73,9 @@ fn a_small_study_runs_reuses_and_agrees_with_itself() {
         progress: Progress::Quiet,
         ..StudyConfig::full()
     };
-    let tables = run_study(&cfg, &data).unwrap().tables;
+    let study = run_study(&cfg, &data).unwrap();
+    digits::plot::study::write_all(&study.data, &study.tables, &data, &cfg.img_dir).unwrap();
+    let tables = study.tables;
 
     // Accuracy: 2 models × (MNIST test + 6 domains × 2 framings), each over 2 seeds, and
     // each the mean of the per-seed rows.

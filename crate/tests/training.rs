@@ -3,8 +3,8 @@
 
 use digits::data::Dataset;
 use digits::eval::evaluate;
-use digits::history::EpochRecord;
 use digits::models::{Arch, ConvAlgo};
+use digits::train::history::EpochRecord;
 use digits::train::{train, Progress, TrainConfig, TrainOptions};
 
 fn synthetic(n: usize, seed: u64, random_labels: bool) -> Dataset {

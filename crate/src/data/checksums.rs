@@ -78,8 +78,8 @@ const MNIST_URLS_TEST_LABELS: &[&str] = &[
     "https://storage.googleapis.com/cvdf-datasets/mnist/t10k-labels-idx1-ubyte.gz",
 ];
 
-/// Every known file. Checksums come from `shared/data/README.md` and the `PROVENANCE.md`
-/// files next to the data; for the uncompressed files the content hash is the file hash.
+/// Every known file. Checksums come from the provenance notes of the verified data copies
+/// (`docs/data.md` lists them); for the uncompressed files the content hash is the file hash.
 ///
 /// Caveats worth knowing before trusting a download over the mirror:
 /// - `usps/zip.*.gz`: the verified copies were re-written from `usps.h5` in the ESL layout;

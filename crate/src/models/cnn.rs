@@ -5,9 +5,10 @@
 use dfdx::prelude::*;
 use dfdx::tensor::{Cpu, CpuError};
 
-use super::layers::{dropout, Conv2D, ConvAlgo, ConvOpts, Dense, DenseOpts, Flatten2D};
-use super::params::{tensor_from, Param, Weights};
-use super::{mix_seed, Classifier, Logits, TrainLogits};
+use super::{Classifier, Logits, TrainLogits};
+use crate::engine::layers::{dropout, Conv2D, ConvAlgo, ConvOpts, Dense, DenseOpts, Flatten2D};
+use crate::engine::mix_seed;
+use crate::engine::params::{tensor_from, Param, Weights};
 
 /// Field names are the layer names of the original Keras model.
 #[derive(Clone, Debug)]
@@ -83,7 +84,7 @@ impl Cnn {
     /// feature maps the notebooks draw.
     pub fn first_feature_maps(&self, dev: &Cpu, images: &[f32], n: usize) -> Vec<f32> {
         let x = dev.tensor_from_vec(images.to_vec(), (n, Const::<1>, Const::<28>, Const::<28>));
-        super::layers::values(&self.conv2d.forward(x))
+        crate::engine::layers::values(&self.conv2d.forward(x))
     }
 }
 

@@ -10,9 +10,12 @@
 use dfdx::prelude::*;
 use dfdx::tensor::Cpu;
 
-use super::layers::{conv2d_3x3_pooled, dense, dropout, reshape, ConvAlgo, ConvOpts, DenseOpts};
-use super::params::{NamedTensor, Param, Weights};
-use super::{mix_seed, Classifier, Logits, TrainLogits};
+use super::{Classifier, Logits, TrainLogits};
+use crate::engine::layers::{
+    conv2d_3x3_pooled, dense, dropout, reshape, ConvAlgo, ConvOpts, DenseOpts,
+};
+use crate::engine::mix_seed;
+use crate::engine::params::{NamedTensor, Param, Weights};
 
 /// A fully connected layer with a runtime input size and `O` outputs (`usize` or `Const<10>`).
 #[derive(Clone, Debug)]

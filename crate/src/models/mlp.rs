@@ -3,9 +3,10 @@
 use dfdx::prelude::*;
 use dfdx::tensor::{Cpu, CpuError};
 
-use super::layers::{dropout, Dense, DenseOpts};
-use super::params::{tensor_from, Param, Weights};
-use super::{mix_seed, Classifier, Logits, TrainLogits};
+use super::{Classifier, Logits, TrainLogits};
+use crate::engine::layers::{dropout, Dense, DenseOpts};
+use crate::engine::mix_seed;
+use crate::engine::params::{tensor_from, Param, Weights};
 
 /// An MLP with two hidden layers of `H1` and `H2` units; the published one is `Mlp<224, 288>`.
 /// Field names are the layer names of the original Keras model.

@@ -6,12 +6,6 @@
 //! carry the same layers with their shapes checked by the compiler. A search candidate's sizes
 //! are only known at run time, so [`MlpDyn`] and [`CnnDyn`] run the same ops over `usize` sizes.
 
-pub mod gemm;
-pub mod kernels;
-pub mod layers;
-pub mod params;
-pub mod winograd;
-
 mod cnn;
 mod dynamic;
 mod mlp;
@@ -23,11 +17,11 @@ use dfdx::prelude::*;
 use dfdx::tensor::Cpu;
 use serde::{Deserialize, Serialize};
 
+pub use crate::engine::layers::ConvAlgo;
+pub use crate::engine::params::{init_weights, Init, NamedTensor, Param, ParamSpec, Weights};
 pub use cnn::Cnn;
 pub use dynamic::{CnnDyn, MlpDyn};
-pub use layers::ConvAlgo;
 pub use mlp::Mlp;
-pub use params::{init_weights, Init, NamedTensor, Param, ParamSpec, Weights};
 
 use crate::{Error, Result};
 
@@ -54,26 +48,6 @@ pub trait Classifier {
     ) -> TrainLogits;
     /// Compute the convolutions (if any) with `algo` from now on.
     fn set_conv(&mut self, _algo: ConvAlgo) {}
-}
-
-/// Run `f` on a rayon pool of `threads` threads: the tests that check numbers do not depend on
-/// the thread count.
-#[cfg(test)]
-pub(crate) fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .expect("a thread pool")
-        .install(f)
-}
-
-/// A 64-bit mix of a seed and a salt (SplitMix64's finaliser), so that each epoch, batch and
-/// layer draws from its own stream while staying a pure function of the run's seed.
-pub fn mix_seed(seed: u64, salt: u64) -> u64 {
-    let mut z = seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// A model architecture: one of the two published ones, or a runtime-sized variant of either

@@ -11,7 +11,7 @@ use super::{
     text_size, text_style, with_title, Figure, OrInvalid, Paint, Swatch, DASH, LABEL_PX, LINE_W,
     TICK_PX,
 };
-use crate::history::EpochRecord;
+use crate::train::history::EpochRecord;
 use crate::{Error, Result};
 
 const WIDTH: u32 = 1200;

@@ -12,6 +12,9 @@
 mod charts;
 pub mod font;
 mod grids;
+pub mod run;
+pub mod search;
+pub mod study;
 
 use std::path::Path;
 

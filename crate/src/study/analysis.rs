@@ -535,7 +535,7 @@ fn paired_tables(t: &mut Tables, data: &StudyData, vs: &[Variant]) {
                 let (boot_low, boot_high) = paired_bootstrap(
                     &counts,
                     BOOTSTRAP_REPLICATES,
-                    crate::models::mix_seed(seed, s as u64),
+                    crate::engine::mix_seed(seed, s as u64),
                 );
                 let p = mcnemar_exact(&counts);
                 largest_p = largest_p.max(p);

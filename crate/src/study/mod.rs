@@ -12,12 +12,12 @@
 //!    tests on the same images, per-class accuracy, calibration, how much of each model's error
 //!    the framing explains, and the robustness curves; written as CSV tables into `results/`
 //!    with a README of their columns ([`tables`]).
-//! 4. **Figures** into `img/` ([`figures`]).
+//! 4. **Figures** into `img/`: drawn by [`plot::study`](crate::plot::study) from the result.
 //!
 //! Notebooks call [`run_study`] too: it returns the tables as polars DataFrames.
 
 pub mod analysis;
-pub mod figures;
+pub mod markdown;
 pub mod mechanism;
 pub mod predictions;
 pub mod robustness;
@@ -31,9 +31,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::augment::AugmentSpec;
 use crate::data::{load_mnist, Dataset, Framing, Split};
+use crate::eval::report::{framings_of, TEST_DOMAINS};
 use crate::models::{Arch, Weights};
-use crate::report::{framings_of, TEST_DOMAINS};
-use crate::run::{self, load_model, RunRecord};
+use crate::train::run::{self, load_model, RunRecord};
 use crate::train::{Progress, TrainConfig};
 use crate::{Error, Result};
 
@@ -76,8 +76,9 @@ impl Variant {
         }
     }
 
+    /// The run's folder, named as `digits train` names it ([`run::run_name`]).
     pub fn run_dir(&self, runs_dir: &Path, seed: u64) -> PathBuf {
-        runs_dir.join(format!("{}-seed{seed}", self.name))
+        runs_dir.join(run::run_name(&self.config(seed, 1)))
     }
 }
 
@@ -254,14 +255,24 @@ impl std::fmt::Debug for Study {
     }
 }
 
-/// Run the study: train or reuse every run, predict every set, then write the tables and
-/// figures.
+/// Run the study: train or reuse every run, predict every set, then write the tables into
+/// `cfg.results_dir`, with `summary.md` and the study's numbers in the `README.md` and
+/// `docs/*.md` beside that folder, when there are any ([`markdown::write_all`]). Its figures
+/// are drawn from the result by [`plot::study::write_all`](crate::plot::study::write_all).
 pub fn run_study(cfg: &StudyConfig, data_dir: &Path) -> Result<Study> {
     let data = collect(cfg, data_dir)?;
     let tables = analysis::analyse(&data);
     tables::write_all(&tables, &cfg.results_dir)?;
-    figures::write_all(&data, &tables, data_dir, &cfg.img_dir)?;
+    markdown::write_all(&cfg.results_dir, &documents_root(&cfg.results_dir))?;
     Ok(Study { data, tables })
+}
+
+/// The folder whose `README.md` and `docs/` quote a results folder: the one that holds it.
+pub fn documents_root(results_dir: &Path) -> PathBuf {
+    match results_dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 /// Steps 1 and 2: the runs and their predictions.

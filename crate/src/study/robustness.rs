@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::augment::{dilate, erode, Affine};
 use crate::data::Dataset;
-use crate::models::mix_seed;
+use crate::engine::mix_seed;
 use crate::Result;
 
 /// One controlled change, applied to every image of a set.

@@ -7,8 +7,8 @@ use polars::prelude::*;
 
 use super::analysis::{Tables, ANCHORS};
 use super::stats::{MeanCi, CALIBRATION_BINS};
-use crate::history::save_csv;
 use crate::io::write_atomic;
+use crate::train::history::save_csv;
 use crate::Result;
 
 fn pct(v: f64) -> f64 {
@@ -323,146 +323,13 @@ impl Tables {
     }
 }
 
-/// Write every table, the README of their columns and the markdown summary into `dir` (each
-/// file atomically).
+/// Write every table and the README of their columns into `dir` (each file atomically).
+/// The markdown made from them is [`super::markdown`]'s.
 pub fn write_all(tables: &Tables, dir: &Path) -> Result<()> {
     for (name, df) in tables.frames() {
         save_csv(&df, &dir.join(name))?;
     }
-    write_atomic(&dir.join("summary.md"), summary_markdown(tables).as_bytes())?;
     write_atomic(&dir.join("README.md"), readme().as_bytes())
-}
-
-/// `mean ± half-width` in percent (just the mean with one seed).
-fn pm(ci: &MeanCi) -> String {
-    if ci.n > 1 {
-        format!("{:.2} ± {:.2}", 100.0 * ci.mean, 100.0 * ci.half_width())
-    } else {
-        format!("{:.2}", 100.0 * ci.mean)
-    }
-}
-
-fn p_value(p: f64) -> String {
-    if p < 1e-300 {
-        "< 1e-300".into()
-    } else if p < 1e-3 {
-        format!("{p:.0e}")
-    } else {
-        format!("{p:.3}")
-    }
-}
-
-/// The headline tables as markdown (`results/summary.md`, quoted by the README).
-pub fn summary_markdown(t: &Tables) -> String {
-    let variants = t.variant_names();
-    let seeds = |v: &str| {
-        t.accuracy
-            .iter()
-            .find(|r| r.variant == v)
-            .map_or(0, |r| r.ci.n)
-    };
-    let mut out = String::from(
-        "# Summary of `digits study`\n\nAccuracy in %, mean ± half-width of the 95% confidence interval over training seeds.\n\n",
-    );
-    out += &format!(
-        "| test set | framing | images | {} |\n|---|---|---:|{}\n",
-        variants
-            .iter()
-            .map(|v| format!("{v} ({} seeds)", seeds(v)))
-            .collect::<Vec<_>>()
-            .join(" | "),
-        "---:|".repeat(variants.len())
-    );
-    let mut keys: Vec<(&str, &str, usize)> = Vec::new();
-    for r in &t.accuracy {
-        if !keys.iter().any(|k| k.0 == r.domain && k.1 == r.framing) {
-            keys.push((&r.domain, &r.framing, r.images));
-        }
-    }
-    for (d, f, n) in &keys {
-        let cells: Vec<String> = variants
-            .iter()
-            .map(|v| t.accuracy_of(v, d, f).map_or("–".into(), |r| pm(&r.ci)))
-            .collect();
-        out += &format!("| {d} | {f} | {n} | {} |\n", cells.join(" | "));
-    }
-    out += "\n## CNN minus MLP on the same images\n\nPaired by seed; mean difference in points with its 95% interval over seeds, and the largest exact McNemar p-value of any seed.\n\n| augmentation | test set | framing | CNN − MLP | largest p |\n|---|---|---|---:|---:|\n";
-    for r in &t.paired_summary {
-        out += &format!(
-            "| {} | {} | {} | {} | {} |\n",
-            r.augment,
-            r.domain,
-            r.framing,
-            pm(&r.difference),
-            p_value(r.largest_p)
-        );
-    }
-    out += "\n## Error explained by framing\n\nError (%) with the image resized against framed like MNIST, and the difference.\n\n| model | test set | error, resize | error, mnist-frame | explained by framing | share |\n|---|---|---:|---:|---:|---:|\n";
-    for r in &t.framing {
-        out += &format!(
-            "| {} | {} | {} | {} | {} | {:.0}% |\n",
-            r.variant,
-            r.domain,
-            pm(&r.error_resize),
-            pm(&r.error_frame),
-            pm(&r.explained),
-            100.0 * r.share_explained
-        );
-    }
-    out += "\n## Robustness on MNIST test digits\n\nAccuracy (%) under each controlled change.\n\n";
-    for (family, levels) in super::robustness::FAMILIES {
-        out += &format!(
-            "| {family} | {} |\n|---|{}\n",
-            levels
-                .iter()
-                .map(|l| l.to_string())
-                .collect::<Vec<_>>()
-                .join(" | "),
-            "---:|".repeat(levels.len())
-        );
-        for v in &variants {
-            let cells: Vec<String> = levels
-                .iter()
-                .map(|&l| {
-                    t.robustness
-                        .iter()
-                        .find(|r| {
-                            r.variant == *v
-                                && r.family == *family
-                                && r.level == super::robustness::level_value(l)
-                        })
-                        .map_or("–".into(), |r| format!("{:.1}", 100.0 * r.ci.mean))
-                })
-                .collect();
-            out += &format!("| {v} | {} |\n", cells.join(" | "));
-        }
-        out += "\n";
-    }
-    out += "## Calibration\n\nExpected calibration error (%, 15 bins) and mean confidence against accuracy.\n\n| model | test set | framing | accuracy | confidence | ECE |\n|---|---|---|---:|---:|---:|\n";
-    for r in &t.calibration {
-        out += &format!(
-            "| {} | {} | {} | {:.2} | {:.2} | {} |\n",
-            r.variant,
-            r.domain,
-            r.framing,
-            100.0 * r.accuracy,
-            100.0 * r.confidence,
-            pm(&r.ece)
-        );
-    }
-    out += "\n## Where the ink falls\n\nShare of a digit's ink on pixels fewer than 1% of MNIST training digits ink, on pixels none inks, and the ink's mean bounding box.\n\n| test set | framing | ink on rare pixels | ink on never-inked pixels | box height × width (px) |\n|---|---|---:|---:|---:|\n";
-    for r in &t.ink {
-        out += &format!(
-            "| {} | {} | {:.2}% | {:.2}% | {:.1} × {:.1} |\n",
-            r.domain,
-            r.framing,
-            100.0 * r.ink_on_rare,
-            100.0 * r.ink_on_never,
-            r.box_height,
-            r.box_width
-        );
-    }
-    out
 }
 
 /// What each file and column holds.
@@ -470,7 +337,7 @@ pub fn readme() -> String {
     format!(
         r#"# Results of `digits study`
 
-Written by `digits study` (see the project README for how to reproduce). Do not edit by hand:
+Written by `digits study` (see `docs/study.md` for how to reproduce). Do not edit by hand:
 the next run rewrites every file. Accuracies, errors and differences are in percent (`_pct`).
 
 Common columns:
@@ -525,7 +392,7 @@ Files:
   mean height and width of the ink's bounding box; the mean distance of the centre of mass
   from the frame's centre.
 - `anchors.csv`: published results quoted beside ours (not computed here).
-- `summary.md`: the headline tables in markdown (what the project README quotes).
+- `summary.md`: the headline tables in markdown (what `docs/study.md` quotes).
 "#,
         bins = CALIBRATION_BINS
     )

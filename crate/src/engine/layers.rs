@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use super::gemm::{matmul, Layout};
 use super::kernels::{self, ConvDims};
 use super::{mix_seed, winograd};
-use crate::profile::{self, Phase};
+use crate::bench::profile::{self, Phase};
 
 // dfdx's `Tensorlike` trait (what `Gradients` keys on) is crate-private, so these helpers are
 // macros: the ghost tensor's concrete type is inferred at each use.
@@ -563,7 +563,7 @@ pub fn dropout<S: Shape, T: Tape<f32, Cpu>>(
         // as cheap as a multiply, and the same on any machine and crate version.
         let threshold = (p as f64 * (1u64 << 53) as f64) as u64;
         // Serial on purpose: at these models' sizes (tens of thousands of units) handing the
-        // draws to rayon's threads measured no faster (PERFORMANCE.md).
+        // draws to rayon's threads measured no faster (docs/performance.md).
         let mask: Vec<f32> = (0..x.shape().num_elements() as u64)
             .map(|k| {
                 if mix_seed(seed, k) >> 11 < threshold {

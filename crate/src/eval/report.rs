@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::data::Framing;
 use crate::eval::evaluate;
-use crate::run::{load_model, try_domain};
+use crate::train::run::{load_model, try_domain};
 use crate::Result;
 
 /// Domains that are test sets for a model trained on MNIST (never trained on, never used to

@@ -4,15 +4,15 @@
 
 use std::path::{Path, PathBuf};
 
-use super::analysis::{framing_name, Tables};
-use super::robustness::FAMILIES;
-use super::stats::MeanCi;
-use super::{SetKind, StudyData};
 use crate::data::Dataset;
-use crate::figures::export_run_figures;
-use crate::models::kernels::{conv_forward, im2col, ConvDims};
+use crate::engine::kernels::{conv_forward, im2col, ConvDims};
 use crate::models::Weights;
+use crate::plot::run::export_run_figures;
 use crate::plot::{bar_chart, digit_grid, line_chart, weight_images, Figure, LineSeriesData};
+use crate::study::analysis::{framing_name, Tables};
+use crate::study::robustness::FAMILIES;
+use crate::study::stats::MeanCi;
+use crate::study::{SetKind, StudyData};
 use crate::{Error, Result};
 
 /// The domain whose per-class accuracy and reliability are drawn: the original's new domain.
@@ -83,7 +83,7 @@ pub fn robustness_curve(t: &Tables, family: &str) -> Result<Figure> {
         .ok_or_else(|| Error::invalid(format!("no robustness family `{family}`")))?
         .1
         .iter()
-        .map(|&l| super::robustness::level_value(l))
+        .map(|&l| crate::study::robustness::level_value(l))
         .collect();
     let series: Vec<LineSeriesData> = variants
         .iter()
@@ -467,7 +467,7 @@ pub fn write_all(
     for r in &data.runs {
         if !first_runs
             .iter()
-            .any(|f: &&super::RunInfo| f.variant == r.variant)
+            .any(|f: &&crate::study::RunInfo| f.variant == r.variant)
         {
             first_runs.push(r);
         }
@@ -478,7 +478,7 @@ pub fn write_all(
     // First layers side by side, and the CNN's feature maps of one USPS digit in both framings.
     let weights_of = |name: &str| -> Result<Option<Weights>> {
         match first_runs.iter().find(|r| r.variant.name == name) {
-            Some(r) => Ok(Some(crate::run::load_model(&r.dir)?.1)),
+            Some(r) => Ok(Some(crate::train::run::load_model(&r.dir)?.1)),
             None => Ok(None),
         }
     };

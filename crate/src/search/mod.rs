@@ -17,7 +17,6 @@
 //!   an interrupted one from its checkpoint, so an interruption loses at most the epoch in
 //!   flight.
 
-pub mod figures;
 pub mod schedule;
 pub mod space;
 pub mod table;
@@ -35,11 +34,12 @@ pub use space::Candidate;
 pub use table::{trials_frame, TrialRecord};
 
 use crate::data::Dataset;
+use crate::engine::mix_seed;
 use crate::eval::require_mnist_frame;
-use crate::history::EpochRecord;
 use crate::io::write_atomic;
-use crate::models::{mix_seed, Arch, ConvAlgo};
-use crate::run::{checkpoint_path, load_history, Versions};
+use crate::models::{Arch, ConvAlgo};
+use crate::train::history::EpochRecord;
+use crate::train::run::{checkpoint_path, load_history, Versions};
 use crate::train::{train, EpochCallback, Progress, TrainConfig, TrainOptions};
 use crate::{Error, Result};
 

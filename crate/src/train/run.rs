@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{load_safetensors, save_safetensors};
 use crate::data::{load_domain, load_mnist, Dataset, Framing, Split};
 use crate::eval::Evaluation;
-use crate::history::{history_frame, save_csv, EpochRecord};
 use crate::io::write_atomic;
 use crate::models::{Arch, Weights};
+use crate::train::checkpoint::{load_safetensors, save_safetensors};
+use crate::train::history::{history_frame, save_csv, EpochRecord};
 use crate::train::{train, Progress, TrainConfig, TrainOptions, TrainOutcome};
 use crate::{Error, Result};
 
@@ -37,7 +37,7 @@ impl Versions {
             digits: env!("CARGO_PKG_VERSION").into(),
             dfdx: DFDX_VERSION.into(),
             rustc: env!("DIGITS_RUSTC_VERSION").into(),
-            gemm: Some(crate::models::gemm::backend_name()),
+            gemm: Some(crate::engine::gemm::backend_name()),
         }
     }
 }
@@ -85,6 +85,33 @@ pub struct RunRecord {
 }
 
 /// File names inside a run folder.
+/// A run's folder name, `<model>[-<augmentation>][-<conv>]-seed<seed>`: the one naming that
+/// `digits train` and the study share, so runs trained by hand are reused by the study.
+///
+/// The augmentation is a preset's name, or the spec itself made file-name safe, so augmented
+/// and plain runs never share a folder; another convolution algorithm than the default is
+/// another run too.
+pub fn run_name(cfg: &TrainConfig) -> String {
+    let aug = match &cfg.augment {
+        None => String::new(),
+        Some(spec) => {
+            let text = spec.to_string();
+            let name = crate::augment::PRESETS
+                .iter()
+                .find(|(_, p)| *p == text)
+                .map(|(n, _)| n.to_string())
+                .unwrap_or_else(|| text.replace(['=', ':'], "").replace(',', "_"));
+            format!("-{name}")
+        }
+    };
+    let conv = if cfg.conv.is_default() {
+        String::new()
+    } else {
+        format!("-{}", cfg.conv)
+    };
+    format!("{}{aug}{conv}-seed{}", cfg.arch, cfg.seed)
+}
+
 pub fn checkpoint_path(dir: &Path) -> PathBuf {
     dir.join("checkpoint.safetensors")
 }
@@ -271,6 +298,43 @@ pub fn load_history(dir: &Path) -> Result<Vec<EpochRecord>> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::models::ConvAlgo;
+
+    #[test]
+    fn run_names_keep_augmentation_and_algorithm_apart() {
+        let plain = TrainConfig::new(Arch::Cnn);
+        assert_eq!(run_name(&plain), "cnn-seed0");
+        let keras = TrainConfig {
+            augment: Some("keras".parse().unwrap()),
+            seed: 3,
+            ..plain.clone()
+        };
+        assert_eq!(run_name(&keras), "cnn-keras-seed3");
+        let winograd = TrainConfig {
+            conv: ConvAlgo::Winograd,
+            ..keras
+        };
+        assert_eq!(run_name(&winograd), "cnn-keras-winograd-seed3");
+        let custom = TrainConfig {
+            augment: Some("rotate=5,shift=0.1".parse().unwrap()),
+            ..TrainConfig::new(Arch::Mlp)
+        };
+        assert_eq!(run_name(&custom), "mlp-rotate5_shift0.1-seed0");
+    }
+
+    #[test]
+    fn the_study_names_its_runs_as_digits_train_does() {
+        for v in crate::study::VARIANTS {
+            for seed in [0, 4] {
+                assert_eq!(
+                    v.run_dir(Path::new("runs"), seed),
+                    Path::new("runs").join(format!("{}-seed{seed}", v.name))
+                );
+            }
+        }
+    }
+
     #[test]
     fn dfdx_version_constant_matches_the_lock_file() {
         let lock =

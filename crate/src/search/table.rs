@@ -10,8 +10,8 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::schedule::Shard;
-use crate::history::save_csv;
 use crate::models::Arch;
+use crate::train::history::save_csv;
 use crate::{Error, Result};
 
 /// One finished trial.

@@ -1,6 +1,8 @@
 //! What a trained model does on a data set: accuracy, per-class accuracy, confusion matrix,
 //! confidence, and the mistakes themselves.
 
+pub mod report;
+
 use dfdx::tensor::Cpu;
 use serde::Serialize;
 
@@ -95,6 +97,55 @@ pub struct Evaluation {
     /// `n × 10` class probabilities, for calibration and further analysis.
     #[serde(skip)]
     pub probabilities: Vec<f32>,
+}
+
+impl Evaluation {
+    /// The evaluation as `digits eval` prints it: accuracy, per-class accuracy, the confusion
+    /// matrix and the `mistakes` most confident mistakes.
+    pub fn text(&self, arch: Arch, mistakes: usize) -> String {
+        use std::fmt::Write;
+        let e = self;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{arch} on {} ({} images): accuracy {:.2}%, mean confidence {:.3}, loss {:.4}",
+            e.dataset,
+            e.n,
+            100.0 * e.accuracy,
+            e.mean_confidence,
+            e.loss
+        );
+        let _ = writeln!(
+            out,
+            "per class: {}",
+            (0..10)
+                .map(|c| format!("{c}:{:.1}%", 100.0 * e.per_class_accuracy[c]))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let _ = writeln!(out, "confusion (rows: true digit, columns: predicted)");
+        let _ = writeln!(
+            out,
+            "     {}",
+            (0..10).map(|c| format!("{c:>5}")).collect::<String>()
+        );
+        for (t, row) in e.confusion.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "  {t}: {}",
+                row.iter().map(|v| format!("{v:>5}")).collect::<String>()
+            );
+        }
+        let _ = writeln!(out, "{} mistakes; most confident:", e.mistakes.len());
+        for m in e.mistakes.iter().take(mistakes) {
+            let _ = writeln!(
+                out,
+                "  #{:<6} true {} predicted {} with p={:.3}",
+                m.index, m.label, m.predicted, m.confidence
+            );
+        }
+        out
+    }
 }
 
 /// Summarise probabilities against the labels.

@@ -11,7 +11,7 @@ use crate::plot::{
     confusion_matrix, digit_grid, training_curves, training_curves_file, weight_images, Figure,
     Metric,
 };
-use crate::run::{load_history, load_model, load_record, try_domain};
+use crate::train::run::{load_history, load_model, load_record, try_domain};
 use crate::Result;
 
 /// The domains whose confusion matrices and mistakes are drawn.

@@ -8,6 +8,12 @@
 //! With the optimiser's state in the checkpoint, a resumed run computes exactly what an
 //! uninterrupted one would have.
 
+pub mod checkpoint;
+pub mod history;
+pub mod optim;
+pub mod probe;
+pub mod run;
+
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -20,13 +26,14 @@ use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::augment::{augment_batch, AugmentSpec};
-use crate::checkpoint::{load_safetensors, save_safetensors};
+use crate::bench::profile::{self, Phase};
 use crate::data::Dataset;
+use crate::engine::mix_seed;
 use crate::eval::{argmax, evaluate_model, require_mnist_frame};
-use crate::history::EpochRecord;
-use crate::models::{export_weights, mix_seed, Arch, Classifier, ConvAlgo, Weights};
-use crate::optim::{Adam, AdamConfig};
-use crate::profile::{self, Phase};
+use crate::models::{export_weights, Arch, Classifier, ConvAlgo, Weights};
+use crate::train::checkpoint::{load_safetensors, save_safetensors};
+use crate::train::history::EpochRecord;
+use crate::train::optim::{Adam, AdamConfig};
 use crate::{Error, Result};
 
 /// Everything that decides a training run's numbers.

@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::data::Dataset;
-use crate::models::{mix_seed, Arch, Weights};
-use crate::optim::{Adam, AdamConfig};
+use crate::engine::mix_seed;
+use crate::models::{Arch, Weights};
+use crate::train::optim::{Adam, AdamConfig};
 use crate::train::{adam_step, gather_batch};
 use crate::{Error, Result};
 

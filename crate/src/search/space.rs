@@ -4,7 +4,8 @@
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::models::{mix_seed, Arch};
+use crate::engine::mix_seed;
+use crate::models::Arch;
 
 /// A hyperparameter on an evenly spaced grid `min, min + step, ..., max`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

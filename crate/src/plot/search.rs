@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::table::TrialRecord;
 use crate::models::Arch;
 use crate::plot::{scatter_chart, Figure};
+use crate::search::table::TrialRecord;
 use crate::Result;
 
 /// The hyperparameters of a trial as named numbers (sizes of both families, dropout, log10 of
@@ -104,7 +104,7 @@ pub fn save_search_figures(dir: &Path, records: &[TrialRecord]) -> Result<Vec<Pa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tune::table::tests::record;
+    use crate::search::table::tests::record;
 
     #[test]
     fn one_figure_per_hyperparameter_and_a_diverged_trial_is_left_out() {

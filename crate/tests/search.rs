@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 
 use digits::data::Dataset;
 use digits::models::Arch;
-use digits::train::Progress;
-use digits::tune::{
+use digits::search::{
     self, best, search, space, Algorithm, SearchOutcome, Shard, TrialRecord, TuneConfig,
     TuneOptions,
 };
+use digits::train::Progress;
 
 fn synthetic(n: usize, seed: u64) -> Dataset {
     digits::data::synthetic::blocks(n, seed, false)
@@ -108,7 +108,7 @@ fn a_search_is_reproducible_follows_hyperband_and_continuing_it_does_no_work() {
         let c = space::candidate(Arch::Mlp, cfg.seed, r.config);
         assert!(space::in_space(Arch::Mlp, &c));
         assert_eq!((r.arch, r.dropout, r.lr), (c.arch, c.dropout, c.lr));
-        assert_eq!(r.seed, tune::training_seed(cfg.seed, r.config));
+        assert_eq!(r.seed, search::training_seed(cfg.seed, r.config));
         assert!(r.val_loss.unwrap() > 0.0 && r.val_accuracy.unwrap() > 0.0);
         assert_eq!((r.train_images, r.subset), (160, None));
     }
@@ -167,7 +167,7 @@ fn a_search_is_reproducible_follows_hyperband_and_continuing_it_does_no_work() {
     );
 
     // The table comes back as a DataFrame with a column per hyperparameter.
-    let df = tune::load_frame(&dir).unwrap();
+    let df = search::load_frame(&dir).unwrap();
     assert_eq!(df.height(), 8);
     for col in [
         "trial",
@@ -241,7 +241,7 @@ fn an_interrupted_search_resumes_to_the_uninterrupted_table() {
     let promoted = whole.trials[3].config;
     let ckpt = dir.join("checkpoints").join(format!("config-{promoted}"));
     assert_eq!(
-        digits::run::load_history(&ckpt).unwrap().len(),
+        digits::train::run::load_history(&ckpt).unwrap().len(),
         2,
         "checkpoint at epoch 2"
     );

@@ -1,0 +1,129 @@
+//! `digits study`: the whole domain-shift study.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use digits::{Error, Result};
+
+#[derive(Args)]
+pub struct StudyArgs {
+    /// A one-minute version (2 seeds, 2 epochs on 2,000 images, 300 images per test set)
+    /// that writes under runs/quick/ only; also set by DIGITS_QUICK=1.
+    #[arg(long, env = "DIGITS_QUICK", value_parser = clap::builder::FalseyValueParser::new())]
+    pub quick: bool,
+    /// Seeds per model, numbered from 0 (default: 5, quick: 2).
+    #[arg(long)]
+    pub seeds: Option<u64>,
+    /// Only these models (default: mlp, cnn, mlp-keras, cnn-keras).
+    #[arg(long, value_delimiter = ',')]
+    pub models: Vec<String>,
+    /// Folder of the run folders (default: runs, quick: runs/quick/runs).
+    #[arg(long)]
+    pub runs: Option<PathBuf>,
+    /// Folder for the CSV tables (default: results, quick: runs/quick/results).
+    #[arg(long)]
+    pub results: Option<PathBuf>,
+    /// Folder for the figures (default: img, quick: runs/quick/img).
+    #[arg(long)]
+    pub img: Option<PathBuf>,
+    /// Train nothing: use the runs already finished (each table says how many seeds it
+    /// summarises).
+    #[arg(long)]
+    pub only_finished: bool,
+    /// Train and predict nothing: rewrite results/summary.md and the study's numbers in
+    /// README.md and docs/ from the CSV files in the results folder.
+    #[arg(long, conflicts_with_all = ["quick", "only_finished"])]
+    pub tables_only: bool,
+}
+
+pub fn run(data_dir: &Path, a: &StudyArgs) -> Result<()> {
+    use digits::study::{run_study, StudyConfig, VARIANTS};
+    let mut cfg = if a.quick {
+        StudyConfig::quick()
+    } else {
+        StudyConfig::full()
+    };
+    if let Some(n) = a.seeds {
+        if n == 0 {
+            return Err(Error::invalid("--seeds must be at least 1"));
+        }
+        cfg.seeds = (0..n).collect();
+    }
+    if !a.models.is_empty() {
+        cfg.variants = a
+            .models
+            .iter()
+            .map(|m| {
+                VARIANTS
+                    .iter()
+                    .find(|v| v.name == m)
+                    .copied()
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = VARIANTS.iter().map(|v| v.name).collect();
+                        Error::invalid(format!(
+                            "unknown model `{m}` for --models; choose from {}",
+                            names.join(", ")
+                        ))
+                    })
+            })
+            .collect::<Result<_>>()?;
+    }
+    if let Some(d) = &a.runs {
+        cfg.runs_dir = d.clone();
+    }
+    if let Some(d) = &a.results {
+        cfg.results_dir = d.clone();
+    }
+    if let Some(d) = &a.img {
+        cfg.img_dir = d.clone();
+    }
+    cfg.only_finished = a.only_finished;
+    if a.tables_only {
+        let root = digits::study::documents_root(&cfg.results_dir);
+        let changed = digits::study::markdown::write_all(&cfg.results_dir, &root)?;
+        println!(
+            "{} file(s) rewritten from {}{}",
+            changed.len(),
+            cfg.results_dir.display(),
+            changed
+                .iter()
+                .map(|p| format!("\n  {}", p.display()))
+                .collect::<String>()
+        );
+        return Ok(());
+    }
+    let study = run_study(&cfg, data_dir)?;
+    digits::plot::study::write_all(&study.data, &study.tables, data_dir, &cfg.img_dir)?;
+    let tables = study.tables;
+    println!(
+        "{:<10} {:>16} {:>16} {:>16} {:>16} {:>16}",
+        "model", "MNIST test", "USPS resize", "USPS framed", "all USPS resize", "all USPS framed"
+    );
+    let cell = |v: &str, d: &str, f: &str| {
+        tables.accuracy_of(v, d, f).map_or("–".to_string(), |r| {
+            if r.ci.n > 1 {
+                format!("{:.2}±{:.2}", 100.0 * r.ci.mean, 100.0 * r.ci.half_width())
+            } else {
+                format!("{:.2}", 100.0 * r.ci.mean)
+            }
+        })
+    };
+    for v in &cfg.variants {
+        println!(
+            "{:<10} {:>16} {:>16} {:>16} {:>16} {:>16}",
+            v.name,
+            cell(v.name, "mnist-test", "native"),
+            cell(v.name, "usps-test", "resize"),
+            cell(v.name, "usps-test", "mnist-frame"),
+            cell(v.name, "usps-esl-all", "resize"),
+            cell(v.name, "usps-esl-all", "mnist-frame"),
+        );
+    }
+    println!(
+        "accuracy in %, mean ± 95% CI over {} seeds (fewer where runs were left out); tables in {}, figures in {}",
+        cfg.seeds.len(),
+        cfg.results_dir.display(),
+        cfg.img_dir.display()
+    );
+    Ok(())
+}

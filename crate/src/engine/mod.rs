@@ -1,0 +1,38 @@
+//! The small neural-network engine the models run on, built over dfdx's tape.
+//!
+//! dfdx 0.13's own convolution and pooling need its `nightly` feature, so the ops here stand on
+//! its public tape API instead: each op computes its forward pass with our kernels and records
+//! a backward closure on the tape.
+//!
+//! - [`layers`]: the ops (dense, 3×3 convolution with its ReLU and 2×2 max pooling fused,
+//!   pooling, dropout) as dfdx tape operations, with the convolution algorithm to use.
+//! - [`kernels`]: im2col convolution, pooling and their gradients on plain slices.
+//! - [`winograd`]: Winograd F(2×2, 3×3) convolution and its exact adjoint.
+//! - [`gemm`]: the matrix products everything above reduces to, and the backend that ran them.
+//! - [`params`]: weights as plain data (named tensors), their initialisation and their layout.
+
+pub mod gemm;
+pub mod kernels;
+pub mod layers;
+pub mod params;
+pub mod winograd;
+
+/// Run `f` on a rayon pool of `threads` threads: the tests that check numbers do not depend on
+/// the thread count.
+#[cfg(test)]
+pub(crate) fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool")
+        .install(f)
+}
+
+/// A 64-bit mix of a seed and a salt (SplitMix64's finaliser), so that each epoch, batch and
+/// layer draws from its own stream while staying a pure function of the run's seed.
+pub fn mix_seed(seed: u64, salt: u64) -> u64 {
+    let mut z = seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}

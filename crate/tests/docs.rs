@@ -1,0 +1,129 @@
+//! The README and `docs/` against `results/`: every study number in them is regenerated from
+//! the committed CSV files and must come out as written, so none can drift from the tables.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use digits::study::markdown::{documents, fill, summary, Results};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the crate sits in the repository")
+        .to_path_buf()
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn the_summary_is_what_the_csv_files_make() {
+    let results = root().join("results");
+    let r = Results::load(&results).unwrap();
+    assert_eq!(
+        summary(&r).unwrap(),
+        read(&results.join("summary.md")),
+        "results/summary.md differs from what results/*.csv make: run `digits study --tables-only`"
+    );
+}
+
+#[test]
+fn every_marked_number_in_the_readme_and_docs_is_what_the_csv_files_make() {
+    let root = root();
+    let r = Results::load(&root.join("results")).unwrap();
+    let docs = documents(&root);
+    assert!(docs.len() >= 2, "README.md and docs/*.md: {docs:?}");
+    let mut markers = 0;
+    for path in &docs {
+        let text = read(path);
+        markers += text.matches("<!-- digits ").count();
+        let filled = fill(&text, &r).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if filled != text {
+            let line = text
+                .lines()
+                .zip(filled.lines())
+                .position(|(a, b)| a != b)
+                .map_or(0, |i| i + 1);
+            panic!(
+                "{}:{line}: a study number differs from results/*.csv; run `digits study --tables-only`",
+                path.display()
+            );
+        }
+    }
+    assert!(markers > 20, "only {markers} marked numbers in {docs:?}");
+}
+
+/// A study number typed in by hand: "12.34% ± 0.56" or "± 1.2 points" outside a marker.
+#[test]
+fn no_study_number_is_typed_in_by_hand() {
+    let root = root();
+    for path in documents(&root) {
+        let text = read(&path);
+        let mut outside = String::new();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("<!-- digits ") {
+            outside += &rest[..at];
+            let end = rest[at..]
+                .find("<!-- /digits -->")
+                .map_or(rest.len(), |i| at + i + "<!-- /digits -->".len());
+            rest = &rest[end..];
+        }
+        outside += rest;
+        for (i, line) in outside.lines().enumerate() {
+            let bytes = line.as_bytes();
+            for (j, _) in line.match_indices(" ± ") {
+                let before = line[..j].trim_end_matches('%');
+                let typed = before.ends_with(|c: char| c.is_ascii_digit())
+                    && j + 3 < bytes.len()
+                    && bytes[j + 3].is_ascii_digit();
+                assert!(
+                    !typed,
+                    "{}: `{line}` (line {} outside markers) has a study number typed in; mark it (see study::markdown)",
+                    path.display(),
+                    i + 1
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_readme_is_short_and_speaks_of_the_project_only() {
+    let root = root();
+    let readme = read(&root.join("README.md"));
+    let lines = readme.lines().count();
+    assert!(
+        lines <= 150,
+        "README.md has {lines} lines; keep it to 150 and move the rest to docs/"
+    );
+    let mut files = documents(&root);
+    files.push(root.join("notebooks/README.md"));
+    for path in files {
+        let text = read(&path).to_lowercase();
+        for (i, line) in text.lines().enumerate() {
+            let history = [
+                "issue ",
+                "engineer",
+                "this session",
+                "last session",
+                "../shared",
+            ];
+            for word in history {
+                let hit = match word {
+                    // "issue 6" and the like: development history, not the project.
+                    "issue " => line.match_indices(word).any(|(k, _)| {
+                        line[k + word.len()..].starts_with(|c: char| c.is_ascii_digit())
+                    }),
+                    _ => line.contains(word),
+                };
+                assert!(
+                    !hit,
+                    "{}:{}: `{word}` speaks of the project's history or of paths outside it",
+                    path.display(),
+                    i + 1
+                );
+            }
+        }
+    }
+}
