@@ -112,7 +112,7 @@ fn missing_files_name_the_file_and_the_fetch_command() {
         ("semeion", "semeion/semeion.data"),
         ("mfeat", "mfeat/mfeat-pix.txt"),
         ("optdigits", "optdigits/optdigits-orig.windep"),
-        ("mnist-test", "mnist/train-images-idx3-ubyte"),
+        ("mnist-test", "mnist/t10k-images-idx3-ubyte"),
     ] {
         let e = load_domain(name, &dir, Framing::MnistFrame).unwrap_err();
         assert!(matches!(e, Error::Missing { .. }), "{name}: {e}");

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use digits::eval::report;
+use digits::study::report;
 use digits::Result;
 
 #[derive(Args)]

@@ -95,30 +95,8 @@ pub fn run(data_dir: &Path, a: &StudyArgs) -> Result<()> {
     let study = run_study(&cfg, data_dir)?;
     digits::plot::study::write_all(&study.data, &study.tables, data_dir, &cfg.img_dir)?;
     let tables = study.tables;
-    println!(
-        "{:<10} {:>16} {:>16} {:>16} {:>16} {:>16}",
-        "model", "MNIST test", "USPS resize", "USPS framed", "all USPS resize", "all USPS framed"
-    );
-    let cell = |v: &str, d: &str, f: &str| {
-        tables.accuracy_of(v, d, f).map_or("–".to_string(), |r| {
-            if r.ci.n > 1 {
-                format!("{:.2}±{:.2}", 100.0 * r.ci.mean, 100.0 * r.ci.half_width())
-            } else {
-                format!("{:.2}", 100.0 * r.ci.mean)
-            }
-        })
-    };
-    for v in &cfg.variants {
-        println!(
-            "{:<10} {:>16} {:>16} {:>16} {:>16} {:>16}",
-            v.name,
-            cell(v.name, "mnist-test", "native"),
-            cell(v.name, "usps-test", "resize"),
-            cell(v.name, "usps-test", "mnist-frame"),
-            cell(v.name, "usps-esl-all", "resize"),
-            cell(v.name, "usps-esl-all", "mnist-frame"),
-        );
-    }
+    let names: Vec<&str> = cfg.variants.iter().map(|v| v.name).collect();
+    print!("{}", tables.headline(&names));
     println!(
         "accuracy in %, mean ± 95% CI over {} seeds (fewer where runs were left out); tables in {}, figures in {}",
         cfg.seeds.len(),

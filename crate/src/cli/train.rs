@@ -131,23 +131,7 @@ pub fn run(data_dir: &Path, a: &TrainArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let secs = record.train_seconds / record.epochs_run as f64;
-    println!(
-        "{}: {} epochs (best {}), {:.1} s/epoch, {:.0} images/s",
-        cfg.arch,
-        record.epochs_run,
-        record.best_epoch,
-        secs,
-        train_set.len() as f64 / secs
-    );
-    for r in &record.results {
-        println!(
-            "  {:<28} {:>6} images  accuracy {:>6.2}%",
-            r.dataset,
-            r.n,
-            100.0 * r.accuracy
-        );
-    }
+    print!("{}", record.text(train_set.len()));
     println!("weights, history and record in {}", dir.display());
     Ok(())
 }

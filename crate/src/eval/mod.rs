@@ -1,8 +1,6 @@
 //! What a trained model does on a data set: accuracy, per-class accuracy, confusion matrix,
 //! confidence, and the mistakes themselves.
 
-pub mod report;
-
 use dfdx::tensor::Cpu;
 use serde::Serialize;
 

@@ -235,6 +235,41 @@ impl Tables {
         out
     }
 
+    /// The headline as `digits study` prints it: each variant's accuracy on MNIST test and on
+    /// USPS (test, and all 9,298 digits) in both framings, mean ± 95% interval over seeds.
+    pub fn headline(&self, variants: &[&str]) -> String {
+        let mut out = format!(
+            "{:<10} {:>16} {:>16} {:>16} {:>16} {:>16}\n",
+            "model",
+            "MNIST test",
+            "USPS resize",
+            "USPS framed",
+            "all USPS resize",
+            "all USPS framed"
+        );
+        let cell = |v: &str, d: &str, f: &str| {
+            self.accuracy_of(v, d, f).map_or("–".to_string(), |r| {
+                if r.ci.n > 1 {
+                    format!("{:.2}±{:.2}", 100.0 * r.ci.mean, 100.0 * r.ci.half_width())
+                } else {
+                    format!("{:.2}", 100.0 * r.ci.mean)
+                }
+            })
+        };
+        for v in variants {
+            out += &format!(
+                "{:<10} {:>16} {:>16} {:>16} {:>16} {:>16}\n",
+                v,
+                cell(v, "mnist-test", "native"),
+                cell(v, "usps-test", "resize"),
+                cell(v, "usps-test", "mnist-frame"),
+                cell(v, "usps-esl-all", "resize"),
+                cell(v, "usps-esl-all", "mnist-frame"),
+            );
+        }
+        out
+    }
+
     /// The accuracy row of a variant on a domain in a framing (`native` for MNIST).
     pub fn accuracy_of(&self, variant: &str, domain: &str, framing: &str) -> Option<&AccuracyRow> {
         self.accuracy

@@ -16,7 +16,7 @@
 //!   - `pm:COL:D`: the same without the % sign (differences in points);
 //!   - `pct:COL:D`: the value with `D` decimals and a % sign;
 //!   - `num:COL:D`: the value with `D` decimals;
-//!   - `int:COL`: a whole number with thousands separators;
+//!   - `int:COL`: a whole number with thousands separators (`15,008`);
 //!   - `p:COL`: a p-value to two significant figures ([`p_value`]).
 //! - A table: `<!-- digits table NAME -->` on a line of its own, the table, and
 //!   `<!-- /digits -->`: one of the tables of `results/summary.md` ([`TABLES`]).
@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use super::robustness::{level_value, FAMILIES};
 use crate::io::write_atomic;
+use crate::models::group_thousands;
 use crate::{Error, Result};
 
 /// One CSV table of `results/`, as text: its header and its rows.
@@ -239,19 +240,6 @@ pub fn p_value(p: f64) -> String {
             s
         }
     }
-}
-
-/// A whole number with thousands separators.
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// `mean ± half-width` with two decimals (just the mean with one seed).
@@ -509,7 +497,7 @@ pub fn value(r: &Results, spec: &str) -> Result<String> {
         }
         "pct" => format!("{:.*}%", decimals(2)?, row.f64(col)?),
         "num" => format!("{:.*}", decimals(2)?, row.f64(col)?),
-        "int" => thousands(row.f64(col)?.round() as u64),
+        "int" => group_thousands(row.f64(col)?.round() as usize),
         "p" => p_value(row.f64(col)?),
         other => {
             return Err(bad(&format!(
@@ -695,12 +683,5 @@ mod tests {
             "{filled}"
         );
         assert!(filled.ends_with("|\n<!-- /digits -->\nafter\n"), "{filled}");
-    }
-
-    #[test]
-    fn thousands_are_separated() {
-        assert_eq!(thousands(15008), "15,008");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1234567), "1,234,567");
     }
 }

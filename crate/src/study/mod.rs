@@ -20,6 +20,7 @@ pub mod analysis;
 pub mod markdown;
 pub mod mechanism;
 pub mod predictions;
+pub mod report;
 pub mod robustness;
 pub mod stats;
 pub mod tables;
@@ -31,11 +32,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::augment::AugmentSpec;
 use crate::data::{load_mnist, Dataset, Framing, Split};
-use crate::eval::report::{framings_of, TEST_DOMAINS};
 use crate::models::{Arch, Weights};
 use crate::train::run::{self, load_model, RunRecord};
 use crate::train::{Progress, TrainConfig};
 use crate::{Error, Result};
+use report::{framings_of, TEST_DOMAINS};
 
 pub use analysis::Tables;
 use predictions::{cached_predict, load_cache, save_cache, Predictions};

@@ -84,6 +84,31 @@ pub struct RunRecord {
     pub results: Vec<EvalSummary>,
 }
 
+impl RunRecord {
+    /// The record as `digits train` prints it: epochs, speed over `train_images` images per
+    /// epoch, and each test set's accuracy.
+    pub fn text(&self, train_images: usize) -> String {
+        let secs = self.train_seconds / self.epochs_run.max(1) as f64;
+        let mut out = format!(
+            "{}: {} epochs (best {}), {:.1} s/epoch, {:.0} images/s\n",
+            self.config.arch,
+            self.epochs_run,
+            self.best_epoch,
+            secs,
+            train_images as f64 / secs
+        );
+        for r in &self.results {
+            out += &format!(
+                "  {:<28} {:>6} images  accuracy {:>6.2}%\n",
+                r.dataset,
+                r.n,
+                100.0 * r.accuracy
+            );
+        }
+        out
+    }
+}
+
 /// File names inside a run folder.
 /// A run's folder name, `<model>[-<augmentation>][-<conv>]-seed<seed>`: the one naming that
 /// `digits train` and the study share, so runs trained by hand are reused by the study.

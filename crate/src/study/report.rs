@@ -1,10 +1,11 @@
 //! `digits report`: a markdown table of several runs' accuracy on every test domain in both
-//! framings, the table the README quotes.
+//! framings. It predicts through the study's own path ([`super::predictions`]), cache
+//! included, so a run the study has evaluated is reported from the same answers.
 
 use std::path::{Path, PathBuf};
 
+use super::predictions::{cached_predict, load_cache, save_cache};
 use crate::data::Framing;
-use crate::eval::evaluate;
 use crate::train::run::{load_model, try_domain};
 use crate::Result;
 
@@ -45,21 +46,39 @@ pub fn accuracy_table(runs: &[PathBuf], data_dir: &Path) -> Result<Vec<Row>> {
         .iter()
         .map(|r| load_model(r))
         .collect::<Result<Vec<_>>>()?;
+    // A run folder keeps its answers in its prediction cache; a bare weights file has none.
+    let mut caches = runs
+        .iter()
+        .map(|r| {
+            if r.is_dir() {
+                load_cache(r)
+            } else {
+                Ok(Default::default())
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut computed = vec![false; runs.len()];
     let mut rows = Vec::new();
     for &spec in TEST_DOMAINS {
         for &framing in framings_of(spec) {
             let Some(ds) = try_domain(spec, data_dir, framing)? else {
                 continue;
             };
-            let accuracy = models
-                .iter()
-                .map(|(arch, w)| evaluate(*arch, w, &ds).map(|e| Some(e.accuracy)))
-                .collect::<Result<Vec<_>>>()?;
+            let mut accuracy = Vec::with_capacity(runs.len());
+            for (i, (arch, w)) in models.iter().enumerate() {
+                computed[i] |= cached_predict(&mut caches[i], *arch, w, &ds)?;
+                accuracy.push(Some(caches[i][&ds.name].accuracy(&ds.labels)));
+            }
             rows.push(Row {
                 dataset: ds.name.clone(),
                 n: ds.len(),
                 accuracy,
             });
+        }
+    }
+    for ((run, cache), computed) in runs.iter().zip(&caches).zip(computed) {
+        if computed && run.is_dir() {
+            save_cache(run, cache)?;
         }
     }
     Ok(rows)
