@@ -16,8 +16,10 @@ use crate::{Error, Result};
 const MARGIN: u32 = 20;
 /// Space around each image inside its cell.
 const PAD: u32 = 12;
-/// Images are enlarged by a whole factor to about this many pixels on their longer side.
-const IMAGE_PX: usize = 140;
+/// Images are enlarged by a whole factor to about this many pixels on their longer side: 28×28
+/// digits at 3×, 16×16 at 5×, 3×3 filters at 28×. Large enough to read every pixel in a page
+/// or notebook column, small enough to keep grids of 24–80 images compact.
+const IMAGE_PX: usize = 84;
 const BORDER: RGBColor = RGBColor(170, 170, 170);
 
 /// Digit images in a grid, ink drawn **dark on white** (as on paper: 1.0 = black, 0.0 =
@@ -665,7 +667,7 @@ mod tests {
             .map(|i| (i as f32 * 0.37).sin() * 0.05)
             .collect();
         let fig = weight_images(&w, 4, 28, 28, 4, "dense_1").unwrap();
-        assert!(fig.width >= 4 * 140 && fig.svg.is_none());
+        assert!(fig.width >= 4 * 84 && fig.svg.is_none());
         let err = weight_images(&w, 6, 28, 28, 4, "dense_1").unwrap_err();
         assert!(err.to_string().contains("holds 5"), "{err}");
         let err = weight_images(&w, 1, 27, 28, 4, "dense_1").unwrap_err();

@@ -10,6 +10,7 @@
 //! [`font::FONT_ENV`]; without one every figure function returns a one-line error saying so.
 
 mod charts;
+mod encode;
 pub mod font;
 mod grids;
 pub mod run;
@@ -29,9 +30,11 @@ pub use charts::{
     bar_chart, line_chart, scatter_chart, training_curves, training_curves_file, LineSeriesData,
     Metric,
 };
+pub use encode::{compact_png, decode_rgb, encode_png};
 pub use grids::{confusion_matrix, digit_grid, weight_images};
 
-/// A rendered figure: PNG bytes (RGB, 8 bits) and, for line art, the same figure as SVG.
+/// A rendered figure: PNG bytes (greyscale or indexed colour, as [`encode_png`] picks) and,
+/// for line art, the same figure as SVG.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Figure {
     pub png: Vec<u8>,
@@ -85,19 +88,13 @@ pub fn stack(figures: &[Figure]) -> Result<Figure> {
     let mut rgb = vec![255u8; width as usize * height as usize * 3];
     let mut top = 0usize;
     for f in figures {
-        let decoder = png::Decoder::new(f.png.as_slice());
-        let mut reader = decoder.read_info().or_invalid()?;
-        let mut buf = vec![0; reader.output_buffer_size()];
-        let info = reader.next_frame(&mut buf).or_invalid()?;
-        if info.color_type != png::ColorType::Rgb || info.bit_depth != png::BitDepth::Eight {
-            return Err(Error::invalid("can only stack 8-bit RGB figures"));
-        }
-        let row = info.width as usize * 3;
-        for y in 0..info.height as usize {
+        let (buf, w, h) = decode_rgb(&f.png)?;
+        let row = w as usize * 3;
+        for y in 0..h as usize {
             let dst = ((top + y) * width as usize) * 3;
             rgb[dst..dst + row].copy_from_slice(&buf[y * row..(y + 1) * row]);
         }
-        top += info.height as usize;
+        top += h as usize;
     }
     Ok(Figure {
         png: encode_png(&rgb, width, height)?,
@@ -162,19 +159,6 @@ fn render(p: &impl Paint, width: u32, height: u32, svg: bool) -> Result<Figure> 
         height,
         svg,
     })
-}
-
-fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    {
-        let mut enc = png::Encoder::new(&mut out, width, height);
-        enc.set_color(png::ColorType::Rgb);
-        enc.set_depth(png::BitDepth::Eight);
-        let mut w = enc.write_header().or_invalid()?;
-        w.write_image_data(rgb).or_invalid()?;
-        w.finish().or_invalid()?;
-    }
-    Ok(out)
 }
 
 // Sizes in pixels for figures about 1200 px wide: readable when shrunk to a page column.
@@ -481,18 +465,9 @@ pub(crate) mod testutil {
 
     /// Decode a figure's PNG, checking that its header agrees with the figure's size.
     pub fn decode(fig: &Figure) -> Pixels {
-        let dec = png::Decoder::new(fig.png.as_slice());
-        let mut reader = dec.read_info().expect("PNG header");
-        let mut buf = vec![0; reader.output_buffer_size()];
-        let info = reader.next_frame(&mut buf).expect("PNG data");
-        assert_eq!((info.width, info.height), (fig.width, fig.height));
-        assert_eq!(info.color_type, png::ColorType::Rgb);
-        buf.truncate(info.buffer_size());
-        Pixels {
-            width: info.width,
-            height: info.height,
-            rgb: buf,
-        }
+        let (rgb, width, height) = super::decode_rgb(&fig.png).expect("PNG");
+        assert_eq!((width, height), (fig.width, fig.height));
+        Pixels { width, height, rgb }
     }
 
     /// Rendered, decodable, of the stated size and not blank.
