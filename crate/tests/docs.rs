@@ -127,3 +127,41 @@ fn the_readme_is_short_and_speaks_of_the_project_only() {
         }
     }
 }
+
+#[test]
+fn the_scheduler_files_run_a_shard_each() {
+    let root = root();
+    let slurm = root.join("docs/cluster/slurm-array.sh");
+    let status = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&slurm)
+        .status()
+        .expect("bash");
+    assert!(status.success(), "{}: not valid bash", slurm.display());
+    let slurm = read(&slurm);
+    assert!(
+        slurm.contains("#SBATCH --array=") && slurm.contains("study --shard \"$index/$count\"")
+    );
+    let k8s = read(&root.join("docs/cluster/k8s-indexed-job.yaml"));
+    assert!(k8s.contains("completionMode: Indexed"));
+    assert!(k8s.contains("--shard \"${JOB_COMPLETION_INDEX}/${SHARDS}\""));
+    // The shard count is stated twice in the Job; the two must agree.
+    let completions = k8s
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("completions:"))
+        .and_then(|v| v.split('#').next())
+        .map(|v| v.trim().to_string());
+    let shards = k8s
+        .lines()
+        .skip_while(|l| !l.contains("name: SHARDS"))
+        .nth(1)
+        .and_then(|l| l.split('"').nth(1))
+        .map(String::from);
+    assert_eq!(completions, shards, "completions and SHARDS differ");
+    for doc in [&slurm, &k8s] {
+        assert!(
+            doc.contains("gather"),
+            "each file says how to gather the shards"
+        );
+    }
+}

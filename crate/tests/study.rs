@@ -7,8 +7,9 @@
 use std::path::{Path, PathBuf};
 
 use digits::data::fetch::{fetch, MIRROR_ENV};
+use digits::search::Shard;
 use digits::study::stats::mean_ci;
-use digits::study::{run_study, StudyConfig, VARIANTS};
+use digits::study::{run_shard, run_study, StudyConfig, VARIANTS};
 use digits::train::Progress;
 
 fn mirror() -> Option<PathBuf> {
@@ -255,6 +256,73 @@ fn a_small_study_runs_reuses_and_agrees_with_itself() {
     run_study(&cfg, &data).unwrap();
     assert_eq!((stamp(&record), stamp(&cache)), (r0, c0));
     assert_eq!(before, tables_text());
+
+    // The same study spread over two shards trained side by side into one runs folder, then
+    // gathered, writes what the single process wrote (but for the training times).
+    let spread = StudyConfig {
+        runs_dir: root.join("spread/runs"),
+        results_dir: root.join("spread/results"),
+        img_dir: root.join("spread/img"),
+        ..cfg.clone()
+    };
+    std::thread::scope(|scope| {
+        for index in 0..2 {
+            let shard = StudyConfig {
+                shard: Shard { index, count: 2 },
+                ..spread.clone()
+            };
+            let data = &data;
+            scope.spawn(move || run_shard(&shard, data).unwrap());
+        }
+    });
+    for v in &spread.variants {
+        for &seed in &spread.seeds {
+            let dir = v.run_dir(&spread.runs_dir, seed);
+            assert!(dir.join("predictions.json").is_file(), "{}", dir.display());
+        }
+    }
+    let e = run_study(
+        &StudyConfig {
+            shard: Shard { index: 1, count: 2 },
+            ..spread.clone()
+        },
+        &data,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("holds only part of the runs"), "{e}");
+    let gathered = StudyConfig {
+        only_finished: true,
+        ..spread.clone()
+    };
+    let g = run_study(&gathered, &data).unwrap();
+    assert_eq!(g.data.runs.len(), 4);
+    for entry in std::fs::read_dir(res).unwrap() {
+        let name = entry.unwrap().file_name();
+        let (one, two) = (
+            read(&res.join(&name)),
+            read(&spread.results_dir.join(&name)),
+        );
+        if name == "runs.csv" {
+            // Training times differ from run to run; everything else must not.
+            let strip = |t: &str| -> Vec<Vec<String>> {
+                let rows: Vec<Vec<String>> = t
+                    .lines()
+                    .map(|l| l.split(',').map(String::from).collect())
+                    .collect();
+                let col = rows[0].iter().position(|h| h == "train_seconds").unwrap();
+                rows.into_iter()
+                    .map(|mut r| {
+                        r.remove(col);
+                        r
+                    })
+                    .collect()
+            };
+            assert_eq!(strip(&one), strip(&two));
+        } else {
+            assert_eq!(one, two, "{name:?}");
+        }
+    }
 
     // A run folder trained differently is refused with one line, not overwritten.
     let other = StudyConfig {

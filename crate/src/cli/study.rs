@@ -34,6 +34,12 @@ pub struct StudyArgs {
     /// README.md and docs/ from the CSV files in the results folder.
     #[arg(long, conflicts_with_all = ["quick", "only_finished"])]
     pub tables_only: bool,
+    /// Train only part i of n of the runs (run k of the model-by-seed list is part k mod n)
+    /// into the runs folder, and predict with them; no tables or figures. Once every part is
+    /// done, `digits study` (or `--only-finished`) over the same runs folder gathers them.
+    /// In a Slurm job array or a Kubernetes Indexed Job, `i` is the task's index.
+    #[arg(long, conflicts_with_all = ["only_finished", "tables_only"])]
+    pub shard: Option<digits::search::Shard>,
 }
 
 pub fn run(data_dir: &Path, a: &StudyArgs) -> Result<()> {
@@ -89,6 +95,17 @@ pub fn run(data_dir: &Path, a: &StudyArgs) -> Result<()> {
                 .iter()
                 .map(|p| format!("\n  {}", p.display()))
                 .collect::<String>()
+        );
+        return Ok(());
+    }
+    if let Some(shard) = a.shard {
+        cfg.shard = shard;
+        let runs = digits::study::run_shard(&cfg, data_dir)?;
+        println!(
+            "shard {shard}: {} run(s) trained or reused and their predictions cached in {}; once every shard is done, `digits study --runs {}` gathers them",
+            runs.len(),
+            cfg.runs_dir.display(),
+            cfg.runs_dir.display()
         );
         return Ok(());
     }

@@ -33,6 +33,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::augment::AugmentSpec;
 use crate::data::{load_mnist, Dataset, Framing, Split};
 use crate::models::{Arch, Weights};
+use crate::search::Shard;
 use crate::train::run::{self, load_model, RunRecord};
 use crate::train::{Progress, TrainConfig};
 use crate::{Error, Result};
@@ -133,6 +134,8 @@ pub struct StudyConfig {
     /// Use only the runs already finished and train nothing (each table says how many seeds
     /// it summarises); for looking at a study while its runs are still training.
     pub only_finished: bool,
+    /// The part of the runs this process trains ([`run_shard`]); the whole study is `0/1`.
+    pub shard: Shard,
 }
 
 impl StudyConfig {
@@ -152,6 +155,7 @@ impl StudyConfig {
             img_dir: "img".into(),
             progress: Progress::Auto,
             only_finished: false,
+            shard: Shard::ALL,
         }
     }
 
@@ -179,6 +183,12 @@ impl StudyConfig {
             return Err(Error::invalid(
                 "the study needs at least one model and one seed",
             ));
+        }
+        if self.shard.count == 0 || self.shard.index >= self.shard.count {
+            return Err(Error::invalid(format!(
+                "shard {} does not exist: use i/n with 0 <= i < n",
+                self.shard
+            )));
         }
         if self.robustness_images == 0 {
             return Err(Error::invalid("--robustness-images must be at least 1"));
@@ -279,6 +289,12 @@ pub fn documents_root(results_dir: &Path) -> PathBuf {
 /// Steps 1 and 2: the runs and their predictions.
 pub fn collect(cfg: &StudyConfig, data_dir: &Path) -> Result<StudyData> {
     cfg.validate()?;
+    if cfg.shard != Shard::ALL {
+        return Err(Error::invalid(format!(
+            "shard {} holds only part of the runs: train it with `run_shard` (`digits study --shard`), then gather every shard's runs with a whole study",
+            cfg.shard
+        )));
+    }
     let lines = cfg.progress != Progress::Quiet;
     let mnist_train = load_mnist(data_dir, Split::Train)?;
     let runs = ensure_runs(cfg, &mnist_train)?;
@@ -332,6 +348,9 @@ pub fn ensure_runs(cfg: &StudyConfig, mnist_train: &Dataset) -> Result<Vec<RunIn
         .flat_map(|v| cfg.seeds.iter().map(move |s| (v, s)))
         .enumerate()
     {
+        if !owns(cfg.shard, k) {
+            continue;
+        }
         let dir = variant.run_dir(&cfg.runs_dir, seed);
         let want = variant.config(seed, cfg.epochs);
         let (train_set, val_set) = training_data(cfg, mnist_train, seed);
@@ -392,6 +411,33 @@ pub fn ensure_runs(cfg: &StudyConfig, mnist_train: &Dataset) -> Result<Vec<RunIn
             record,
         });
     }
+    Ok(runs)
+}
+
+/// Whether run `k` of the study's list (models in order, each with every seed in order: `mlp`
+/// seeds 0–4 are runs 0–4, `cnn` seeds 0–4 are runs 5–9, and so on) belongs to `shard`: run `k`
+/// is shard `k mod n`'s. Round-robin spreads each model's seeds over the shards, so every shard
+/// gets its share of the long CNN runs.
+pub fn owns(shard: Shard, k: usize) -> bool {
+    k % shard.count == shard.index
+}
+
+/// One shard of a study spread over machines: train (or reuse) this shard's runs into
+/// `cfg.runs_dir` and fill their prediction caches, writing no table or figure. Once every
+/// shard is done, a plain [`run_study`] over the same `runs_dir` (or one with
+/// `only_finished`) trains and predicts nothing and writes what one process would have.
+pub fn run_shard(cfg: &StudyConfig, data_dir: &Path) -> Result<Vec<RunInfo>> {
+    cfg.validate()?;
+    let mnist_train = load_mnist(data_dir, Split::Train)?;
+    let runs = ensure_runs(cfg, &mnist_train)?;
+    drop(mnist_train);
+    let (sets, missing) = eval_sets(cfg, data_dir)?;
+    if cfg.progress != Progress::Quiet {
+        for m in &missing {
+            eprintln!("{m}: data not found, left out of the study (run `digits data fetch`)");
+        }
+    }
+    predict_all(cfg, &runs, &sets)?;
     Ok(runs)
 }
 
