@@ -2,7 +2,7 @@
 #   make study   - fetch the data and run the whole study (digits study): results/ and img/
 #   make test    - formatting, lints, every test, and a real smoke run on full MNIST
 #
-# DIGITS_DATA_MIRROR names a local folder of verified data files (CI: ../shared/data);
+# DIGITS_DATA_MIRROR names a local folder of verified data files (CI sets it);
 # without it the data are downloaded from the public mirrors and verified by checksum.
 
 CARGO ?= cargo
@@ -12,7 +12,7 @@ DIGITS := $(DIGITS_DEV)
 
 .PHONY: test lint unit smoke study data
 
-test: lint unit smoke notebooks-test
+test: lint unit smoke env-test notebooks-test lab-test
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -37,18 +37,21 @@ data:
 #
 # Every published run was computed on the portable GEMM, and OpenBLAS rounds differently, so
 # the study pins the portable one here and reproduces the committed numbers. For OpenBLAS's
-# speed instead: `make study DIGITS_GEMM=auto` (see README, "Speed").
+# speed instead: `make study DIGITS_GEMM=auto` (see docs/performance.md).
 DIGITS_GEMM ?= portable
 study: data
 	DIGITS_GEMM=$(DIGITS_GEMM) $(DIGITS) study
 
 # The evcxr notebooks: Jupyter (pinned, in a virtual environment), the Rust kernel, and a run
 # of all five in quick mode plus the cross-cell test. Setup is skipped when already done.
+# JupyterLab is in the same pinned requirements file as the headless runs: `make test` needs
+# both (the lab test below), so one install into one virtual environment is the fastest for CI,
+# and it keeps a single list for environment.yml to match.
 EVCXR_VERSION := 0.22.0
 VENV := .venv
 JUPYTER := $(VENV)/bin/jupyter
 
-.PHONY: notebooks-setup notebooks-run notebooks-test notebooks-full
+.PHONY: notebooks-setup notebooks-run notebooks-test notebooks-full lab lab-test env-test
 notebooks-setup: $(VENV)/.digits-setup
 $(VENV)/.digits-setup: notebooks/requirements.txt
 	python3 -m venv $(VENV)
@@ -78,3 +81,19 @@ notebooks-full: notebooks-setup data
 	  DIGITS_GEMM=$(DIGITS_GEMM) $(JUPYTER) nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=7200 --ExecutePreprocessor.kernel_name=rust "$$nb" || exit 1; \
 	done
+
+# JupyterLab on the notebooks (opens a browser; Ctrl-C stops it). `DIGITS_QUICK=1 make lab`
+# for the quick mode.
+LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
+lab: notebooks-setup data
+	$(JUPYTER) lab --notebook-dir=notebooks $(LAB_FLAGS)
+
+# No person needed: starts JupyterLab headless on a free local port, checks that it lists the
+# Rust kernel and serves notebook 1, and runs notebook 1's first code cells in a Rust kernel
+# through the server's websocket, in quick mode.
+lab-test: notebooks-setup data
+	$(VENV)/bin/python notebooks/tests/check_lab.py
+
+# environment.yml pins what notebooks/requirements.txt pins, and names the Makefile's evcxr.
+env-test:
+	python3 notebooks/tests/check_environment.py
