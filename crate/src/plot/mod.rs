@@ -1,6 +1,10 @@
 //! Figures for the study: training curves, confusion matrices, digit and weight grids, bar and
 //! line charts.
 //!
+//! This folder owns every figure: the drawing primitives here and in `charts` and `grids`, the
+//! PNG encoding (`encode`), the font (`font`), and the figure sets of a run (`run`), of the
+//! search (`search`) and of the study (`study`).
+//!
 //! Every figure is rendered into memory ([`Figure`]) rather than straight to a file, so the
 //! same bytes can be saved atomically into `img/` and shown inline in an evcxr notebook.
 //! Charts made of lines and text also carry an SVG rendering; pixel grids do not (one SVG

@@ -1,5 +1,11 @@
 //! `digits study`: the whole domain-shift study, headless.
 //!
+//! This folder owns the study: the runs and their predictions (here and `predictions`), the
+//! statistics (`stats`, `analysis`), the tables (`tables`), the controlled changes
+//! (`robustness`), where the ink falls (`mechanism`), `digits report` over the same predictions
+//! (`report`), and the markdown made from the tables: `results/summary.md` and the marked
+//! numbers of the README and `docs/` (`markdown`).
+//!
 //! 1. **Runs.** Every model variant ([`VARIANTS`]: the published MLP and CNN, each without and
 //!    with the original's augmentation) is trained with several seeds into
 //!    `runs/<variant>-seed<seed>/`. A finished run is reused when its record says it was

@@ -1,6 +1,11 @@
 //! Training: mini-batch Adam on softmax cross-entropy, validation each epoch, early stopping
 //! that restores the best weights, an atomic checkpoint every epoch, and exact resumption.
 //!
+//! This folder owns training: the loop here, Keras's Adam (`optim`), checkpoints that resume
+//! exactly (`checkpoint`), the per-epoch history (`history`), run folders and their records,
+//! named once for the command and the study (`run`), and a few steps with their gradients laid
+//! bare for the cross-cell test (`probe`).
+//!
 //! Everything random is a pure function of the run's seed: the shuffle of epoch `e` is drawn
 //! from `mix_seed(seed, e)` and the dropout masks of batch `b` from `mix_seed(seed, e << 32 | b)`.
 //! Augmentation, when on, draws batch `b` from `mix_seed(seed ^ 0xA5A5_A5A5, e << 32 | b)`: a
