@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::checksums::{combine_hashes, known_file, read_bytes, sha256_hex, verify, FETCH_HINT};
 use super::dataset::{Dataset, Split};
-use super::idx::{parse_images, parse_labels, IdxImages, FIX_FETCH};
+use super::idx::{parse_images, parse_labels, FIX_FETCH};
 use crate::error::{Error, Result};
 
 const TRAIN_LEN: usize = 60_000;
@@ -20,9 +20,15 @@ const FILE_NAMES: [&str; 4] = [
     "t10k-labels-idx1-ubyte",
 ];
 
-/// One decompressed file, parsed and checked: present, of the expected count and size,
-/// matching its published checksum. Returns the parsed file and its content hash.
-fn read_checked(data_dir: &Path, name: &str, count: usize) -> Result<(Idx, String)> {
+/// One decompressed file, parsed by `parse` and checked: present, of the expected count and
+/// size, matching its published checksum. `parse` returns the file's content with its item
+/// count and item size. Returns the content and the file's hash.
+fn read_checked<T>(
+    data_dir: &Path,
+    name: &str,
+    count: usize,
+    parse: impl Fn(&Path, &[u8]) -> Result<(T, usize, usize, usize)>,
+) -> Result<(T, String)> {
     let gz_rel = format!("mnist/{name}.gz");
     let path = data_dir.join("mnist").join(name);
     let hint = if data_dir.join(&gz_rel).is_file() {
@@ -32,15 +38,7 @@ fn read_checked(data_dir: &Path, name: &str, count: usize) -> Result<(Idx, Strin
     };
     let bytes = read_bytes(&path, hint)?;
     // Structure first: "truncated, N of M bytes" says more than a checksum mismatch.
-    let parsed = if name.contains("images") {
-        Idx::Images(parse_images(&path, &bytes, FIX_FETCH)?)
-    } else {
-        Idx::Labels(parse_labels(&path, &bytes, FIX_FETCH)?)
-    };
-    let (n, rows, cols) = match &parsed {
-        Idx::Images(img) => (img.count, img.rows, img.cols),
-        Idx::Labels(labels) => (labels.len(), SIDE, SIDE),
-    };
+    let (parsed, n, rows, cols) = parse(&path, &bytes)?;
     if (n, rows, cols) != (count, SIDE, SIDE) {
         return Err(Error::format(
             &path,
@@ -59,26 +57,27 @@ fn read_checked(data_dir: &Path, name: &str, count: usize) -> Result<(Idx, Strin
     Ok((parsed, sha))
 }
 
-#[derive(Debug)]
-enum Idx {
-    Images(IdxImages),
-    Labels(Vec<u8>),
+fn parse_image_file(path: &Path, bytes: &[u8]) -> Result<(Vec<u8>, usize, usize, usize)> {
+    let img = parse_images(path, bytes, FIX_FETCH)?;
+    Ok((img.pixels, img.count, img.rows, img.cols))
+}
+
+fn parse_label_file(path: &Path, bytes: &[u8]) -> Result<(Vec<u8>, usize, usize, usize)> {
+    let labels = parse_labels(path, bytes, FIX_FETCH)?;
+    let n = labels.len();
+    Ok((labels, n, SIDE, SIDE))
 }
 
 /// Loads MNIST's training (60,000) or test (10,000) set from `data_dir/mnist/`, pixels
 /// scaled by 1/255. `source_sha256` combines the images' then the labels' content hashes.
 pub fn load_mnist(data_dir: &Path, split: Split) -> Result<Dataset> {
-    let (images, labels, count) = match split {
+    let (image_name, label_name, count) = match split {
         Split::Train => (FILE_NAMES[0], FILE_NAMES[1], TRAIN_LEN),
         Split::Test => (FILE_NAMES[2], FILE_NAMES[3], TEST_LEN),
     };
-    let (Idx::Images(pixels), image_sha) = read_checked(data_dir, images, count)? else {
-        unreachable!("an images file parses as images")
-    };
-    let (Idx::Labels(labels), label_sha) = read_checked(data_dir, labels, count)? else {
-        unreachable!("a labels file parses as labels")
-    };
-    let images = pixels.pixels.iter().map(|&p| p as f32 / 255.0).collect();
+    let (pixels, image_sha) = read_checked(data_dir, image_name, count, parse_image_file)?;
+    let (labels, label_sha) = read_checked(data_dir, label_name, count, parse_label_file)?;
+    let images = pixels.iter().map(|&p| p as f32 / 255.0).collect();
     let source = combine_hashes(&[&image_sha, &label_sha]);
     Dataset::new(format!("mnist-{split}"), images, labels, SIDE, SIDE, source)
 }
@@ -129,7 +128,8 @@ mod tests {
         }
         bytes.resize(8 + 60_000, 0);
         std::fs::write(dir.join("mnist/train-labels-idx1-ubyte"), &bytes).unwrap();
-        let e = read_checked(&dir, "train-labels-idx1-ubyte", 60_000).unwrap_err();
+        let e =
+            read_checked(&dir, "train-labels-idx1-ubyte", 60_000, parse_label_file).unwrap_err();
         assert!(matches!(e, Error::Checksum { .. }), "{e}");
         assert!(e.to_string().contains("65a50cbbf4e906d7"), "{e}");
     }

@@ -362,9 +362,9 @@ pub fn table(r: &Results, name: &str) -> Result<String> {
             }
         }
         "robustness" => {
-            let rob = r.table("robustness")?;
+            let rows = r.table("robustness")?.records();
             let mut variants: Vec<&str> = Vec::new();
-            for row in rob.records() {
+            for row in &rows {
                 let v = row.str("variant")?;
                 if !variants.contains(&v) {
                     variants.push(v);
@@ -386,7 +386,7 @@ pub fn table(r: &Results, name: &str) -> Result<String> {
                 for v in &variants {
                     let mut cells = Vec::new();
                     for &l in levels.iter() {
-                        let hit = rob.records().into_iter().find(|x| {
+                        let hit = rows.iter().find(|x| {
                             x.str("variant").ok() == Some(v)
                                 && x.str("family").ok() == Some(family)
                                 && x.f64("level").ok() == Some(level_value(l))

@@ -301,7 +301,6 @@ pub fn collect(cfg: &StudyConfig, data_dir: &Path) -> Result<StudyData> {
             cfg.shard
         )));
     }
-    let lines = cfg.progress != Progress::Quiet;
     let mnist_train = load_mnist(data_dir, Split::Train)?;
     let runs = ensure_runs(cfg, &mnist_train)?;
     if runs.is_empty() {
@@ -327,11 +326,6 @@ pub fn collect(cfg: &StudyConfig, data_dir: &Path) -> Result<StudyData> {
         })
         .collect::<Result<Vec<_>>>()?;
     let (sets, missing) = eval_sets(cfg, data_dir)?;
-    if lines {
-        for m in &missing {
-            eprintln!("{m}: data not found, left out of the study (run `digits data fetch`)");
-        }
-    }
     let predictions = predict_all(cfg, &runs, &sets)?;
     Ok(StudyData {
         runs,
@@ -437,12 +431,7 @@ pub fn run_shard(cfg: &StudyConfig, data_dir: &Path) -> Result<Vec<RunInfo>> {
     let mnist_train = load_mnist(data_dir, Split::Train)?;
     let runs = ensure_runs(cfg, &mnist_train)?;
     drop(mnist_train);
-    let (sets, missing) = eval_sets(cfg, data_dir)?;
-    if cfg.progress != Progress::Quiet {
-        for m in &missing {
-            eprintln!("{m}: data not found, left out of the study (run `digits data fetch`)");
-        }
-    }
+    let (sets, _) = eval_sets(cfg, data_dir)?;
     predict_all(cfg, &runs, &sets)?;
     Ok(runs)
 }
@@ -460,6 +449,8 @@ fn training_data(cfg: &StudyConfig, mnist_train: &Dataset, seed: u64) -> (Datase
 }
 
 /// The test domains in both framings, then the perturbed MNIST test sets.
+/// Domains whose files are absent are left out, named in the second list and, unless the
+/// study is quiet, in a line each.
 pub fn eval_sets(cfg: &StudyConfig, data_dir: &Path) -> Result<(Vec<EvalSet>, Vec<String>)> {
     let mut sets = Vec::new();
     let mut missing = Vec::new();
@@ -476,6 +467,9 @@ pub fn eval_sets(cfg: &StudyConfig, data_dir: &Path) -> Result<(Vec<EvalSet>, Ve
                     data: cut(ds),
                 }),
                 None => {
+                    if cfg.progress != Progress::Quiet {
+                        eprintln!("{spec}: data not found, left out of the study (run `digits data fetch`)");
+                    }
                     missing.push(spec.to_string());
                     break;
                 }
