@@ -34,13 +34,8 @@ data:
 # The whole study (`digits study`): 4 models x 5 seeds, every test domain in both framings,
 # the robustness curves; tables into results/, figures into img/. Finished runs are reused
 # and interrupted ones resume, so running it again only does what is missing.
-#
-# Every published run was computed on the portable GEMM, and OpenBLAS rounds differently, so
-# the study pins the portable one here and reproduces the committed numbers. For OpenBLAS's
-# speed instead: `make study DIGITS_GEMM=auto` (see docs/performance.md).
-DIGITS_GEMM ?= portable
 study: data
-	DIGITS_GEMM=$(DIGITS_GEMM) $(DIGITS) study
+	$(DIGITS) study
 
 # The evcxr notebooks: Jupyter (pinned, in a virtual environment), the Rust kernel, and a run
 # of all five in quick mode plus the cross-cell test. Setup is skipped when already done.
@@ -78,7 +73,7 @@ notebooks-test: notebooks-run
 # Execute the notebooks in place on the full data (what is committed). Run `make study` first.
 notebooks-full: notebooks-setup data
 	for nb in notebooks/*.ipynb; do \
-	  DIGITS_GEMM=$(DIGITS_GEMM) $(JUPYTER) nbconvert --to notebook --execute --inplace \
+	  $(JUPYTER) nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=7200 --ExecutePreprocessor.kernel_name=rust "$$nb" || exit 1; \
 	done
 

@@ -41,10 +41,10 @@ pub fn show_whole_tables() {
 }
 
 /// The variable that lists what the tests must find on this machine, e.g.
-/// `DIGITS_TESTS_REQUIRE=data,font,openblas` (what `.ci/run` sets).
+/// `DIGITS_TESTS_REQUIRE=data,font` (what `.ci/run` sets).
 pub const TESTS_REQUIRE_ENV: &str = "DIGITS_TESTS_REQUIRE";
 
-/// A test that cannot run here (no data mirror, no font, no OpenBLAS) calls this instead of
+/// A test that cannot run here (no data mirror, no font) calls this instead of
 /// running: it skips with `why` printed, unless [`TESTS_REQUIRE_ENV`] names `what`, where a
 /// skip would hide a broken set-up, and it fails with `why` instead.
 pub fn skip_unless_required(what: &str, why: &str) {

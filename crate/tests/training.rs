@@ -200,6 +200,22 @@ fn augmented_runs_resume_exactly_and_never_augment_validation() {
     };
     let err = train(&other, &tr, &val, resume()).unwrap_err().to_string();
     assert!(err.contains("different configuration"), "{err}");
+    // A checkpoint another engine wrote (or one that does not say) would not resume exactly.
+    let mut loaded = digits::train::checkpoint::load_safetensors(&ckpt).unwrap();
+    for engine in [Some("portable (gemm 0.15)"), None] {
+        match engine {
+            Some(e) => loaded.metadata.insert("engine".into(), e.into()),
+            None => loaded.metadata.remove("engine"),
+        };
+        let sets: Vec<(&str, &digits::models::Weights)> =
+            loaded.sets.iter().map(|(k, w)| (k.as_str(), w)).collect();
+        digits::train::checkpoint::save_safetensors(&ckpt, &sets, &loaded.metadata).unwrap();
+        let err = train(&cfg, &tr, &val, resume()).unwrap_err().to_string();
+        assert!(
+            err.contains("another engine") && !err.contains('\n'),
+            "{err}"
+        );
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -208,20 +224,20 @@ fn configurations_without_augmentation_read_and_write_as_before() {
     let cfg = config(Arch::Cnn, 3);
     let json = serde_json::to_string(&cfg).unwrap();
     assert!(!json.contains("augment"), "{json}");
-    // Nor does the default convolution algorithm appear: records made before Winograd read
-    // as im2col, which is what made them.
-    assert!(!json.contains("conv"), "{json}");
-    let winograd = TrainConfig {
-        conv: ConvAlgo::Winograd,
-        ..cfg.clone()
-    };
-    let wjson = serde_json::to_string(&winograd).unwrap();
-    assert!(wjson.contains(r#""conv":"winograd""#), "{wjson}");
-    assert_eq!(
-        serde_json::from_str::<TrainConfig>(&wjson).unwrap(),
-        winograd
-    );
+    // The convolution algorithm is always written (Winograd is the default), and a record
+    // without it reads as im2col, which made every run recorded that way.
+    assert_eq!(cfg.conv, ConvAlgo::Winograd);
+    assert!(json.contains(r#""conv":"winograd""#), "{json}");
     assert_eq!(serde_json::from_str::<TrainConfig>(&json).unwrap(), cfg);
+    let unrecorded = json.replace(r#","conv":"winograd""#, "");
+    assert!(!unrecorded.contains("conv"), "{unrecorded}");
+    assert_eq!(
+        serde_json::from_str::<TrainConfig>(&unrecorded).unwrap(),
+        TrainConfig {
+            conv: ConvAlgo::Im2col,
+            ..cfg.clone()
+        }
+    );
     let augmented = TrainConfig {
         augment: Some("elastic".parse().unwrap()),
         ..cfg

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use self::profile::Phase;
 use crate::data::Dataset;
-use crate::engine::gemm::{self, matmul, Layout, Strides};
+use crate::engine::gemm::{self, matmul, Layout};
 use crate::eval::predict_probabilities;
 use crate::models::{Arch, Classifier, ConvAlgo};
 use crate::train::optim::{Adam, AdamConfig};
@@ -52,12 +52,6 @@ pub struct Peak {
     pub gflops: f64,
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct BackendPeak {
-    pub backend: String,
-    pub peak: Peak,
-}
-
 /// The best single-precision GEMM rate among square sizes, measured now with `product`
 /// (`c = a·b`, square `n`) on all of rayon's threads.
 fn measure_peak_of(product: impl Fn(usize, &[f32], &[f32], &mut [f32])) -> Peak {
@@ -82,28 +76,9 @@ fn measure_peak_of(product: impl Fn(usize, &[f32], &[f32], &mut [f32])) -> Peak 
     best
 }
 
-/// The peak of the GEMM the models use now (OpenBLAS when loaded, else the portable one).
+/// The peak of the GEMM the models use, measured now.
 pub fn measure_peak() -> Peak {
     measure_peak_of(|n, a, b, c| matmul(n, n, n, a, Layout::Normal, b, Layout::Normal, c, false))
-}
-
-/// The peak of every GEMM routine the crate can use here: the backend in use, and the
-/// portable one when that is not it.
-pub fn measure_peaks() -> Vec<BackendPeak> {
-    let mut peaks = vec![BackendPeak {
-        backend: gemm::backend_name(),
-        peak: measure_peak(),
-    }];
-    if !peaks[0].backend.starts_with("portable") {
-        let s = Strides::rows;
-        peaks.push(BackendPeak {
-            backend: "portable (gemm 0.15)".into(),
-            peak: measure_peak_of(|n, a, b, c| {
-                gemm::portable(n, n, n, a, s(n), b, s(n), c, s(n), false, true)
-            }),
-        });
-    }
-    peaks
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -144,12 +119,11 @@ pub struct ModelBench {
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchReport {
     pub threads: usize,
-    /// The GEMM backend the models ran on.
-    pub backend: String,
-    /// The best of `peaks`: what each model's achieved rate is a fraction of.
+    /// The GEMM and the kernels the models ran on (see [`gemm::backend_name`]).
+    pub engine: String,
+    /// The GEMM's peak measured in the same run: what each model's achieved rate is a
+    /// fraction of.
     pub peak: Peak,
-    /// Each GEMM routine's own peak.
-    pub peaks: Vec<BackendPeak>,
     /// Median seconds to augment one batch with the `keras` preset (rotation, shift, zoom).
     pub keras_augmentation_seconds: f64,
     pub models: Vec<ModelBench>,
@@ -341,12 +315,7 @@ pub fn bench_model(arch: Arch, conv: ConvAlgo, cfg: &BenchConfig, peak: &Peak) -
 }
 
 pub fn run(cfg: &BenchConfig) -> BenchReport {
-    let peaks = measure_peaks();
-    let peak = peaks
-        .iter()
-        .map(|p| p.peak.clone())
-        .max_by(|a, b| a.gflops.total_cmp(&b.gflops))
-        .expect("at least one backend");
+    let peak = measure_peak();
     let augment = keras_augmentation_seconds(cfg.batch_size);
     let mut models = Vec::new();
     for &arch in &cfg.archs {
@@ -360,9 +329,8 @@ pub fn run(cfg: &BenchConfig) -> BenchReport {
     }
     BenchReport {
         threads: rayon::current_num_threads(),
-        backend: gemm::backend_name(),
+        engine: gemm::backend_name(),
         peak,
-        peaks,
         keras_augmentation_seconds: augment,
         models,
     }
@@ -370,18 +338,12 @@ pub fn run(cfg: &BenchConfig) -> BenchReport {
 
 impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{} threads; models ran on {}", self.threads, self.engine)?;
         writeln!(
             f,
-            "{} threads; models ran on {}",
-            self.threads, self.backend
+            "single-precision GEMM peak measured now: {:.1} GFLOP/s ({}x{} matrices)",
+            self.peak.gflops, self.peak.n, self.peak.n
         )?;
-        for p in &self.peaks {
-            writeln!(
-                f,
-                "single-precision GEMM peak measured now, {}: {:.1} GFLOP/s ({}x{} matrices)",
-                p.backend, p.peak.gflops, p.peak.n, p.peak.n
-            )?;
-        }
         for m in &self.models {
             let name = match m.conv {
                 Some(conv) => format!("{} ({conv})", m.model),
@@ -398,7 +360,7 @@ impl std::fmt::Display for BenchReport {
             )?;
             writeln!(
                 f,
-                "  {:.2} GFLOP per step, {:.1} GFLOP/s achieved = {:.0}% of the best peak",
+                "  {:.2} GFLOP per step, {:.1} GFLOP/s achieved = {:.0}% of the peak",
                 m.step_gflop,
                 m.achieved_gflops,
                 100.0 * m.fraction_of_peak

@@ -60,10 +60,6 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Show whole trial tables; set here, before any thread can read the environment.
     digits::runtime::show_whole_tables();
-    if let Err(e) = digits::engine::gemm::check_backend() {
-        eprintln!("error: {e}");
-        return ExitCode::FAILURE;
-    }
     match dispatch(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

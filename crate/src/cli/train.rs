@@ -41,16 +41,16 @@ pub struct TrainArgs {
     /// Epochs without a better validation loss before stopping (0: never stop early).
     #[arg(long, default_value_t = 5)]
     pub patience: usize,
-    /// Run folder (default: runs/<model>[-<augmentation>][-winograd]-seed<seed>).
+    /// Run folder (default: runs/<model>[-<augmentation>][-im2col]-seed<seed>).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Augment every training batch: a preset (none, keras, elastic, strong) or a spec such as
     /// `rotate=10,shift=0.1,zoom=0.1,elastic=34:4,thickness=1`.
     #[arg(long)]
     pub augment: Option<AugmentSpec>,
-    /// How the convolutions are computed: im2col (the reference, used by every published
-    /// run) or winograd (F(2×2,3×3): faster, equal up to rounding). Recorded with the run.
-    #[arg(long, default_value = "im2col")]
+    /// How the convolutions are computed: winograd (F(2×2,3×3), the default) or im2col (the
+    /// reference the tests compare against; slower, equal up to rounding). Recorded with the run.
+    #[arg(long, default_value = "winograd")]
     pub conv: ConvAlgo,
     /// Continue an interrupted run in the run folder.
     #[arg(long)]

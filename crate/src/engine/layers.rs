@@ -19,7 +19,7 @@ use rayon::prelude::*;
 
 use super::gemm::{matmul, Layout};
 use super::kernels::{self, ConvDims};
-use super::{mix_seed, winograd};
+use super::{direct, mix_seed, winograd};
 use crate::bench::profile::{self, Phase};
 
 // dfdx's `Tensorlike` trait (what `Gradients` keys on) is crate-private, so these helpers are
@@ -89,18 +89,27 @@ pub struct ConvOpts {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ConvAlgo {
-    /// Lowered onto one GEMM (im2col): the reference, and what every published run used.
-    #[default]
+    /// Lowered onto one GEMM (im2col): the simplest correct form, which the tests compare
+    /// Winograd against.
     Im2col,
-    /// Winograd F(2×2, 3×3): 2.25 times fewer multiplications (see [`super::winograd`]). Used
-    /// only where the input has at least [`WINOGRAD_MIN_CHANNELS`] channels; the one-channel
-    /// first layer has too little arithmetic to pay for the transforms.
+    /// The fast form, the default: Winograd F(2×2, 3×3), 2.25 times fewer multiplications
+    /// (see [`super::winograd`]), where the input has at least [`WINOGRAD_MIN_CHANNELS`]
+    /// channels. With fewer (the one-channel first layer, whose arithmetic is too little to
+    /// pay for Winograd's transforms), a direct stencil with the pooling fused (see
+    /// [`super::direct`]).
+    #[default]
     Winograd,
 }
 
 impl ConvAlgo {
     pub fn is_default(&self) -> bool {
         *self == ConvAlgo::default()
+    }
+
+    /// What a run record without the field means: records were written without it only
+    /// while im2col was the default.
+    pub fn unrecorded() -> Self {
+        ConvAlgo::Im2col
     }
 }
 
@@ -135,12 +144,20 @@ enum ConvSaved {
     Im2col { col: Vec<f32>, w: Vec<f32> },
     /// The input and the transformed weights.
     Winograd { x: Vec<f32>, u: Vec<f32> },
+    /// The input and the weights of a direct stencil (see [`direct`]).
+    Direct { x: Vec<f32>, w: Vec<f32> },
 }
 
 impl ConvSaved {
     /// Whether a convolution of these sizes and options runs as Winograd.
     fn uses_winograd(d: ConvDims, opts: ConvOpts) -> bool {
         opts.algo == ConvAlgo::Winograd && d.c_in >= WINOGRAD_MIN_CHANNELS
+    }
+
+    /// Whether a pooled convolution of these sizes and options runs as a direct stencil:
+    /// the fast algorithm's choice where the input has too few channels for Winograd.
+    fn uses_direct(d: ConvDims, opts: ConvOpts) -> bool {
+        opts.algo == ConvAlgo::Winograd && d.c_in < WINOGRAD_MIN_CHANNELS
     }
 
     /// The convolution's output (ReLU applied when `opts.relu`) and what its gradients need.
@@ -182,6 +199,13 @@ impl ConvSaved {
             ConvSaved::Winograd { x, u } => {
                 winograd::conv_backward(x, u, dy, d, &mut dw, &mut db, opts.input_grad)
             }
+            // Only the pooled op makes a direct stencil; from a full-size gradient the
+            // im2col form computes the same function.
+            ConvSaved::Direct { x, w } => {
+                let mut col = vec![0.0f32; d.col_len()];
+                kernels::im2col(x, d, &mut col);
+                kernels::conv_backward(&col, w, dy, d, &mut dw, &mut db, opts.input_grad)
+            }
         };
         (dw, db, dx)
     }
@@ -205,6 +229,11 @@ impl ConvSaved {
                 let u = winograd::transform_weights(&w, d.c_out, d.c_in);
                 let (pooled, argmax) = winograd::conv_forward_pooled(&x, &u, bias, d, opts.relu);
                 (ConvSaved::Winograd { x, u }, pooled, argmax)
+            })
+        } else if Self::uses_direct(d, opts) {
+            profile::time(Phase::Convolution, || {
+                let (pooled, argmax) = direct::conv_forward_pooled(&x, &w, bias, d, opts.relu);
+                (ConvSaved::Direct { x, w }, pooled, argmax)
             })
         } else {
             let (saved, conv_out) = Self::forward(x, w, bias, d, opts);
@@ -240,6 +269,23 @@ impl ConvSaved {
             let dx = winograd::conv_backward_pooled(
                 x,
                 u,
+                dp,
+                argmax,
+                DEAD,
+                d,
+                &mut dw,
+                &mut db,
+                opts.input_grad,
+            );
+            profile::stop(Phase::Convolution, started);
+            return (dw, db, dx);
+        }
+        if let ConvSaved::Direct { x, w } = self {
+            let mut dw = vec![0.0f32; d.c_out * d.c_in * 9];
+            let mut db = vec![0.0f32; d.c_out];
+            let dx = direct::conv_backward_pooled(
+                x,
+                w,
                 dp,
                 argmax,
                 DEAD,

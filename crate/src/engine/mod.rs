@@ -8,9 +8,11 @@
 //!   pooling, dropout) as dfdx tape operations, with the convolution algorithm to use.
 //! - [`kernels`]: im2col convolution, pooling and their gradients on plain slices.
 //! - [`winograd`]: Winograd F(2×2, 3×3) convolution and its exact adjoint.
+//! - [`direct`]: the direct 3×3 stencil with ReLU and pooling fused, for few input channels.
 //! - [`gemm`]: the matrix products everything above reduces to, and the backend that ran them.
 //! - [`params`]: weights as plain data (named tensors), their initialisation and their layout.
 
+pub mod direct;
 pub mod gemm;
 pub mod kernels;
 pub mod layers;

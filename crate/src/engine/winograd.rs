@@ -121,18 +121,29 @@ fn lanes<const N: usize, const M: usize>(
 ) {
     let ins = ins.map(|r| &r[..len]);
     let mut outs = outs.map(|r| &mut r[..len]);
+    // Whole blocks copy a fixed eight lanes, which compile to vector moves; only the last,
+    // partial block copies a variable length (a call to memcpy per row).
+    let whole = len - len % LANE;
     let mut t = 0;
-    while t < len {
-        let n = LANE.min(len - t);
+    while t < whole {
+        let x: [[f32; LANE]; N] =
+            std::array::from_fn(|k| ins[k][t..t + LANE].try_into().expect("eight lanes"));
+        let y = f(&x);
+        for (yk, r) in y.iter().zip(outs.iter_mut()) {
+            r[t..t + LANE].copy_from_slice(yk);
+        }
+        t += LANE;
+    }
+    if t < len {
+        let n = len - t;
         let mut x = [[0.0f32; LANE]; N];
         for (xk, r) in x.iter_mut().zip(&ins) {
-            xk[..n].copy_from_slice(&r[t..t + n]);
+            xk[..n].copy_from_slice(&r[t..]);
         }
         let y = f(&x);
         for (yk, r) in y.iter().zip(outs.iter_mut()) {
-            r[t..t + n].copy_from_slice(&yk[..n]);
+            r[t..].copy_from_slice(&yk[..n]);
         }
-        t += n;
     }
 }
 
@@ -369,6 +380,29 @@ impl Scratch {
     }
 }
 
+thread_local! {
+    /// Each thread's last forward scratch, kept for the next call of the same sizes: rayon
+    /// makes a fresh `for_each_init` state for every piece of work it splits off, and zeroing
+    /// a megabyte and more each time cost a tenth of a forward pass.
+    static FORWARD_SCRATCH: std::cell::RefCell<Option<(usize, ConvDims, Scratch)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Run `f` with a scratch for chunks of `n` images of sizes `d`, reusing this thread's last one
+/// when it has those sizes. Every entry of a scratch is written before it is read, so what
+/// a previous call left in it does not matter.
+fn with_forward_scratch<R>(n: usize, d: &ConvDims, f: impl FnOnce(&mut Scratch) -> R) -> R {
+    let key = ConvDims { batch: 0, ..*d };
+    let cached = FORWARD_SCRATCH.with(|c| c.borrow_mut().take());
+    let mut s = match cached {
+        Some((cn, cd, s)) if cn == n && cd == key => s,
+        _ => Scratch::new(n, d),
+    };
+    let out = f(&mut s);
+    FORWARD_SCRATCH.with(|c| *c.borrow_mut() = Some((n, key, s)));
+    out
+}
+
 /// Transform a chunk's input tiles and multiply them by the weights: `s.m` then holds the
 /// 16 matrices `M[ξ] (O × T)`. Returns T.
 fn chunk_products(x_c: &[f32], u: &[f32], d: &ConvDims, s: &mut Scratch) -> usize {
@@ -411,11 +445,8 @@ pub fn conv_forward(x: &[f32], u: &[f32], bias: &[f32], d: ConvDims, relu: bool)
     let mut out = vec![0.0f32; d.batch * d.c_out * hw];
     out.par_chunks_mut(CHUNK * d.c_out * hw)
         .zip(x.par_chunks(CHUNK * d.c_in * hw))
-        // One scratch per rayon job, not per chunk: each is over a megabyte, and every entry
-        // is written before it is read.
-        .for_each_init(
-            || Scratch::new(CHUNK, &d),
-            |s, (out_c, x_c)| {
+        .for_each(|(out_c, x_c)| {
+            with_forward_scratch(CHUNK, &d, |s| {
                 let n = x_c.len() / (d.c_in * hw);
                 let t_all = chunk_products(x_c, u, &d, s);
                 for o in 0..d.c_out {
@@ -448,8 +479,8 @@ pub fn conv_forward(x: &[f32], u: &[f32], bias: &[f32], d: ConvDims, relu: bool)
                         }
                     }
                 }
-            },
-        );
+            })
+        });
     out
 }
 
@@ -490,9 +521,8 @@ pub fn conv_forward_pooled(
         .zip(argmax.par_chunks_mut(CHUNK * d.c_out * per_img))
         .zip(x.par_chunks(CHUNK * d.c_in * hw))
         .enumerate()
-        .for_each_init(
-            || Scratch::new(CHUNK, &d),
-            |s, (chunk, ((pooled_c, arg_c), x_c))| {
+        .for_each(|(chunk, ((pooled_c, arg_c), x_c))| {
+            with_forward_scratch(CHUNK, &d, |s| {
                 let n = x_c.len() / (d.c_in * hw);
                 let t_all = chunk_products(x_c, u, &d, s);
                 for (o, &bo) in bias.iter().enumerate() {
@@ -522,8 +552,8 @@ pub fn conv_forward_pooled(
                         }
                     }
                 }
-            },
-        );
+            })
+        });
     (pooled, argmax)
 }
 

@@ -60,9 +60,9 @@ pub struct TrainConfig {
     /// checkpoints and records of runs without augmentation read and write as before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub augment: Option<AugmentSpec>,
-    /// How the convolutions are computed. Im2col (the default) is left out of the JSON, and is
-    /// what a record without the field means: every run made before Winograd existed used it.
-    #[serde(default, skip_serializing_if = "ConvAlgo::is_default")]
+    /// How the convolutions are computed (Winograd by default). Always written; a record
+    /// without it was trained with im2col (see [`ConvAlgo::unrecorded`]).
+    #[serde(default = "ConvAlgo::unrecorded")]
     pub conv: ConvAlgo,
 }
 
@@ -227,6 +227,7 @@ impl State {
             ),
             ("train_data".to_string(), train.source_sha256.clone()),
             ("val_data".to_string(), val.source_sha256.clone()),
+            ("engine".to_string(), crate::engine::gemm::backend_name()),
         ]);
         let sets = [
             ("", &self.weights),
@@ -250,6 +251,16 @@ impl State {
             .get("config")
             .and_then(|s| serde_json::from_str(s).ok())
             .ok_or_else(|| corrupt("no configuration"))?;
+        // Resuming is exact only on the engine that wrote the checkpoint.
+        let engine = crate::engine::gemm::backend_name();
+        let stored_engine = loaded.metadata.get("engine").cloned();
+        if stored_engine.as_deref() != Some(engine.as_str()) {
+            return Err(Error::invalid(format!(
+                "{}: checkpoint was written by another engine ({}) than this one ({engine}), so resuming would not be exact; move it away, or another --out to start afresh",
+                path.display(),
+                stored_engine.as_deref().unwrap_or("gemm 0.15")
+            )));
+        }
         // Only the epoch budget may change on resume (to train longer).
         if (TrainConfig {
             epochs: cfg.epochs,

@@ -25,8 +25,8 @@ pub struct Versions {
     pub digits: String,
     pub dfdx: String,
     pub rustc: String,
-    /// The matrix-multiply backend (see `models::gemm`): the two round differently. Absent
-    /// from records made before OpenBLAS could be used, which all ran on the portable one.
+    /// The matrix multiply and its kernels, e.g. `gemm 0.19.0 (AVX2+FMA kernels)` (see
+    /// `engine::gemm`). Absent from the oldest records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gemm: Option<String>,
 }
@@ -211,6 +211,15 @@ pub fn finished_run(
         return Ok(None);
     }
     let record = load_record(dir)?;
+    if !same_engine(&record.versions) {
+        return Err(Error::invalid(format!(
+            "{} was trained by another engine ({}, {} convolutions) than this build's ({}); its numbers are not this engine's: move it away, or choose another --runs folder",
+            dir.display(),
+            record.versions.gemm.as_deref().unwrap_or("gemm 0.15"),
+            record.config.conv,
+            crate::engine::gemm::backend_name()
+        )));
+    }
     let same = record.config == *cfg
         && record.val_split == val_split
         && record.train_data == train_set.source_sha256;
@@ -221,6 +230,16 @@ pub fn finished_run(
         )));
     }
     Ok(Some(record))
+}
+
+/// Whether a run was computed by this build's matrix multiply: the same `gemm` version, on
+/// whatever kernels the machine that trained it had (they are in its record; a study spread
+/// over machines of several kinds gathers them all).
+pub fn same_engine(versions: &Versions) -> bool {
+    versions
+        .gemm
+        .as_deref()
+        .is_some_and(|g| g.starts_with(&format!("gemm {} (", crate::engine::gemm::GEMM_VERSION)))
 }
 
 /// A finished run, reused as it is when `dir` holds one made the same way (see
@@ -336,11 +355,11 @@ mod tests {
             ..plain.clone()
         };
         assert_eq!(run_name(&keras), "cnn-keras-seed3");
-        let winograd = TrainConfig {
-            conv: ConvAlgo::Winograd,
+        let im2col = TrainConfig {
+            conv: ConvAlgo::Im2col,
             ..keras
         };
-        assert_eq!(run_name(&winograd), "cnn-keras-winograd-seed3");
+        assert_eq!(run_name(&im2col), "cnn-keras-im2col-seed3");
         let custom = TrainConfig {
             augment: Some("rotate=5,shift=0.1".parse().unwrap()),
             ..TrainConfig::new(Arch::Mlp)
@@ -358,6 +377,49 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_run_of_another_engine_is_refused_in_one_line() {
+        let dir = std::env::temp_dir().join(format!("digits-unit-engine-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let train_set = crate::data::synthetic::blocks(20, 1, false);
+        let cfg = TrainConfig::new(Arch::Mlp);
+        let mut record = RunRecord {
+            config: cfg.clone(),
+            val_split: 0.1,
+            train_data: train_set.source_sha256.clone(),
+            val_data: String::new(),
+            versions: Versions::current(),
+            epochs_run: 1,
+            best_epoch: 1,
+            stopped_early: false,
+            train_seconds: 1.0,
+            results: Vec::new(),
+        };
+        save_model(&dir, &cfg.arch.init(0), &record).unwrap();
+        save_record(&dir, &record).unwrap();
+        // This engine's own run is reused, whatever kernels trained it.
+        assert!(finished_run(&dir, &cfg, 0.1, &train_set).unwrap().is_some());
+        record.versions.gemm = Some("gemm 0.19.0 (AVX-512 kernels)".into());
+        save_record(&dir, &record).unwrap();
+        assert!(finished_run(&dir, &cfg, 0.1, &train_set).unwrap().is_some());
+        // A run of another matrix multiply, or one whose record does not say, is not.
+        for old in [
+            Some("portable (gemm 0.15)"),
+            Some("OpenBLAS 0.3.21 (Zen kernels)"),
+            None,
+        ] {
+            record.versions.gemm = old.map(String::from);
+            save_record(&dir, &record).unwrap();
+            let err = finished_run(&dir, &cfg, 0.1, &train_set)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("another engine"), "{err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

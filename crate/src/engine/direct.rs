@@ -1,0 +1,351 @@
+//! The 3×3 'same' convolution computed directly, with its ReLU and 2×2 max pooling fused, for
+//! layers with few input channels: the CNN's first layer, whose one input channel leaves
+//! im2col a product with an inner dimension of 9.
+//!
+//! Why: such a product runs far below the GEMM's peak, and around it im2col writes a 9-times
+//! copy of the images, the convolution a full-size output (128 × 32 × 28 × 28 floats, 13 MB a
+//! batch) and the pooling reads it back. Here each output row is nine shifted multiply-adds
+//! over a zero-padded input row, which the compiler vectorises along the row, and two rows at
+//! a time are pooled as they are made: only the pooled values and their winners are written.
+//!
+//! The backward pass needs only the winners: each pooled gradient goes to the one position
+//! that won its window, so the weight gradient is one 3×3 patch per window, not per pixel.
+//! It sums over a fixed number of image groups in order, so the numbers do not depend on the
+//! thread count. Results differ from im2col's by rounding only (the sums run in another
+//! order); the tests compare the two.
+
+use rayon::prelude::*;
+
+use super::kernels::ConvDims;
+
+/// Image groups for the weight-gradient reduction (as in the other kernels).
+const DW_GROUPS: usize = 4;
+
+/// Copy image `img`'s `c_in` planes into `padded`, each with a border of one zero.
+fn pad_image(x: &[f32], img: usize, d: &ConvDims, padded: &mut [f32]) {
+    let (hw, pw, ph) = (d.h * d.w, d.w + 2, d.h + 2);
+    padded.fill(0.0);
+    for c in 0..d.c_in {
+        let plane = &x[(img * d.c_in + c) * hw..][..hw];
+        let dst = &mut padded[c * ph * pw..][..ph * pw];
+        for y in 0..d.h {
+            dst[(y + 1) * pw + 1..][..d.w].copy_from_slice(&plane[y * d.w..][..d.w]);
+        }
+    }
+}
+
+/// Output row `y` of channel `o` (bias added, ReLU when asked) into `row`, from a padded image.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn conv_row(
+    padded: &[f32],
+    w: &[f32],
+    bias: f32,
+    o: usize,
+    y: usize,
+    d: &ConvDims,
+    relu: bool,
+    row: &mut [f32],
+) {
+    let (pw, ph) = (d.w + 2, d.h + 2);
+    row.fill(0.0);
+    for c in 0..d.c_in {
+        let plane = &padded[c * ph * pw..][..ph * pw];
+        let taps = &w[(o * d.c_in + c) * 9..][..9];
+        for ky in 0..3 {
+            let src = &plane[(y + ky) * pw..][..pw];
+            for kx in 0..3 {
+                let t = taps[ky * 3 + kx];
+                for (r, s) in row.iter_mut().zip(&src[kx..kx + d.w]) {
+                    *r += t * s;
+                }
+            }
+        }
+    }
+    if relu {
+        row.iter_mut().for_each(|v| *v = (*v + bias).max(0.0));
+    } else {
+        row.iter_mut().for_each(|v| *v += bias);
+    }
+}
+
+/// Forward 3×3 'same' convolution with bias (and ReLU when `relu`), then 2×2 max pooling (even
+/// sides): `(B, C, H, W) → (B, O, H/2, W/2)`, with, for each pooled value, the index into the
+/// full-size output of the value that won (the first in reading order on ties), as
+/// [`super::kernels::maxpool_forward`] returns it.
+pub fn conv_forward_pooled(
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    d: ConvDims,
+    relu: bool,
+) -> (Vec<f32>, Vec<u32>) {
+    let hw = d.h * d.w;
+    assert_eq!(x.len(), d.batch * d.c_in * hw);
+    assert_eq!(weight.len(), d.c_out * d.c_in * 9);
+    assert_eq!(bias.len(), d.c_out);
+    assert!(
+        d.h.is_multiple_of(2) && d.w.is_multiple_of(2),
+        "max pooling needs even sides"
+    );
+    assert!(
+        d.batch * d.c_out * hw <= u32::MAX as usize,
+        "tensor too large for u32 indices"
+    );
+    let (ph, pw) = (d.h / 2, d.w / 2);
+    let per_img = d.c_out * ph * pw;
+    let mut pooled = vec![0.0f32; d.batch * per_img];
+    let mut argmax = vec![0u32; d.batch * per_img];
+    pooled
+        .par_chunks_mut(per_img)
+        .zip(argmax.par_chunks_mut(per_img))
+        .enumerate()
+        .for_each_init(
+            || {
+                (
+                    vec![0.0f32; d.c_in * (d.h + 2) * (d.w + 2)],
+                    vec![0.0f32; d.w],
+                    vec![0.0f32; d.w],
+                )
+            },
+            |(padded, top, bottom), (img, (pooled_i, arg_i))| {
+                pad_image(x, img, &d, padded);
+                for (o, &bo) in bias.iter().enumerate() {
+                    let plane = (img * d.c_out + o) * hw;
+                    for py in 0..ph {
+                        conv_row(padded, weight, bo, o, 2 * py, &d, relu, top);
+                        conv_row(padded, weight, bo, o, 2 * py + 1, &d, relu, bottom);
+                        let at = (o * ph + py) * pw;
+                        for px in 0..pw {
+                            // The window in reading order; a later value wins only if larger.
+                            let (x0, y0) = (2 * px, 2 * py);
+                            let cands = [
+                                (top[x0], y0 * d.w + x0),
+                                (top[x0 + 1], y0 * d.w + x0 + 1),
+                                (bottom[x0], (y0 + 1) * d.w + x0),
+                                (bottom[x0 + 1], (y0 + 1) * d.w + x0 + 1),
+                            ];
+                            let mut best = cands[0];
+                            for &cand in &cands[1..] {
+                                if cand.0 > best.0 {
+                                    best = cand;
+                                }
+                            }
+                            pooled_i[at + px] = best.0;
+                            arg_i[at + px] = (plane + best.1) as u32;
+                        }
+                    }
+                }
+            },
+        );
+    (pooled, argmax)
+}
+
+/// Gradients of [`conv_forward_pooled`] given `dp`, the pooled output's gradient, and the
+/// winners it returned, with `dead` marking windows that pass no gradient (where a fused ReLU
+/// left no positive value): adds into `dw` `(O, C, 3, 3)` and `db`, and returns `dx` when
+/// asked. The same function as routing each pooled gradient to its winner and running the
+/// convolution's backward pass, up to rounding.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_backward_pooled(
+    x: &[f32],
+    weight: &[f32],
+    dp: &[f32],
+    argmax: &[u32],
+    dead: u32,
+    d: ConvDims,
+    dw: &mut [f32],
+    db: &mut [f32],
+    want_dx: bool,
+) -> Option<Vec<f32>> {
+    let hw = d.h * d.w;
+    let pooled_hw = hw / 4;
+    assert_eq!(x.len(), d.batch * d.c_in * hw);
+    assert_eq!(dp.len(), d.batch * d.c_out * pooled_hw);
+    assert_eq!(argmax.len(), dp.len());
+    assert_eq!(dw.len(), d.c_out * d.c_in * 9);
+    let (ph, pw) = (d.h + 2, d.w + 2);
+    let mut dx = vec![0.0f32; if want_dx { x.len() } else { 0 }];
+    let groups = DW_GROUPS.min(d.batch).max(1);
+    let bounds: Vec<(usize, usize)> = (0..groups)
+        .map(|g| (g * d.batch / groups, (g + 1) * d.batch / groups))
+        .collect();
+    // Each group owns its images' part of dx.
+    let mut dx_parts: Vec<&mut [f32]> = Vec::with_capacity(groups);
+    let mut rest = dx.as_mut_slice();
+    for &(first, last) in &bounds {
+        let len = if want_dx {
+            (last - first) * d.c_in * hw
+        } else {
+            0
+        };
+        let (head, tail) = rest.split_at_mut(len);
+        dx_parts.push(head);
+        rest = tail;
+    }
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = bounds
+        .par_iter()
+        .zip(dx_parts)
+        .map(|(&(first, last), dx_g)| {
+            let mut dwp = vec![0.0f32; dw.len()];
+            let mut dbp = vec![0.0f32; d.c_out];
+            let mut padded = vec![0.0f32; d.c_in * ph * pw];
+            let mut dpad = vec![0.0f32; if want_dx { d.c_in * ph * pw } else { 0 }];
+            for img in first..last {
+                pad_image(x, img, &d, &mut padded);
+                dpad.fill(0.0);
+                for (o, db_o) in dbp.iter_mut().enumerate() {
+                    let plane = (img * d.c_out + o) * hw;
+                    let at = (img * d.c_out + o) * pooled_hw;
+                    for (&g, &win) in dp[at..][..pooled_hw].iter().zip(&argmax[at..][..pooled_hw]) {
+                        if win == dead {
+                            continue;
+                        }
+                        let pos = win as usize - plane;
+                        let (y, xx) = (pos / d.w, pos % d.w);
+                        *db_o += g;
+                        for c in 0..d.c_in {
+                            let base = c * ph * pw;
+                            let wk = (o * d.c_in + c) * 9;
+                            for ky in 0..3 {
+                                let src = base + (y + ky) * pw + xx;
+                                for kx in 0..3 {
+                                    dwp[wk + ky * 3 + kx] += g * padded[src + kx];
+                                    if want_dx {
+                                        dpad[src + kx] += g * weight[wk + ky * 3 + kx];
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                if want_dx {
+                    for c in 0..d.c_in {
+                        let dst = &mut dx_g[((img - first) * d.c_in + c) * hw..][..hw];
+                        for y in 0..d.h {
+                            let src = &dpad[c * ph * pw + (y + 1) * pw + 1..][..d.w];
+                            dst[y * d.w..][..d.w].copy_from_slice(src);
+                        }
+                    }
+                }
+            }
+            (dwp, dbp)
+        })
+        .collect();
+    for (dwp, dbp) in partials {
+        dw.iter_mut().zip(dwp).for_each(|(a, b)| *a += b);
+        db.iter_mut().zip(dbp).for_each(|(a, b)| *a += b);
+    }
+    want_dx.then_some(dx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::kernels;
+
+    fn data(len: usize, salt: u64) -> Vec<f32> {
+        let mut s = salt.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn close(a: &[f32], b: &[f32], what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}");
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                "{what}[{i}]: {x} vs {y}"
+            );
+        }
+    }
+
+    /// Pooled values, winners, and the gradients of the weights, bias and input.
+    type Both = (Vec<f32>, Vec<u32>, Vec<f32>, Vec<f32>, Vec<f32>);
+
+    /// im2col's convolution, its pooling and their backward passes: the reference.
+    fn reference(x: &[f32], w: &[f32], b: &[f32], dp: &[f32], d: ConvDims, relu: bool) -> Both {
+        let mut col = vec![0.0; d.col_len()];
+        kernels::im2col(x, d, &mut col);
+        let out = kernels::conv_forward(&col, w, b, d, relu);
+        let (pooled, argmax) = kernels::maxpool_forward(&out, d.batch * d.c_out, d.h, d.w);
+        let mut dy = vec![0.0; out.len()];
+        for ((g, &a), p) in dp.iter().zip(&argmax).zip(&pooled) {
+            if !relu || *p > 0.0 {
+                dy[a as usize] += g;
+            }
+        }
+        let (mut dw, mut db) = (vec![0.0; w.len()], vec![0.0; b.len()]);
+        let dx = kernels::conv_backward(&col, w, &dy, d, &mut dw, &mut db, true).unwrap();
+        (pooled, argmax, dw, db, dx)
+    }
+
+    #[test]
+    fn matches_im2col_convolution_and_pooling_both_ways() {
+        for (c_in, relu) in [(1, true), (1, false), (3, true)] {
+            let d = ConvDims {
+                batch: 5,
+                c_in,
+                c_out: 7,
+                h: 10,
+                w: 12,
+            };
+            let x = data(d.batch * c_in * d.h * d.w, 1);
+            let w = data(d.c_out * c_in * 9, 2);
+            let b = data(d.c_out, 3);
+            let dp = data(d.batch * d.c_out * d.h * d.w / 4, 4);
+            let (pooled_r, argmax_r, dw_r, db_r, dx_r) = reference(&x, &w, &b, &dp, d, relu);
+            let (pooled, argmax) = conv_forward_pooled(&x, &w, &b, d, relu);
+            close(&pooled, &pooled_r, "pooled");
+            // Winners agree except where two candidates tie to rounding.
+            let same = argmax.iter().zip(&argmax_r).filter(|(a, b)| a == b).count();
+            assert!(
+                same * 100 >= argmax.len() * 99,
+                "{same} of {}",
+                argmax.len()
+            );
+            let dead = u32::MAX;
+            let marked: Vec<u32> = argmax_r
+                .iter()
+                .zip(&pooled_r)
+                .map(|(&a, &p)| if relu && p <= 0.0 { dead } else { a })
+                .collect();
+            let (mut dw, mut db) = (vec![0.0; w.len()], vec![0.0; b.len()]);
+            let dx = conv_backward_pooled(&x, &w, &dp, &marked, dead, d, &mut dw, &mut db, true)
+                .unwrap();
+            close(&dw, &dw_r, "dw");
+            close(&db, &db_r, "db");
+            close(&dx, &dx_r, "dx");
+        }
+    }
+
+    #[test]
+    fn numbers_do_not_depend_on_the_thread_count() {
+        let d = ConvDims {
+            batch: 9,
+            c_in: 1,
+            c_out: 6,
+            h: 8,
+            w: 8,
+        };
+        let x = data(d.batch * 64, 5);
+        let w = data(54, 6);
+        let b = data(6, 7);
+        let dp = data(d.batch * 6 * 16, 8);
+        let run = |threads: usize| {
+            crate::engine::with_threads(threads, || {
+                let (pooled, argmax) = conv_forward_pooled(&x, &w, &b, d, true);
+                let (mut dw, mut db) = (vec![0.0; 54], vec![0.0; 6]);
+                conv_backward_pooled(&x, &w, &dp, &argmax, u32::MAX, d, &mut dw, &mut db, false);
+                (pooled, argmax, dw, db)
+            })
+        };
+        assert_eq!(run(1), run(3));
+    }
+}
