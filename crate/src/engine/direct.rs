@@ -197,12 +197,20 @@ pub fn conv_backward_pooled(
                 for (o, db_o) in dbp.iter_mut().enumerate() {
                     let plane = (img * d.c_out + o) * hw;
                     let at = (img * d.c_out + o) * pooled_hw;
-                    for (&g, &win) in dp[at..][..pooled_hw].iter().zip(&argmax[at..][..pooled_hw]) {
+                    // Windows row by row: each winner's offset from its window's corner
+                    // gives its place, with no division per window.
+                    let half_w = d.w / 2;
+                    for (py, px) in (0..d.h / 2).flat_map(|py| (0..half_w).map(move |px| (py, px)))
+                    {
+                        let t = py * half_w + px;
+                        let (g, win) = (dp[at + t], argmax[at + t]);
                         if win == dead {
                             continue;
                         }
-                        let pos = win as usize - plane;
-                        let (y, xx) = (pos / d.w, pos % d.w);
+                        let corner = 2 * py * d.w + 2 * px;
+                        let rel = win as usize - plane - corner;
+                        let below = usize::from(rel >= d.w);
+                        let (y, xx) = (2 * py + below, 2 * px + rel - below * d.w);
                         *db_o += g;
                         for c in 0..d.c_in {
                             let base = c * ph * pw;

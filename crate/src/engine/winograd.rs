@@ -532,23 +532,26 @@ pub fn conv_forward_pooled(
                     for img in 0..n {
                         let plane = (chunk * CHUNK + img) * d.c_out + o;
                         let dst = (img * d.c_out + o) * per_img;
-                        for t in 0..per_img {
-                            let tile = img * per_img + t;
-                            let (ty, tx) = (t / tw, t % tw);
-                            // The window in reading order, as maxpool_forward reads it.
-                            let mut best = f32::NEG_INFINITY;
-                            let mut at = 0;
-                            for (k, row) in r.iter().enumerate() {
-                                let v = row[tile] + bo;
-                                let v = if relu { v.max(0.0) } else { v };
-                                if k == 0 || v > best {
-                                    best = v;
-                                    at = k;
+                        // Tiles row by row: no division per tile to find its place.
+                        for ty in 0..th {
+                            for tx in 0..tw {
+                                let t = ty * tw + tx;
+                                let tile = img * per_img + t;
+                                // The window in reading order, as maxpool_forward reads it.
+                                let mut best = f32::NEG_INFINITY;
+                                let mut at = 0;
+                                for (k, row) in r.iter().enumerate() {
+                                    let v = row[tile] + bo;
+                                    let v = if relu { v.max(0.0) } else { v };
+                                    if k == 0 || v > best {
+                                        best = v;
+                                        at = k;
+                                    }
                                 }
+                                pooled_c[dst + t] = best;
+                                arg_c[dst + t] =
+                                    (plane * hw + (2 * ty + at / 2) * d.w + 2 * tx + at % 2) as u32;
                             }
-                            pooled_c[dst + t] = best;
-                            arg_c[dst + t] =
-                                (plane * hw + (2 * ty + at / 2) * d.w + 2 * tx + at % 2) as u32;
                         }
                     }
                 }
@@ -589,6 +592,7 @@ fn transform_output_grad(
     let (t_all, per_img) = (n * th * tw, th * tw);
     let hw = d.h * d.w;
     let pw = 2 * tw;
+    let (mut window, mut sum_rows) = (Vec::with_capacity(per_img), Vec::with_capacity(per_img));
     for (o, db_o) in db.iter_mut().enumerate() {
         for img in 0..n {
             let plane_index = (first + img) * d.c_out + o;
@@ -619,17 +623,31 @@ fn transform_output_grad(
                         &dp[plane_index * per_img..][..per_img],
                         &argmax[plane_index * per_img..][..per_img],
                     );
-                    // Each tile's gradient is zero but at its window's winner. The channel's
-                    // sum runs over the winners in the full plane's reading order, as the
-                    // full-size sum does (its other terms are zeros).
-                    let mut sum_rows = Vec::with_capacity(per_img);
+                    // Each tile's gradient is zero but at its window's winner, found as its
+                    // offset from the window's corner (no division per tile). `window[t]` is
+                    // the winner's place in the window, 0..4 in reading order, or 4 for none.
+                    let base = plane_index * hw;
+                    window.clear();
                     for ty in 0..th {
-                        for i in 0..2 {
+                        for tx in 0..tw {
+                            let a = argmax[ty * tw + tx];
+                            window.push(if a == dead {
+                                4
+                            } else {
+                                let rel = a as usize - base - (2 * ty * d.w + 2 * tx);
+                                let below = usize::from(rel >= d.w);
+                                (2 * below + rel - below * d.w) as u8
+                            });
+                        }
+                    }
+                    // The channel's sum runs over the winners in the full plane's reading
+                    // order, as the full-size sum does (its other terms are zeros).
+                    sum_rows.clear();
+                    for ty in 0..th {
+                        for i in 0..2u8 {
                             for tx in 0..tw {
                                 let t = ty * tw + tx;
-                                let a = argmax[t];
-                                if a != dead && (a as usize - plane_index * hw) / d.w == 2 * ty + i
-                                {
+                                if window[t] < 4 && window[t] / 2 == i {
                                     sum_rows.push(dp[t]);
                                 }
                             }
@@ -641,12 +659,8 @@ fn transform_output_grad(
                         for k in 0..4 {
                             out_tiles[k * t_all + tile] = 0.0;
                         }
-                        let a = argmax[t];
-                        if a != dead {
-                            let pos = a as usize - plane_index * hw;
-                            let (yy, xx) = (pos / d.w, pos % d.w);
-                            let (ty, tx) = (t / tw, t % tw);
-                            let k = (yy - 2 * ty) * 2 + (xx - 2 * tx);
+                        let k = usize::from(window[t]);
+                        if k < 4 {
                             out_tiles[k * t_all + tile] = dp[t];
                         }
                     }
