@@ -11,6 +11,7 @@
 //! - [`checksums`], [`fetch`](mod@fetch): the file table, `digits data fetch` and `check`.
 //! - [`idx`], [`mnist`](mod@self::mnist), [`usps`], [`semeion`], [`mfeat`], [`optdigits`],
 //!   [`png_dir`]: one reader per format.
+//! - [`paper`]: finding the ink on paper (background, polarity, noise, specks).
 //! - [`frame`]: `resize` and `mnist-frame` framings.
 //! - [`domains`]: data sets by name.
 
@@ -23,6 +24,7 @@ pub mod idx;
 pub mod mfeat;
 pub mod mnist;
 pub mod optdigits;
+pub mod paper;
 pub mod png_dir;
 pub mod semeion;
 pub mod synthetic;
