@@ -3,15 +3,26 @@
 //! from MNIST's crop alone ([`crop_to_frame`]), the mean absolute difference per pixel over
 //! all images and over the changed ones, and the largest.
 //!
-//! `cargo run --release --example framing_change` (data from `DIGITS_DATA_DIR`, or `data/`).
+//! With run folders as arguments, also each run's accuracy on every domain framed both ways.
+//!
+//! `cargo run --release --example framing_change [RUN...]` (data from `DIGITS_DATA_DIR`, or
+//! `data/`).
 
 use std::path::PathBuf;
 
 use digits::data::frame::{crop_to_frame, frame_image, Framing};
-use digits::data::load_raw;
+use digits::data::{load_raw, to_mnist_frame, Dataset};
+use digits::eval::evaluate;
+use digits::train::run::load_model;
 
 fn main() -> digits::Result<()> {
     let dir = PathBuf::from(std::env::var("DIGITS_DATA_DIR").unwrap_or_else(|_| "data".into()));
+    let runs: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();
+    let models = runs
+        .iter()
+        .map(|r| load_model(r))
+        .collect::<digits::Result<Vec<_>>>()?;
+    let mut accuracy = String::new();
     println!(
         "| domain | images | changed | mean abs diff, all | mean abs diff, changed | largest |"
     );
@@ -49,6 +60,31 @@ fn main() -> digits::Result<()> {
                 0.0
             },
             largest
+        );
+        if models.is_empty() {
+            continue;
+        }
+        let old: Vec<f32> = (0..ds.len())
+            .flat_map(|i| crop_to_frame(ds.image(i), ds.width))
+            .collect();
+        let old = Dataset::new("old", old, ds.labels.clone(), 28, 28, "")?;
+        let new = to_mnist_frame(&ds, Framing::MnistFrame);
+        for (run, (arch, weights)) in runs.iter().zip(&models) {
+            let (a, b) = (
+                evaluate(*arch, weights, &old)?.accuracy,
+                evaluate(*arch, weights, &new)?.accuracy,
+            );
+            accuracy += &format!(
+                "| {} | {name} | {:.2}% | {:.2}% |\n",
+                run.display(),
+                100.0 * a,
+                100.0 * b
+            );
+        }
+    }
+    if !accuracy.is_empty() {
+        println!(
+            "\n| run | domain | crop alone | ink found first |\n|---|---|---|---|\n{accuracy}"
         );
     }
     Ok(())

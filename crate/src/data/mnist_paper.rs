@@ -195,4 +195,20 @@ mod tests {
             assert_ne!(resized, framed);
         }
     }
+
+    #[test]
+    fn the_same_bytes_whatever_the_thread_count() {
+        let mnist = crate::data::synthetic::blocks(24, 3, false);
+        let on = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| render_set(&mnist, 5, "p").unwrap())
+        };
+        let one = on(1);
+        assert_eq!(one, on(3));
+        assert_eq!(one.labels, mnist.labels);
+        assert!(one.source_sha256.ends_with("+paper(seed=5)"));
+    }
 }
