@@ -225,9 +225,13 @@ fn the_same_digit_in_any_file_gets_the_same_answers() {
     assert_eq!(v["failed"].as_array().unwrap().len(), 0);
     assert_eq!(preds[1]["width"], 150);
     assert_eq!(preds[1]["height"], 200);
-    for m in 0..2 {
-        let top = |p: usize| preds[p]["answers"][m]["top"].as_array().unwrap().clone();
-        let (ta, tb) = (top(0), top(1));
+    for m in ["three-digits", "run"] {
+        let top = |p: &serde_json::Value| {
+            let answers = p["answers"].as_array().unwrap();
+            let a = answers.iter().find(|a| a["model"] == m).unwrap();
+            a["top"].as_array().unwrap().clone()
+        };
+        let (ta, tb) = (top(&preds[0]), top(&preds[1]));
         assert_eq!(ta.len(), 3);
         let probs: Vec<f64> = ta
             .iter()

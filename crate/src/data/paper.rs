@@ -113,8 +113,9 @@ fn solve6(mut a: [[f64; 6]; 6], mut b: [f64; 6]) -> Option<[f64; 6]> {
         b.swap(col, pivot);
         for row in col + 1..6 {
             let k = a[row][col] / a[col][col];
-            for c in col..6 {
-                a[row][c] -= k * a[col][c];
+            let pivot_row = a[col];
+            for (x, p) in a[row].iter_mut().zip(pivot_row).skip(col) {
+                *x -= k * p;
             }
             b[row] -= k * b[col];
         }

@@ -339,14 +339,7 @@ pub fn figure(predictions: &[Prediction]) -> Result<Figure> {
             .collect();
         captions.push(best.join(", "));
     }
-    digit_grid(
-        &images,
-        CELL,
-        CELL,
-        &captions,
-        2,
-        "input, and the 28x28 the models saw",
-    )
+    digit_grid(&images, CELL, CELL, &captions, 2, "input | 28x28 seen")
 }
 
 #[cfg(test)]
