@@ -59,7 +59,7 @@ pub fn render(digit: &[f32], seed: u64, index: usize) -> Result<RawImage> {
     let share = rng.gen_range(0.30..0.75f32);
     let side =
         ((FRAME as f32 * share * w.min(h) as f32 / BOX as f32).round() as usize).clamp(8, w.min(h));
-    let mut scaled = resize_image(digit, FRAME, FRAME, side, side);
+    let scaled = resize_image(digit, FRAME, FRAME, side, side);
     // Keep the whole digit on the canvas: place its ink box, not its frame.
     let (bx0, by0, bx1, by1) = ink_box(&scaled, side).unwrap_or((0, 0, side, side));
     let (bw, bh) = (bx1 - bx0, by1 - by0);
@@ -77,7 +77,6 @@ pub fn render(digit: &[f32], seed: u64, index: usize) -> Result<RawImage> {
             ink[(oy + y) * w + ox + x] = scaled[(by0 + y) * side + bx0 + x];
         }
     }
-    scaled.clear();
     // Specks of dirt, as dark as the ink.
     for _ in 0..rng.gen_range(0..=2usize) {
         let (sx, sy, size) = (
