@@ -11,7 +11,10 @@
 //! crate's codec). Every choice is drawn from a generator seeded by the seed and the
 //! image's index alone, so the images are the same bytes whatever the thread count; noise
 //! is a sum of uniforms and the lighting a polynomial, with no library maths function
-//! whose last bit could differ between machines.
+//! whose last bit could differ between machines. The JPEG round trip is exact arithmetic
+//! too: the `image` crate's encoder uses an integer DCT and IEEE division for quantising,
+//! and its decoder (`zune-jpeg`) documents its vector IDCT as bit-identical to its scalar
+//! one, so a machine with AVX2 decodes the same bytes as one without.
 //!
 //! The set has MNIST test's 10,000 images and labels, in order. Its `source_sha256` is
 //! MNIST test's followed by `+paper(seed=S)`.
