@@ -20,6 +20,7 @@
 //! - [`study`]: the domain-shift study: every model with several seeds on every domain in both
 //!   framings, its statistics and its tables.
 //! - [`plot`]: every figure, as PNG (and SVG), for `img/` and inline in evcxr notebooks.
+//! - [`predict`]: trained models' answers on users' own image files (`digits predict`).
 //! - [`bench`](mod@bench): how fast training runs, and where a step's time goes.
 //!
 //! Beside them: [`error`] (one error type whose messages say how to fix the problem), [`io`]
@@ -34,6 +35,7 @@ pub mod eval;
 pub mod io;
 pub mod models;
 pub mod plot;
+pub mod predict;
 pub mod runtime;
 pub mod search;
 pub mod study;

@@ -379,36 +379,66 @@ fn png(w: u32, h: u32, fill: u8) -> Vec<u8> {
     out
 }
 
+/// A `w`×`h` grey PNG of `paper` with a vertical bar of `ink` in its middle fifth.
+fn bar_png(w: u32, h: u32, paper: u8, ink: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, w, h);
+        enc.set_color(png::ColorType::Grayscale);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut wr = enc.write_header().unwrap();
+        let data: Vec<u8> = (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                let on = (2 * w / 5..3 * w / 5).contains(&x) && (h / 6..5 * h / 6).contains(&y);
+                if on {
+                    ink
+                } else {
+                    paper
+                }
+            })
+            .collect();
+        wr.write_image_data(&data).unwrap();
+    }
+    out
+}
+
 #[test]
-fn png_folder_with_mixed_sizes_names_the_file() {
+fn png_folder_with_mixed_sizes_frames_and_names_what_it_cannot_read() {
     let dir = temp_dir("png");
     write(&dir.join("1/a.png"), &png(20, 24, 200));
     write(&dir.join("4/b.png"), &png(20, 24, 255));
     write(&dir.join("7/c.png"), &png(24, 20, 255));
     let spec = format!("png:{}", dir.display());
-    let m = msg(load_domain(&spec, Path::new("unused"), Framing::Resize).unwrap_err());
-    assert!(
-        m.contains("7/c.png") && m.contains("24x20") && m.contains("20x24"),
-        "{m}"
-    );
-    assert!(m.contains("1/a.png"), "names the reference image: {m}");
-
-    write(&dir.join("7/c.png"), b"\x89PNG garbage");
+    // Framed, sizes may differ; at its own size the set has none, and says so.
+    let d = load_domain(&spec, Path::new("unused"), Framing::Resize).unwrap();
+    assert_eq!((d.len(), d.width, d.height), (3, 28, 28));
     let m = msg(load_raw(&spec, Path::new("unused")).unwrap_err());
     assert!(
-        m.contains("7/c.png") && m.contains("cannot decode PNG"),
+        m.contains("mixes image sizes") && m.contains("24x20") && m.contains("20x24"),
         "{m}"
     );
 
-    // Light paper with one darker image: inverted so the darker image holds more ink.
-    write(&dir.join("7/c.png"), &png(20, 24, 255));
-    let d = load_domain(&spec, Path::new("unused"), Framing::Resize).unwrap();
-    assert_eq!(d.labels, vec![1, 4, 7]);
-    assert!(
-        d.image(0)[0] > 0.2 && d.image(1)[0] == 0.0,
-        "{:?}",
-        &d.image(0)[..2]
-    );
+    // An unreadable file is left out (with a warning on stderr); the others are read.
+    write(&dir.join("7/c.png"), b"\x89PNG garbage");
+    let d = load_domain(&spec, Path::new("unused"), Framing::MnistFrame).unwrap();
+    assert_eq!(d.labels, vec![1, 4]);
+
+    // Polarity per image: dark ink on paper and light ink on black frame alike.
+    write(&dir.join("1/a.png"), &bar_png(20, 30, 230, 20));
+    write(&dir.join("4/b.png"), &bar_png(40, 60, 0, 255));
+    std::fs::remove_file(dir.join("7/c.png")).unwrap();
+    let d = load_domain(&spec, Path::new("unused"), Framing::MnistFrame).unwrap();
+    assert_eq!(d.labels, vec![1, 4]);
+    let mad = d
+        .image(0)
+        .iter()
+        .zip(d.image(1))
+        .map(|(a, b)| (a - b).abs())
+        .sum::<f32>()
+        / 784.0;
+    assert!(mad < 0.05, "{mad}");
+    assert!(d.image(0).iter().any(|&v| v > 0.9) && d.image(0)[0] == 0.0);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use digits::data::checksums::{combine_hashes, known_file};
 use digits::data::fetch::{check, fetch, Action, MIRROR_ENV};
 use digits::data::frame::centre_of_mass;
-use digits::data::{load_domain, load_raw, Dataset, Framing, DOMAINS};
+use digits::data::{load_domain, load_raw, load_raw_set, Dataset, Framing, DOMAINS};
 use digits::Error;
 
 const TMP_PREFIX: &str = "digits-data-real-";
@@ -47,7 +47,7 @@ static DATA: OnceLock<Option<PathBuf>> = OnceLock::new();
 
 /// How many tests this file holds; the last one to finish removes the fetched copy. (A
 /// filtered run leaves it behind, and the next run removes it as stale.)
-const TESTS: usize = 6;
+const TESTS: usize = 7;
 static FINISHED: AtomicUsize = AtomicUsize::new(0);
 
 /// Counts a finished test when dropped, even if the test panicked.
@@ -333,4 +333,51 @@ fn every_domain_frames_into_28x28() {
             }
         }
     }
+}
+
+#[test]
+fn mnist_paper_is_mnist_test_on_paper() {
+    let _finished = Finished;
+    let Some(dir) = data_dir("mnist_paper_is_mnist_test_on_paper") else {
+        return;
+    };
+    let test = load("mnist-test", dir);
+    let raw = load_raw_set("mnist-paper", dir).unwrap();
+    assert_eq!(raw.labels, test.labels);
+    assert!(raw.source_sha256.starts_with(&test.source_sha256));
+    let sizes: std::collections::BTreeSet<(usize, usize)> =
+        raw.images.iter().map(|i| (i.width, i.height)).collect();
+    assert!(sizes.len() > 1000, "{} sizes", sizes.len());
+    assert!(sizes
+        .iter()
+        .all(|&(w, h)| (40..=120).contains(&w) && (40..=120).contains(&h)));
+    // Paper: the corner pixels are light, and brighter than the image as a whole.
+    let corner = raw.images.iter().map(|i| i.pixels[0] as f64).sum::<f64>() / raw.len() as f64;
+    assert!(corner > 0.4, "{corner}");
+    assert!(load_raw("mnist-paper", dir)
+        .unwrap_err()
+        .to_string()
+        .contains("mixes image sizes"));
+    for framing in Framing::ALL {
+        let d = load_domain("mnist-paper", dir, framing).unwrap();
+        assert_eq!((d.len(), d.width, d.height), (10_000, 28, 28));
+        assert_eq!(d.name, format!("mnist-paper[{framing}]"));
+        assert_unit_range(&d);
+        if framing == Framing::MnistFrame {
+            assert_ink_bright(&d);
+        } else {
+            // Resized, the paper stays (inverted, as grey): the ink must still stand out
+            // brighter than it in nearly every image.
+            let bright = (0..d.len())
+                .filter(|&i| {
+                    let mut px = d.image(i).to_vec();
+                    px.sort_by(f32::total_cmp);
+                    px[783] - px[392] > 0.2
+                })
+                .count();
+            assert!(bright > 9_500, "{bright} of 10000");
+        }
+    }
+    // Rendered again, the same images.
+    assert_eq!(load_raw_set("mnist-paper", dir).unwrap(), raw);
 }

@@ -78,13 +78,13 @@ fn a_small_study_runs_reuses_and_agrees_with_itself() {
     digits::plot::study::write_all(&study.data, &study.tables, &data, &cfg.img_dir).unwrap();
     let tables = study.tables;
 
-    // Accuracy: 2 models × (MNIST test + 6 domains × 2 framings), each over 2 seeds, and
+    // Accuracy: 2 models × (MNIST test + 7 domains × 2 framings), each over 2 seeds, and
     // each the mean of the per-seed rows.
     let res = &cfg.results_dir;
     let (h, acc) = csv(&res.join("accuracy.csv"));
-    assert_eq!(acc.len(), 2 * 13, "{acc:?}");
+    assert_eq!(acc.len(), 2 * 15, "{acc:?}");
     let (hs, by_seed) = csv(&res.join("accuracy_by_seed.csv"));
-    assert_eq!(by_seed.len(), 2 * 13 * 2);
+    assert_eq!(by_seed.len(), 2 * 15 * 2);
     for row in &acc {
         let (v, d, f) = (
             &row[column(&h, "variant")],
@@ -115,7 +115,7 @@ fn a_small_study_runs_reuses_and_agrees_with_itself() {
 
     // Paired rows: counts add up to the set, and the difference is the accuracies'.
     let (hp, paired) = csv(&res.join("paired.csv"));
-    assert_eq!(paired.len(), 13 * 2);
+    assert_eq!(paired.len(), 15 * 2);
     for r in &paired {
         let n = num(&r[column(&hp, "images")]);
         let parts: f64 = [
@@ -208,7 +208,7 @@ fn a_small_study_runs_reuses_and_agrees_with_itself() {
             .unwrap()
             .ink_on_rare
     };
-    assert_eq!(tables.ink.len(), 13);
+    assert_eq!(tables.ink.len(), 15);
     assert!(ink("mnist-test", "native") < 0.01);
     assert!(ink("usps-test", "resize") > 5.0 * ink("usps-test", "mnist-frame"));
     for r in &tables.runs {
@@ -347,7 +347,7 @@ fn a_small_study_runs_reuses_and_agrees_with_itself() {
     let cnn = t.accuracy_of("cnn", "mnist-test", "native").unwrap();
     let mlp = t.accuracy_of("mlp", "mnist-test", "native").unwrap();
     assert_eq!((cnn.ci.n, mlp.ci.n), (1, 2));
-    assert_eq!(t.paired.len(), 13, "only seed 0 has both models");
+    assert_eq!(t.paired.len(), 15, "only seed 0 has both models");
 
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -4,6 +4,7 @@
 mod bench;
 mod data;
 mod eval;
+mod predict;
 mod report;
 mod search;
 mod study;
@@ -41,6 +42,9 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate trained weights on a data set.
     Eval(eval::EvalArgs),
+    /// Read digits from image files (PNG, JPEG; any size, either polarity) and print each
+    /// model's three most probable digits.
+    Predict(predict::PredictArgs),
     /// Search sizes, dropout and learning rate (Hyperband or random search), scored on the
     /// MNIST validation split only.
     Tune(search::TuneArgs),
@@ -79,6 +83,7 @@ fn dispatch(cli: &Cli) -> Result<()> {
         }
         Command::Train(args) => train::run(data, args),
         Command::Eval(args) => eval::run(data, args),
+        Command::Predict(args) => predict::run(args),
         Command::Tune(args) => search::run(data, args),
         Command::Bench(args) => bench::run(args),
         Command::Report(args) => report::report(data, args),

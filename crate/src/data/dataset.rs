@@ -10,7 +10,7 @@
 //! - every derived data set appends a suffix naming the operation, so the string stays a
 //!   recipe: `+subset(N,seed=S)`, `+split(F,seed=S).first` / `.second`,
 //!   `+select(K,idx=H)` (H: the first 16 hex digits of the sha256 of the indices as
-//!   little-endian u64), `+resize` / `+mnist-frame`; [`Dataset::concat`] gives
+//!   little-endian u64), `+resize` / `+mnist-frame(ink)`; [`Dataset::concat`] gives
 //!   `concat(A,B,...)` of the parts' strings.
 
 use std::fmt;

@@ -8,9 +8,13 @@
 //! [`fetch()`] and the loaders check.
 //!
 //! - [`dataset`]: the `Dataset` type, subsets and splits, provenance strings.
+//! - [`raw`]: images of any size and polarity (`RawImage`, `RawSet`), read from PNG or JPEG
+//!   under a pixel limit; framing turns a `RawSet` into a 28×28 `Dataset`.
 //! - [`checksums`], [`fetch`](mod@fetch): the file table, `digits data fetch` and `check`.
 //! - [`idx`], [`mnist`](mod@self::mnist), [`usps`], [`semeion`], [`mfeat`], [`optdigits`],
 //!   [`png_dir`]: one reader per format.
+//! - [`mnist_paper`]: MNIST's test digits rendered as scans or photos on paper.
+//! - [`paper`]: finding the ink on paper (background, polarity, noise, specks).
 //! - [`frame`]: `resize` and `mnist-frame` framings.
 //! - [`domains`]: data sets by name.
 
@@ -22,8 +26,11 @@ pub mod frame;
 pub mod idx;
 pub mod mfeat;
 pub mod mnist;
+pub mod mnist_paper;
 pub mod optdigits;
+pub mod paper;
 pub mod png_dir;
+pub mod raw;
 pub mod semeion;
 pub mod synthetic;
 #[cfg(test)]
@@ -32,7 +39,8 @@ mod text;
 pub mod usps;
 
 pub use self::dataset::{Dataset, Split};
-pub use self::domains::{load_domain, load_raw, DOMAINS};
+pub use self::domains::{load_domain, load_raw, load_raw_set, DOMAINS};
 pub use self::fetch::{check, fetch, mirror_from_env, FetchReport, FileState, FileStatus};
 pub use self::frame::{to_mnist_frame, Framing};
 pub use self::mnist::load_mnist;
+pub use self::raw::{RawImage, RawSet};

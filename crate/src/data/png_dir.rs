@@ -1,48 +1,32 @@
-//! User data sets as a folder of PNG files: `DIR/0/*.png` … `DIR/9/*.png`, the folder
-//! name being the label. Digit folders may be missing or empty, but at least one image is
-//! needed, and every image must have the same size.
+//! User data sets as a folder of images: `DIR/0/*` … `DIR/9/*`, the folder name being the
+//! label (`png:DIR`, or `dir:DIR`). Every PNG or JPEG file in a digit folder is read
+//! ([`raw`](super::raw): any size, any channels, under the pixel limit), so images of one
+//! folder may differ in size; framing brings them to 28×28 and decides each image's ink
+//! polarity from the image itself (dark ink on paper or bright ink on black, mixed freely).
+//! Digit folders may be missing or empty, but at least one image is needed.
 //!
-//! Pixels become grey levels in [0, 1]: RGB by Rec. 601 luma (0.299 R + 0.587 G +
-//! 0.114 B), any alpha composited over white paper, 16-bit and palette images reduced to
-//! 8-bit grey first.
+//! What is not a digit is said, one line each on stderr, and left out: a subfolder not
+//! named 0–9 (`DIR/misc/`), and a file that cannot be read as an image (the rest of the
+//! folder is still read, and the data set's size shows how many were). Hidden files and
+//! other extensions are skipped silently.
 //!
-//! Ink polarity is decided once for the whole folder: scans of paper have dark ink on a
-//! light background, so the grey levels are inverted (1 - v) to make ink bright as in
-//! MNIST, *unless* the mean grey level over all images is below 0.5, which means the images
-//! already show light ink on a dark background and are kept as they are.
-//!
-//! `source_sha256` is the sha256 of the lines `D/FILE:SHA256\n` (one per image, in load
-//! order: by digit, then by file name), where SHA256 is the PNG file's hash; so moving a
+//! `source_sha256` is the sha256 of the lines `D/FILE:SHA256\n` (one per image read, in load
+//! order: by digit, then by file name), where SHA256 is the image file's hash; so moving a
 //! file to another digit folder changes it too.
 
 use std::path::{Path, PathBuf};
 
-use super::checksums::{read_bytes, sha256_hex};
+use super::checksums::sha256_hex;
 use super::dataset::Dataset;
+use super::raw::{decode_image, is_image_file, RawSet};
 use crate::error::{Error, Result};
 
-#[derive(Debug)]
-struct Grey {
-    width: usize,
-    height: usize,
-    pixels: Vec<f32>,
-}
-
-/// PNG files of one digit folder, sorted by name; hidden files and other extensions are
-/// ignored.
-fn png_files(dir: &Path) -> Result<Vec<PathBuf>> {
+/// Image files of one digit folder, sorted by name.
+fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let path = entry.map_err(|e| Error::io(dir, e))?.path();
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let is_png = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e.eq_ignore_ascii_case("png"));
-        if is_png && !name.starts_with('.') && path.is_file() {
+        if is_image_file(&path) {
             files.push(path);
         }
     }
@@ -50,126 +34,92 @@ fn png_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn decode(path: &Path, bytes: &[u8]) -> Result<Grey> {
-    let bad = |e: png::DecodingError| {
-        Error::format(
-            path,
-            format!("cannot decode PNG ({e}); re-save it as a PNG image or remove it"),
-        )
-    };
-    let mut decoder = png::Decoder::new(bytes);
-    decoder.set_transformations(png::Transformations::normalize_to_color8());
-    let mut reader = decoder.read_info().map_err(bad)?;
-    let mut buf = vec![0u8; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).map_err(bad)?;
-    let (width, height) = (info.width as usize, info.height as usize);
-    let channels = match info.color_type {
-        png::ColorType::Grayscale => 1,
-        png::ColorType::GrayscaleAlpha => 2,
-        png::ColorType::Rgb => 3,
-        png::ColorType::Rgba => 4,
-        png::ColorType::Indexed => {
-            return Err(Error::format(
-                path,
-                "palette PNG was not expanded; re-save it as greyscale or RGB",
-            ))
+/// Subfolders of `dir` that are not digit folders (hidden ones aside), sorted.
+fn stray_folders(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut stray = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let digit = name.len() == 1 && name.as_bytes()[0].is_ascii_digit();
+        if path.is_dir() && !digit && !name.starts_with('.') {
+            stray.push(path);
         }
-    };
-    let data = buf.get(..width * height * channels).ok_or_else(|| {
-        Error::format(
-            path,
-            "PNG decoder returned fewer bytes than the image size; re-save the file",
-        )
-    })?;
-    let pixels = data
-        .chunks_exact(channels)
-        .map(|p| {
-            let f = |b: u8| b as f32 / 255.0;
-            let (grey, alpha) = match *p {
-                [g] => (f(g), 1.0),
-                [g, a] => (f(g), f(a)),
-                [r, g, b] => (0.299 * f(r) + 0.587 * f(g) + 0.114 * f(b), 1.0),
-                [r, g, b, a] => (0.299 * f(r) + 0.587 * f(g) + 0.114 * f(b), f(a)),
-                _ => (1.0, 1.0),
-            };
-            (grey * alpha + (1.0 - alpha)).clamp(0.0, 1.0)
-        })
-        .collect();
-    Ok(Grey {
-        width,
-        height,
-        pixels,
-    })
+    }
+    stray.sort();
+    Ok(stray)
 }
 
-/// Loads `DIR/0..9/*.png` as a data set named `name` (see the module documentation for
-/// the conventions).
-pub fn load_png_dir(dir: &Path, name: &str) -> Result<Dataset> {
+/// Reads `DIR/0..9/*` as a set of images of any sizes named `name`, with the warnings of
+/// the module documentation on stderr.
+pub fn load_folder(dir: &Path, name: &str) -> Result<RawSet> {
     if !dir.is_dir() {
         return Err(Error::Missing {
             path: dir.to_path_buf(),
-            hint: "give a folder holding subfolders 0/ ... 9/ of PNG images".to_string(),
+            hint: "give a folder holding subfolders 0/ ... 9/ of PNG or JPEG images".to_string(),
         });
     }
-    let mut images: Vec<f32> = Vec::new();
+    for stray in stray_folders(dir)? {
+        eprintln!(
+            "warning: {}: not a digit folder (0-9), left out",
+            stray.display()
+        );
+    }
+    let mut images = Vec::new();
     let mut labels = Vec::new();
-    let mut size: Option<(usize, usize, PathBuf)> = None;
     let mut manifest = String::new();
     for digit in 0..10u8 {
         let sub = dir.join(digit.to_string());
         if !sub.is_dir() {
             continue;
         }
-        for path in png_files(&sub)? {
-            let bytes = read_bytes(&path, "the file vanished while reading; retry")?;
-            let grey = decode(&path, &bytes)?;
-            match &size {
-                None => size = Some((grey.width, grey.height, path.clone())),
-                Some((w, h, first)) if (*w, *h) != (grey.width, grey.height) => {
-                    return Err(Error::format(
-                        &path,
-                        format!(
-                            "image is {}x{} but {} is {w}x{h}; all images in the folder must have one size, so resize them alike",
-                            grey.width,
-                            grey.height,
-                            first.display()
-                        ),
-                    ));
+        for path in image_files(&sub)? {
+            let read = std::fs::read(&path)
+                .map_err(|e| Error::io(&path, e))
+                .and_then(|bytes| Ok((decode_image(&path, &bytes)?, bytes)));
+            let (image, bytes) = match read {
+                Ok(ok) => ok,
+                Err(e) => {
+                    eprintln!("warning: {e}; left out");
+                    continue;
                 }
-                Some(_) => {}
-            }
+            };
             let file = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             manifest.push_str(&format!("{digit}/{file}:{}\n", sha256_hex(&bytes)));
-            images.extend_from_slice(&grey.pixels);
+            images.push(image);
             labels.push(digit);
         }
     }
-    let Some((width, height, _)) = size else {
+    if images.is_empty() {
         return Err(Error::invalid(format!(
-            "{}: no PNG images in subfolders 0/ ... 9/; put each digit's images in the folder named after it",
+            "{}: no readable PNG or JPEG images in subfolders 0/ ... 9/; put each digit's images in the folder named after it",
             dir.display()
         )));
-    };
-    let mean = images.iter().map(|&v| v as f64).sum::<f64>() / images.len() as f64;
-    if mean >= 0.5 {
-        images.iter_mut().for_each(|v| *v = 1.0 - *v);
     }
-    Dataset::new(
-        name,
+    Ok(RawSet {
+        name: name.to_string(),
         images,
         labels,
-        width,
-        height,
-        sha256_hex(manifest.as_bytes()),
-    )
+        source_sha256: sha256_hex(manifest.as_bytes()),
+    })
+}
+
+/// Loads `DIR/0..9/*` at the images' own size with the ink made bright, per image; an
+/// error when the images differ in size (frame them instead: [`load_folder`] and
+/// [`RawSet::frame`]).
+pub fn load_png_dir(dir: &Path, name: &str) -> Result<Dataset> {
+    load_folder(dir, name)?.native()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::frame::Framing;
     use crate::data::testutil::TempDir;
 
     /// Encodes 8-bit pixels as a PNG of the given colour type.
@@ -187,24 +137,6 @@ mod tests {
 
     fn temp_dir(tag: &str) -> TempDir {
         TempDir::new(&format!("png-{tag}"))
-    }
-
-    #[test]
-    fn decodes_colour_types_to_grey() {
-        let p = Path::new("x.png");
-        let g = decode(p, &encode(2, 1, png::ColorType::Grayscale, &[0, 255])).unwrap();
-        assert_eq!(g.pixels, vec![0.0, 1.0]);
-        let rgb = decode(p, &encode(1, 1, png::ColorType::Rgb, &[255, 0, 0])).unwrap();
-        assert!((rgb.pixels[0] - 0.299).abs() < 1e-6);
-        // Fully transparent black is white paper.
-        let rgba = decode(p, &encode(1, 1, png::ColorType::Rgba, &[0, 0, 0, 0])).unwrap();
-        assert_eq!(rgba.pixels, vec![1.0]);
-        let ga = decode(p, &encode(1, 1, png::ColorType::GrayscaleAlpha, &[0, 255])).unwrap();
-        assert_eq!(ga.pixels, vec![0.0]);
-        assert!(decode(p, b"not a png")
-            .unwrap_err()
-            .to_string()
-            .contains("cannot decode PNG"));
     }
 
     #[test]
@@ -260,6 +192,61 @@ mod tests {
         assert!(load_png_dir(&dir, "e")
             .unwrap_err()
             .to_string()
-            .contains("no PNG images"));
+            .contains("no readable PNG or JPEG images"));
+    }
+
+    #[test]
+    fn jpeg_and_mixed_sizes_load_and_frame_alike() {
+        use image::{ExtendedColorType, ImageEncoder};
+        let dir = temp_dir("mixed");
+        std::fs::create_dir_all(dir.join("1")).unwrap();
+        std::fs::create_dir_all(dir.join("misc")).unwrap();
+        // The same bar, dark on light at 30×40 (PNG) and light on dark at 60×80 (JPEG).
+        let bar = |w: usize, h: usize, ink: u8, paper: u8| -> Vec<u8> {
+            (0..w * h)
+                .map(|i| {
+                    let (x, y) = (i % w, i / w);
+                    let on =
+                        (w * 4 / 10..w * 6 / 10).contains(&x) && (h / 5..h * 4 / 5).contains(&y);
+                    if on {
+                        ink
+                    } else {
+                        paper
+                    }
+                })
+                .collect()
+        };
+        let mut png_bytes = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut png_bytes)
+            .write_image(&bar(30, 40, 20, 230), 30, 40, ExtendedColorType::L8)
+            .unwrap();
+        std::fs::write(dir.join("1/a.png"), png_bytes).unwrap();
+        let mut jpg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpg, 90)
+            .write_image(&bar(60, 80, 240, 10), 60, 80, ExtendedColorType::L8)
+            .unwrap();
+        std::fs::write(dir.join("1/b.JPG"), jpg).unwrap();
+        std::fs::write(dir.join("1/c.png"), b"broken").unwrap();
+        let set = load_folder(&dir, "mine").unwrap();
+        assert_eq!(set.labels, vec![1, 1], "the broken file is left out");
+        assert_eq!(
+            set.images
+                .iter()
+                .map(|i| (i.width, i.height))
+                .collect::<Vec<_>>(),
+            vec![(30, 40), (60, 80)]
+        );
+        let d = set.frame(Framing::MnistFrame).unwrap();
+        let mad = d
+            .image(0)
+            .iter()
+            .zip(d.image(1))
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f32>()
+            / 784.0;
+        assert!(mad < 0.05, "both polarities frame to the same bar: {mad}");
+        assert!(d.image(0).iter().any(|&v| v > 0.9));
+        let e = load_png_dir(&dir, "mine").unwrap_err().to_string();
+        assert!(e.contains("mixes image sizes"), "{e}");
     }
 }

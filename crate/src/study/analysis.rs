@@ -278,10 +278,10 @@ impl Tables {
     }
 }
 
-/// The framing column's value: MNIST test is its own frame.
+/// The framing column's value: MNIST test is its own frame (`mnist-paper` is not).
 pub fn framing_name(domain: &str, kind: &SetKind) -> String {
     match kind {
-        SetKind::Domain { .. } if domain.starts_with("mnist") => "native".into(),
+        SetKind::Domain { .. } if crate::data::domains::is_mnist_frame(domain) => "native".into(),
         SetKind::Domain { framing } => framing.name().into(),
         SetKind::Perturbed(p) => p.tag(),
     }
@@ -508,7 +508,7 @@ fn framing_tables(t: &mut Tables, data: &StudyData, v: &Variant, runs: &[usize])
     let mut domains: Vec<&str> = Vec::new();
     for s in &data.sets {
         if matches!(s.kind, SetKind::Domain { .. })
-            && !s.domain.starts_with("mnist")
+            && !crate::data::domains::is_mnist_frame(&s.domain)
             && !domains.contains(&s.domain.as_str())
         {
             domains.push(&s.domain);
