@@ -345,7 +345,8 @@ Common columns:
   original's augmentation: rotation 10°, shifts 10%, zoom 10%).
 - `domain`: the test set (`mnist-test`, `usps-test` = LIBSVM rendering of the 2,007 USPS test
   digits, `usps-esl-test` = the same digits from the ESL rendering, `usps-esl-all` = all 9,298
-  USPS digits, `semeion`, `mfeat` = mfeat-pix, `optdigits` = the writer-independent test set).
+  USPS digits, `semeion`, `mfeat` = mfeat-pix, `optdigits` = the writer-independent test set,
+  `mnist-paper` = MNIST's test digits drawn on paper as a user's scans or photos look).
 - `framing`: how a domain's digits were brought to 28×28. `resize` stretches the whole image
   to 28×28 (what the original study did); `mnist-frame` fits the digit's ink into a 20×20
   box and centres it by mass, as MNIST itself was made. MNIST is `native`.
