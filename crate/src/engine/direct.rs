@@ -16,10 +16,7 @@
 
 use rayon::prelude::*;
 
-use super::kernels::ConvDims;
-
-/// Image groups for the weight-gradient reduction (as in the other kernels).
-const DW_GROUPS: usize = 4;
+use super::kernels::{self, ConvDims};
 
 /// Output pixels computed together: eight f32 fill an AVX2 register (two SSE ones), and the
 /// sums stay in registers across all nine taps.
@@ -182,23 +179,8 @@ pub fn conv_backward_pooled(
     assert_eq!(dw.len(), d.c_out * d.c_in * 9);
     let (ph, pw) = (d.h + 2, padded_width(&d));
     let mut dx = vec![0.0f32; if want_dx { x.len() } else { 0 }];
-    let groups = DW_GROUPS.min(d.batch).max(1);
-    let bounds: Vec<(usize, usize)> = (0..groups)
-        .map(|g| (g * d.batch / groups, (g + 1) * d.batch / groups))
-        .collect();
     // Each group owns its images' part of dx.
-    let mut dx_parts: Vec<&mut [f32]> = Vec::with_capacity(groups);
-    let mut rest = dx.as_mut_slice();
-    for &(first, last) in &bounds {
-        let len = if want_dx {
-            (last - first) * d.c_in * hw
-        } else {
-            0
-        };
-        let (head, tail) = rest.split_at_mut(len);
-        dx_parts.push(head);
-        rest = tail;
-    }
+    let (bounds, dx_parts) = kernels::image_groups(d.batch, d.c_in * hw, &mut dx);
     let partials: Vec<(Vec<f32>, Vec<f32>)> = bounds
         .par_iter()
         .zip(dx_parts)

@@ -20,6 +20,34 @@ const PAD: usize = 1;
 /// Image groups for the weight-gradient reduction (see [`conv_backward`]).
 const DW_GROUPS: usize = 4;
 
+/// The fixed image groups of a weight-gradient reduction over `batch` images, as `(first,
+/// last)` ranges, and `dx` (of `per_image` values an image, or empty) cut into each group's
+/// part. The grouping depends on the batch alone, never on the thread count, so partial sums
+/// added in group order give the same numbers on any number of threads.
+pub(super) fn image_groups(
+    batch: usize,
+    per_image: usize,
+    dx: &mut [f32],
+) -> (Vec<(usize, usize)>, Vec<&mut [f32]>) {
+    let groups = DW_GROUPS.min(batch).max(1);
+    let bounds: Vec<(usize, usize)> = (0..groups)
+        .map(|g| (g * batch / groups, (g + 1) * batch / groups))
+        .collect();
+    let mut parts = Vec::with_capacity(groups);
+    let mut rest = dx;
+    for &(first, last) in &bounds {
+        let len = if rest.is_empty() {
+            0
+        } else {
+            (last - first) * per_image
+        };
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
+        parts.push(head);
+        rest = tail;
+    }
+    (bounds, parts)
+}
+
 /// Sizes of one convolution call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvDims {

@@ -138,6 +138,19 @@ impl std::fmt::Display for ConvAlgo {
 /// Fewest input channels for which [`ConvAlgo::Winograd`] is used.
 pub const WINOGRAD_MIN_CHANNELS: usize = 4;
 
+/// The shape of `winograd::conv_backward_pooled` and `direct::conv_backward_pooled`.
+type PooledBackward = fn(
+    &[f32],
+    &[f32],
+    &[f32],
+    &[u32],
+    u32,
+    ConvDims,
+    &mut [f32],
+    &mut [f32],
+    bool,
+) -> Option<Vec<f32>>;
+
 /// What the backward pass of a convolution keeps from its forward pass.
 enum ConvSaved {
     /// The im2col matrix and the weights.
@@ -263,29 +276,23 @@ impl ConvSaved {
         opts: ConvOpts,
         started: Option<std::time::Instant>,
     ) -> (Vec<f32>, Vec<f32>, Option<Vec<f32>>) {
-        if let ConvSaved::Winograd { x, u } = self {
+        // Winograd and the direct stencil start from the pooled gradient; both take the
+        // input, their form of the weights, and the winners.
+        let pooled_backward = match self {
+            ConvSaved::Winograd { x, u } => {
+                Some((winograd::conv_backward_pooled as PooledBackward, x, u))
+            }
+            ConvSaved::Direct { x, w } => {
+                Some((direct::conv_backward_pooled as PooledBackward, x, w))
+            }
+            ConvSaved::Im2col { .. } => None,
+        };
+        if let Some((backward, x, weights)) = pooled_backward {
             let mut dw = vec![0.0f32; d.c_out * d.c_in * 9];
             let mut db = vec![0.0f32; d.c_out];
-            let dx = winograd::conv_backward_pooled(
+            let dx = backward(
                 x,
-                u,
-                dp,
-                argmax,
-                DEAD,
-                d,
-                &mut dw,
-                &mut db,
-                opts.input_grad,
-            );
-            profile::stop(Phase::Convolution, started);
-            return (dw, db, dx);
-        }
-        if let ConvSaved::Direct { x, w } = self {
-            let mut dw = vec![0.0f32; d.c_out * d.c_in * 9];
-            let mut db = vec![0.0f32; d.c_out];
-            let dx = direct::conv_backward_pooled(
-                x,
-                w,
+                weights,
                 dp,
                 argmax,
                 DEAD,

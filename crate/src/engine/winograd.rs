@@ -25,15 +25,13 @@
 use rayon::prelude::*;
 
 use super::gemm::{matmul_strided, Strides};
-use super::kernels::ConvDims;
+use super::kernels::{self, ConvDims};
 
 /// Tile positions: a 4×4 input tile gives a 2×2 output tile.
 const XI: usize = 16;
 /// Images per chunk: their transformed tiles (16 × channels × 49 tiles each at 14×14) fit the
 /// per-core cache.
 const CHUNK: usize = 2;
-/// Image groups for the weight-gradient reduction (as in the im2col path).
-const DW_GROUPS: usize = 4;
 
 /// `G a` for a column of a 3×3 kernel.
 #[inline(always)]
@@ -732,22 +730,8 @@ fn backward(
     let (th, tw) = tiles(&d);
     let mut dx = vec![0.0f32; if want_dx { x.len() } else { 0 }];
     // Each group owns a fixed range of images (and so of dx) and its own dU and db partials.
-    let groups = DW_GROUPS.min(d.batch).max(1);
-    let bounds: Vec<(usize, usize)> = (0..groups)
-        .map(|g| (g * d.batch / groups, (g + 1) * d.batch / groups))
-        .collect();
-    let mut dx_parts: Vec<&mut [f32]> = Vec::with_capacity(groups);
-    let mut rest = dx.as_mut_slice();
-    for &(first, last) in &bounds {
-        let len = if want_dx {
-            (last - first) * d.c_in * hw
-        } else {
-            0
-        };
-        let (head, tail) = rest.split_at_mut(len);
-        dx_parts.push(head);
-        rest = tail;
-    }
+    // Each group owns its images' part of dx.
+    let (bounds, dx_parts) = kernels::image_groups(d.batch, d.c_in * hw, &mut dx);
     let partials: Vec<(Vec<f32>, Vec<f32>)> = bounds
         .par_iter()
         .zip(dx_parts)
