@@ -435,6 +435,11 @@ fn mlp_gradients_match_finite_differences() {
 }
 
 #[test]
+fn wide_mlp_gradients_match_finite_differences() {
+    check_model(Arch::MlpWide);
+}
+
+#[test]
 fn cnn_gradients_match_finite_differences() {
     check_model(Arch::Cnn);
 }

@@ -1,4 +1,5 @@
-//! The published multilayer perceptron: 784 → 224 (ReLU, dropout) → 288 (ReLU, dropout) → 10.
+//! The published multilayer perceptron, 784 → 224 (ReLU, dropout) → 288 (ReLU, dropout) → 10,
+//! and the one-hidden-layer MLP with the CNN's parameter budget, 784 → 1,586 (ReLU, dropout) → 10.
 
 use dfdx::prelude::*;
 use dfdx::tensor::{Cpu, CpuError};
@@ -102,6 +103,92 @@ impl<const H1: usize, const H2: usize> Classifier for Mlp<H1, H2> {
     fn logits(&self, dev: &Cpu, images: &[f32], n: usize) -> Logits {
         let x = dev.tensor_from_vec(images.to_vec(), (n, Const::<784>));
         self.forward(x)
+    }
+
+    fn train_logits(
+        &self,
+        dev: &Cpu,
+        images: &[f32],
+        n: usize,
+        seed: u64,
+        grads: Gradients<f32, Cpu>,
+    ) -> TrainLogits {
+        let x = dev
+            .tensor_from_vec(images.to_vec(), (n, Const::<784>))
+            .traced(grads);
+        self.forward_seeded(x, seed)
+    }
+}
+
+/// An MLP with one hidden layer of `H` units; the study's is `MlpOne<1586>`, as many parameters
+/// as the CNN. Its layers are named like the published MLP's first and last.
+#[derive(Clone, Debug)]
+pub struct MlpOne<const H: usize> {
+    pub dense_1: Dense<784, H>,
+    pub output: Dense<H, 10>,
+    /// Dropout rate after the hidden layer, used in training only.
+    pub dropout: f32,
+}
+
+impl<const H: usize> MlpOne<H> {
+    /// Build from weights already checked against the architecture's layout.
+    pub fn from_weights(dev: &Cpu, w: &Weights, dropout: f32) -> Self {
+        let t = &w.tensors;
+        MlpOne {
+            dense_1: Dense {
+                weight: tensor_from(dev, &t[0]),
+                bias: tensor_from(dev, &t[1]),
+                opts: DenseOpts {
+                    relu: true,
+                    input_grad: false,
+                },
+            },
+            output: Dense {
+                weight: tensor_from(dev, &t[2]),
+                bias: tensor_from(dev, &t[3]),
+                opts: DenseOpts {
+                    relu: false,
+                    input_grad: true,
+                },
+            },
+            dropout,
+        }
+    }
+
+    /// Logits for a batch; dropout as in [`Mlp::forward_seeded`], with the same salt for the
+    /// first hidden layer.
+    pub fn forward_seeded<B: Dim, T: Tape<f32, Cpu>>(
+        &self,
+        x: Tensor<(B, Const<784>), f32, Cpu, T>,
+        seed: u64,
+    ) -> Tensor<(B, Const<10>), f32, Cpu, T> {
+        let x = dropout(self.dense_1.forward(x), self.dropout, mix_seed(seed, 1));
+        self.output.forward(x)
+    }
+}
+
+impl<const H: usize> Classifier for MlpOne<H> {
+    fn params(&self) -> Vec<&dyn Param> {
+        vec![
+            &self.dense_1.weight,
+            &self.dense_1.bias,
+            &self.output.weight,
+            &self.output.bias,
+        ]
+    }
+
+    fn params_mut(&mut self) -> Vec<&mut dyn Param> {
+        vec![
+            &mut self.dense_1.weight,
+            &mut self.dense_1.bias,
+            &mut self.output.weight,
+            &mut self.output.bias,
+        ]
+    }
+
+    fn logits(&self, dev: &Cpu, images: &[f32], n: usize) -> Logits {
+        let x = dev.tensor_from_vec(images.to_vec(), (n, Const::<784>));
+        self.forward_seeded(x, 0)
     }
 
     fn train_logits(

@@ -21,7 +21,7 @@ pub use crate::engine::layers::ConvAlgo;
 pub use crate::engine::params::{init_weights, Init, NamedTensor, Param, ParamSpec, Weights};
 pub use cnn::Cnn;
 pub use dynamic::{CnnDyn, MlpDyn};
-pub use mlp::Mlp;
+pub use mlp::{Mlp, MlpOne};
 
 use crate::{Error, Result};
 
@@ -53,13 +53,16 @@ pub trait Classifier {
 /// A model architecture: one of the two published ones, or a runtime-sized variant of either
 /// (what the hyperparameter search trains).
 ///
-/// Written as `mlp`, `cnn`, `mlp-H1-H2`, `cnn-C1-C2-DENSE` or `cnn-C1-none-DENSE`; that string is
+/// Written as `mlp`, `cnn`, `mlp-1586`, `mlp-H1-H2`, `cnn-C1-C2-DENSE` or `cnn-C1-none-DENSE`; that string is
 /// also its serialised form, so run records written before the variants existed still read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub enum Arch {
     /// 784 → 224 → 288 → 10.
     Mlp,
+    /// 784 → 1,586 → 10: one hidden layer with the CNN's parameter budget (1,260,880 against
+    /// 1,261,450), the universal-approximator MLP the original study's premise names.
+    MlpWide,
     /// Conv 32 → pool → conv 192 → pool → dense 128 → 10.
     Cnn,
     /// 784 → `h1` → `h2` → 10, laid out and named like [`Arch::Mlp`].
@@ -77,6 +80,7 @@ impl fmt::Display for Arch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Arch::Mlp => f.write_str("mlp"),
+            Arch::MlpWide => write!(f, "mlp-{WIDE_UNITS}"),
             Arch::Cnn => f.write_str("cnn"),
             Arch::MlpOf { h1, h2 } => write!(f, "mlp-{h1}-{h2}"),
             Arch::CnnOf { c1, c2, dense } => match c2 {
@@ -92,7 +96,7 @@ impl FromStr for Arch {
     fn from_str(s: &str) -> Result<Self> {
         let unknown = || {
             Error::invalid(format!(
-                "unknown model `{s}`; choose `mlp`, `cnn`, `mlp-H1-H2` or `cnn-C1-C2-DENSE` (sizes 1-65535, C2 may be `none`)"
+                "unknown model `{s}`; choose `mlp`, `cnn`, `mlp-{WIDE_UNITS}`, `mlp-H1-H2` or `cnn-C1-C2-DENSE` (sizes 1-65535, C2 may be `none`)"
             ))
         };
         let size = |p: &str| match p.parse::<u16>() {
@@ -103,6 +107,7 @@ impl FromStr for Arch {
         match parts.as_slice() {
             ["mlp"] => Ok(Arch::Mlp),
             ["cnn"] => Ok(Arch::Cnn),
+            ["mlp", h] if *h == WIDE_UNITS.to_string() => Ok(Arch::MlpWide),
             ["mlp", h1, h2] => Ok(Arch::MlpOf {
                 h1: size(h1)?,
                 h2: size(h2)?,
@@ -208,6 +213,21 @@ fn mlp_layers(h1: usize, h2: usize) -> Vec<Layer> {
     ]
 }
 
+/// Hidden units of [`Arch::MlpWide`]: the most that keep one hidden layer within the CNN's
+/// 1,261,450 parameters (795 per unit, plus 10 output biases).
+pub const WIDE_UNITS: usize = 1586;
+
+/// One hidden layer of `h` units, named like the published MLP's first and last layers.
+fn mlp_one_layers(h: usize) -> Vec<Layer> {
+    vec![
+        layer("dense_1", "Dense", &[h], dense("dense_1", 784, h)),
+        layer("activation", "ReLU", &[h], vec![]),
+        layer("dropout", "Dropout", &[h], vec![]),
+        layer("output", "Dense", &[10], dense("output", h, 10)),
+        layer("activation_1", "Softmax", &[10], vec![]),
+    ]
+}
+
 /// The CNN's layers, named as in the original Keras model; without `c2` the second convolution
 /// and its pooling are left out and the first pooling's output is flattened.
 fn cnn_layers(c1: usize, c2: Option<usize>, units: usize) -> Vec<Layer> {
@@ -265,7 +285,7 @@ impl Arch {
     /// for every CNN.
     pub fn family(self) -> Arch {
         match self {
-            Arch::Mlp | Arch::MlpOf { .. } => Arch::Mlp,
+            Arch::Mlp | Arch::MlpWide | Arch::MlpOf { .. } => Arch::Mlp,
             Arch::Cnn | Arch::CnnOf { .. } => Arch::Cnn,
         }
     }
@@ -302,6 +322,7 @@ impl Arch {
     pub fn layers(self) -> Vec<Layer> {
         match self {
             Arch::Mlp => mlp_layers(224, 288),
+            Arch::MlpWide => mlp_one_layers(WIDE_UNITS),
             Arch::MlpOf { h1, h2 } => mlp_layers(h1.into(), h2.into()),
             Arch::Cnn => cnn_layers(32, Some(192), 128),
             Arch::CnnOf { c1, c2, dense } => {
@@ -342,6 +363,7 @@ impl Arch {
         }
         Ok(match self {
             Arch::Mlp => Box::new(Mlp::<224, 288>::from_weights(dev, weights, dropout)),
+            Arch::MlpWide => Box::new(MlpOne::<WIDE_UNITS>::from_weights(dev, weights, dropout)),
             Arch::Cnn => Box::new(Cnn::from_weights(dev, weights, dropout)),
             Arch::MlpOf { .. } => Box::new(MlpDyn::from_weights(dev, weights, dropout)),
             Arch::CnnOf { .. } => Box::new(CnnDyn::from_weights(dev, weights, dropout)),
@@ -457,9 +479,20 @@ mod tests {
     }
 
     #[test]
+    fn the_wide_mlp_has_the_cnns_parameter_budget() {
+        let (wide, cnn) = (Arch::MlpWide.num_params(), Arch::Cnn.num_params());
+        assert_eq!(wide, 1_260_880);
+        assert!(wide <= cnn && (cnn - wide) as f64 / (cnn as f64) < 0.0005);
+        // One more unit would cost 795 parameters and pass the CNN's budget.
+        assert!(wide + 784 + 1 + 10 > cnn);
+        assert_eq!(Arch::MlpWide.family(), Arch::Mlp);
+        assert_eq!(Arch::MlpWide.default_dropout(), Arch::Mlp.default_dropout());
+    }
+
+    #[test]
     fn built_models_hold_exactly_the_layout_and_export_it_back() {
         let dev = Cpu::default();
-        for arch in Arch::ALL {
+        for arch in [Arch::Mlp, Arch::MlpWide, Arch::Cnn] {
             let w = arch.init(5);
             let model = arch.build(&dev, &w, 0.1).unwrap();
             let total: usize = model.params().iter().map(|p| p.num_elements()).sum();
@@ -489,6 +522,7 @@ mod tests {
             (Arch::Mlp, "mlp"),
             (Arch::Cnn, "cnn"),
             (Arch::MlpOf { h1: 96, h2: 160 }, "mlp-96-160"),
+            (Arch::MlpWide, "mlp-1586"),
             (
                 Arch::CnnOf {
                     c1: 32,

@@ -15,6 +15,11 @@ fn hyperparameters(r: &TrialRecord) -> Vec<(&'static str, f64)> {
     let mut out = match r.arch {
         Arch::Mlp => vec![("units_1", 224.0), ("units_2", 288.0)],
         Arch::MlpOf { h1, h2 } => vec![("units_1", h1 as f64), ("units_2", h2 as f64)],
+        // Never a search trial; listed so every architecture has its sizes.
+        Arch::MlpWide => vec![
+            ("units_1", crate::models::WIDE_UNITS as f64),
+            ("units_2", 0.0),
+        ],
         Arch::Cnn => vec![
             ("filters_1", 32.0),
             ("filters_2", 192.0),
