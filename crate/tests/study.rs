@@ -228,7 +228,7 @@ fn a_small_study_runs_reuses_and_agrees_with_itself() {
         "study_reliability_usps_test_resize.png",
         "study_feature_maps_usps.png",
         "study_ink.png",
-        "study_gap_none.png",
+        "study_gap_mlp_vs_cnn.png",
         "mlp_model_accuracy.png",
         "cnn_model_loss.png",
     ] {
@@ -349,5 +349,64 @@ fn a_small_study_runs_reuses_and_agrees_with_itself() {
     assert_eq!((cnn.ci.n, mlp.ci.n), (1, 2));
     assert_eq!(t.paired.len(), 15, "only seed 0 has both models");
 
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn each_variant_trains_on_its_own_digits_and_pairs_are_the_named_ones() {
+    let Some(mirror) = mirror() else {
+        digits::runtime::skip_unless_required(
+            "data",
+            &format!("set {MIRROR_ENV} to the folder of verified data to run it"),
+        );
+        return;
+    };
+    let root = std::env::temp_dir().join(format!("digits-variants-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let data = root.join("data");
+    fetch(&data, Some(&mirror), false).unwrap();
+    let named = |n: &str| digits::study::variant_named(n).unwrap();
+    let cfg = StudyConfig {
+        variants: vec![named("mlp-1586"), named("cnn"), named("mlp-usps")],
+        seeds: vec![0],
+        epochs: 1,
+        train_images: Some(300),
+        val_images: Some(100),
+        test_images: Some(50),
+        robustness_images: 20,
+        runs_dir: root.join("runs"),
+        results_dir: root.join("results"),
+        img_dir: root.join("img"),
+        progress: Progress::Quiet,
+        ..StudyConfig::full()
+    };
+    let study = run_study(&cfg, &data).unwrap();
+    let runs = &study.data.runs;
+    let dir_of = |v: &str| {
+        let r = runs.iter().find(|r| r.variant.name == v).unwrap();
+        (r.dir.file_name().unwrap().to_string_lossy().to_string(), r)
+    };
+    let (wide_dir, wide) = dir_of("mlp-1586");
+    let (usps_dir, usps) = dir_of("mlp-usps");
+    assert_eq!(wide_dir, "mlp-1586-seed0");
+    assert_eq!(usps_dir, "mlp-usps-esl-train-seed0");
+    assert_eq!(wide.record.config.arch.num_params(), 1_260_880);
+    // The USPS variant learned from USPS's training digits framed like MNIST, not from MNIST.
+    assert_ne!(usps.record.train_data, wide.record.train_data);
+    assert!(
+        usps.record.train_data.contains("mnist-frame"),
+        "{}",
+        usps.record.train_data
+    );
+    let t = &study.tables;
+    let trained_on = |v: &str| &t.accuracy_of(v, "mnist-test", "native").unwrap().trained_on;
+    assert_eq!(trained_on("mlp-usps"), "usps-esl-train");
+    assert_eq!(trained_on("mlp-1586"), "mnist");
+    // Only the pair whose two variants both ran: the wide MLP against the plain CNN.
+    assert!(!t.paired.is_empty());
+    assert!(t
+        .paired
+        .iter()
+        .all(|r| (r.mlp.as_str(), r.cnn.as_str()) == ("mlp-1586", "cnn")));
     let _ = std::fs::remove_dir_all(&root);
 }

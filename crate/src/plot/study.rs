@@ -127,13 +127,14 @@ pub fn robustness_curve(t: &Tables, family: &str) -> Result<Figure> {
     )
 }
 
-/// The gap itself: CNN accuracy minus MLP accuracy on the same images, per domain, in each
-/// framing (MNIST test, `native`, in both), with 95% intervals over seeds.
-pub fn gap_bars(t: &Tables, augment: &str) -> Result<Figure> {
+/// The gap itself: the accuracy of CNN variant `cnn` minus MLP variant `mlp` on the same
+/// images (one of the study's pairs), per domain, in each framing (MNIST test, `native`, in
+/// both), with 95% intervals over seeds.
+pub fn gap_bars(t: &Tables, mlp: &str, cnn: &str) -> Result<Figure> {
     let rows: Vec<_> = t
         .paired_summary
         .iter()
-        .filter(|r| r.augment == augment)
+        .filter(|r| r.mlp == mlp && r.cnn == cnn)
         .collect();
     let mut domains: Vec<&str> = Vec::new();
     for r in &rows {
@@ -143,7 +144,7 @@ pub fn gap_bars(t: &Tables, augment: &str) -> Result<Figure> {
     }
     if domains.is_empty() {
         return Err(Error::invalid(format!(
-            "no paired MLP-CNN rows with augmentation `{augment}`"
+            "no paired rows of `{mlp}` against `{cnn}`"
         )));
     }
     let cell = |d: &str, f: &str| {
@@ -159,17 +160,21 @@ pub fn gap_bars(t: &Tables, augment: &str) -> Result<Figure> {
         series.push((framing, heights));
         errors.push(bars);
     }
-    let what = if augment == "none" {
-        "plain training"
-    } else {
-        "both augmented"
-    };
     bar_chart(
         &domains,
         &series,
         Some(&errors),
-        &format!("CNN minus MLP on the same images ({what}; 95% CI over seeds)"),
+        &format!("{cnn} minus {mlp} on the same images (95% CI over seeds)"),
         "accuracy difference (points)",
+    )
+}
+
+/// The file [`write_all`] draws the gap of a pair into: `study_gap_mlp_vs_cnn.png`.
+pub fn gap_figure_name(mlp: &str, cnn: &str) -> String {
+    format!(
+        "study_gap_{}_vs_{}.png",
+        mlp.replace('-', "_"),
+        cnn.replace('-', "_")
     )
 }
 
@@ -430,9 +435,12 @@ pub fn write_all(
             format!("study_accuracy_{}.png", framing.replace('-', "_")),
         )?;
     }
-    for augment in ["none", "keras"] {
-        if t.paired_summary.iter().any(|r| r.augment == augment) {
-            save(gap_bars(t, augment)?, format!("study_gap_{augment}.png"))?;
+    for (mlp, cnn) in crate::study::PAIRS {
+        if t.paired_summary
+            .iter()
+            .any(|r| r.mlp == *mlp && r.cnn == *cnn)
+        {
+            save(gap_bars(t, mlp, cnn)?, gap_figure_name(mlp, cnn))?;
         }
     }
     for (family, _) in FAMILIES {

@@ -76,6 +76,8 @@ pub struct AccuracyRow {
     pub variant: String,
     pub model: String,
     pub augment: String,
+    /// The training digits' name ([`super::Source::name`]).
+    pub trained_on: String,
     pub domain: String,
     pub framing: String,
     pub images: usize,
@@ -96,9 +98,12 @@ pub struct SeedAccuracyRow {
     pub mean_confidence: f64,
 }
 
-/// MLP against CNN (same augmentation, same seed) on the same images.
+/// MLP against CNN (one of [`super::PAIRS`], same seed) on the same images.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PairedRow {
+    pub mlp: String,
+    pub cnn: String,
+    /// The augmentation both were trained with.
     pub augment: String,
     pub domain: String,
     pub framing: String,
@@ -114,6 +119,8 @@ pub struct PairedRow {
 /// The paired differences of all seeds together.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PairedSummaryRow {
+    pub mlp: String,
+    pub cnn: String,
     pub augment: String,
     pub domain: String,
     pub framing: String,
@@ -342,6 +349,7 @@ pub fn analyse(data: &StudyData) -> Tables {
                         variant: v.name.into(),
                         model: v.model().into(),
                         augment: v.augmentation().into(),
+                        trained_on: v.source.name().into(),
                         domain: set.domain.clone(),
                         framing: framing.clone(),
                         images: set.data.len(),
@@ -540,13 +548,12 @@ fn framing_tables(t: &mut Tables, data: &StudyData, v: &Variant, runs: &[usize])
     }
 }
 
-/// MLP against CNN with the same augmentation and seed, on every domain set.
+/// Each of [`super::PAIRS`] whose two variants are in the study, seed by seed, on every
+/// domain set.
 fn paired_tables(t: &mut Tables, data: &StudyData, vs: &[Variant]) {
-    for mlp in vs.iter().filter(|v| v.model() == "mlp") {
-        let Some(cnn) = vs
-            .iter()
-            .find(|v| v.model() == "cnn" && v.augment == mlp.augment)
-        else {
+    for (mlp_name, cnn_name) in super::PAIRS {
+        let named = |n: &str| vs.iter().find(|v| v.name == n);
+        let (Some(mlp), Some(cnn)) = (named(mlp_name), named(cnn_name)) else {
             continue;
         };
         let (ma, ca) = (runs_of(data, mlp), runs_of(data, cnn));
@@ -576,6 +583,8 @@ fn paired_tables(t: &mut Tables, data: &StudyData, vs: &[Variant]) {
                 largest_p = largest_p.max(p);
                 diffs.push(counts.difference());
                 t.paired.push(PairedRow {
+                    mlp: mlp.name.into(),
+                    cnn: cnn.name.into(),
                     augment: mlp.augmentation().into(),
                     domain: set.domain.clone(),
                     framing: framing.clone(),
@@ -589,6 +598,8 @@ fn paired_tables(t: &mut Tables, data: &StudyData, vs: &[Variant]) {
             }
             if !diffs.is_empty() {
                 t.paired_summary.push(PairedSummaryRow {
+                    mlp: mlp.name.into(),
+                    cnn: cnn.name.into(),
                     augment: mlp.augmentation().into(),
                     domain: set.domain.clone(),
                     framing,

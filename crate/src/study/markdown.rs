@@ -331,12 +331,19 @@ pub fn table(r: &Results, name: &str) -> Result<String> {
             }
         }
         "paired" => {
-            out += "| augmentation | test set | framing | CNN − MLP | largest p |\n|---|---|---|---:|---:|\n";
+            out += "| MLP | CNN | test set | framing | CNN − MLP | largest p |\n|---|---|---|---|---:|---:|\n";
             for row in r.table("paired_summary")?.records() {
                 let (mean, half) = row.ci("cnn_minus_mlp_pct")?;
+                // Tables written before the pairs were named paired by augmentation alone.
+                let (mlp, cnn) = match (row.str("mlp"), row.str("cnn")) {
+                    (Ok(m), Ok(c)) => (m.to_string(), c.to_string()),
+                    _ => match row.str("augment")? {
+                        "none" => ("mlp".into(), "cnn".into()),
+                        a => (format!("mlp-{a}"), format!("cnn-{a}")),
+                    },
+                };
                 out += &format!(
-                    "| {} | {} | {} | {} | {} |\n",
-                    row.str("augment")?,
+                    "| {mlp} | {cnn} | {} | {} | {} | {} |\n",
                     row.str("domain")?,
                     row.str("framing")?,
                     pm(mean, half, row.str("seeds")?.parse().unwrap_or(1)),

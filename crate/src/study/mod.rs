@@ -49,21 +49,46 @@ pub use analysis::Tables;
 use predictions::{cached_predict, load_cache, save_cache, Predictions};
 use robustness::{Perturbation, FAMILIES};
 
-/// A model as the study trains it: an architecture and an augmentation preset.
+/// Where a variant's training digits come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// MNIST's training digits (the study's question: trained on MNIST, tested elsewhere).
+    Mnist,
+    /// USPS's own training digits ([`USPS_TRAIN`], the ESL rendering: the only public file of
+    /// them), framed into 28×28 the way the study frames USPS: the in-domain ceiling.
+    UspsTrain,
+}
+
+/// The USPS training digits a [`Source::UspsTrain`] variant learns from.
+pub const USPS_TRAIN: &str = "usps-esl-train";
+
+impl Source {
+    /// The training data's name, for the tables (`mnist`, `usps-esl-train`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Mnist => "mnist",
+            Source::UspsTrain => USPS_TRAIN,
+        }
+    }
+}
+
+/// A model as the study trains it: an architecture, an augmentation preset and its training
+/// digits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Variant {
-    /// `mlp`, `mlp-keras`, `cnn`, `cnn-keras`: also the run folder's stem.
+    /// `mlp`, `cnn-keras`, `mlp-usps`, ...: the name in every table.
     pub name: &'static str,
     pub arch: Arch,
     /// An [`AugmentSpec`] preset name, or `None` for plain training.
     pub augment: Option<&'static str>,
+    pub source: Source,
 }
 
 impl Variant {
     /// `mlp` or `cnn`.
     pub fn model(&self) -> &'static str {
-        match self.arch {
-            Arch::Mlp | Arch::MlpOf { .. } => "mlp",
+        match self.arch.family() {
+            Arch::Mlp => "mlp",
             _ => "cnn",
         }
     }
@@ -84,36 +109,73 @@ impl Variant {
         }
     }
 
-    /// The run's folder, named as `digits train` names it ([`run::run_name`]).
+    /// The run's folder: named as `digits train` names it ([`run::run_name`]) for MNIST-trained
+    /// variants, so runs trained by hand are reused; with the training data's name before the
+    /// seed otherwise (`mlp-usps-esl-train-seed0`).
     pub fn run_dir(&self, runs_dir: &Path, seed: u64) -> PathBuf {
-        runs_dir.join(run::run_name(&self.config(seed, 1)))
+        let name = run::run_name(&self.config(seed, 1));
+        runs_dir.join(match self.source {
+            Source::Mnist => name,
+            source => {
+                let stem = name
+                    .strip_suffix(&format!("-seed{seed}"))
+                    .expect("run names end in their seed");
+                format!("{stem}-{}-seed{seed}", source.name())
+            }
+        })
     }
 }
 
-/// The study's four models. Run folders match `digits train`'s defaults, so runs trained
-/// by hand are reused.
-pub const VARIANTS: [Variant; 4] = [
+const fn variant(
+    name: &'static str,
+    arch: Arch,
+    augment: Option<&'static str>,
+    source: Source,
+) -> Variant {
     Variant {
-        name: "mlp",
-        arch: Arch::Mlp,
-        augment: None,
-    },
-    Variant {
-        name: "cnn",
-        arch: Arch::Cnn,
-        augment: None,
-    },
-    Variant {
-        name: "mlp-keras",
-        arch: Arch::Mlp,
-        augment: Some("keras"),
-    },
-    Variant {
-        name: "cnn-keras",
-        arch: Arch::Cnn,
-        augment: Some("keras"),
-    },
+        name,
+        arch,
+        augment,
+        source,
+    }
+}
+
+/// The study's models: the published MLP and CNN trained on MNIST, plain and with the
+/// original's augmentation; the one-hidden-layer MLP with the CNN's parameter budget, plain
+/// and augmented (is it capacity?); and both published models trained on USPS itself (the
+/// ceiling). MNIST-trained run folders match `digits train`'s defaults, so runs trained by
+/// hand are reused.
+pub const VARIANTS: &[Variant] = &[
+    variant("mlp", Arch::Mlp, None, Source::Mnist),
+    variant("cnn", Arch::Cnn, None, Source::Mnist),
+    variant("mlp-keras", Arch::Mlp, Some("keras"), Source::Mnist),
+    variant("cnn-keras", Arch::Cnn, Some("keras"), Source::Mnist),
+    variant("mlp-1586", Arch::MlpWide, None, Source::Mnist),
+    variant(
+        "mlp-1586-keras",
+        Arch::MlpWide,
+        Some("keras"),
+        Source::Mnist,
+    ),
+    variant("mlp-usps", Arch::Mlp, None, Source::UspsTrain),
+    variant("cnn-usps", Arch::Cnn, None, Source::UspsTrain),
 ];
+
+/// The MLP-against-CNN comparisons the paired tables make, as (MLP variant, CNN variant): each
+/// MLP beside the CNN trained on the same digits with the same augmentation, so the difference
+/// is the architecture's.
+pub const PAIRS: &[(&str, &str)] = &[
+    ("mlp", "cnn"),
+    ("mlp-keras", "cnn-keras"),
+    ("mlp-1586", "cnn"),
+    ("mlp-1586-keras", "cnn-keras"),
+    ("mlp-usps", "cnn-usps"),
+];
+
+/// A study variant by name.
+pub fn variant_named(name: &str) -> Option<Variant> {
+    VARIANTS.iter().copied().find(|v| v.name == name)
+}
 
 /// What the study runs and where it writes.
 #[derive(Clone, Debug)]
@@ -145,7 +207,7 @@ pub struct StudyConfig {
 }
 
 impl StudyConfig {
-    /// The full study: 4 models × 5 seeds, all data, up to 30 epochs each.
+    /// The full study: every variant × 5 seeds, all data, up to 30 epochs each.
     pub fn full() -> Self {
         StudyConfig {
             variants: VARIANTS.to_vec(),
@@ -302,7 +364,7 @@ pub fn collect(cfg: &StudyConfig, data_dir: &Path) -> Result<StudyData> {
         )));
     }
     let mnist_train = load_mnist(data_dir, Split::Train)?;
-    let runs = ensure_runs(cfg, &mnist_train)?;
+    let runs = ensure_runs(cfg, &mnist_train, data_dir)?;
     if runs.is_empty() {
         return Err(Error::invalid(format!(
             "no finished run in {}; run `digits study` without --only-finished to train them",
@@ -338,8 +400,14 @@ pub fn collect(cfg: &StudyConfig, data_dir: &Path) -> Result<StudyData> {
 }
 
 /// Every (variant, seed) run, trained or reused (with `only_finished`, the finished ones).
-pub fn ensure_runs(cfg: &StudyConfig, mnist_train: &Dataset) -> Result<Vec<RunInfo>> {
+/// USPS's training digits are read from `data_dir` only when a variant learns from them.
+pub fn ensure_runs(
+    cfg: &StudyConfig,
+    mnist_train: &Dataset,
+    data_dir: &Path,
+) -> Result<Vec<RunInfo>> {
     let lines = cfg.progress != Progress::Quiet;
+    let mut usps_train: Option<Dataset> = None;
     let total = cfg.variants.len() * cfg.seeds.len();
     let mut runs = Vec::with_capacity(total);
     for (k, (variant, &seed)) in cfg
@@ -353,7 +421,16 @@ pub fn ensure_runs(cfg: &StudyConfig, mnist_train: &Dataset) -> Result<Vec<RunIn
         }
         let dir = variant.run_dir(&cfg.runs_dir, seed);
         let want = variant.config(seed, cfg.epochs);
-        let (train_set, val_set) = training_data(cfg, mnist_train, seed);
+        let digits = match variant.source {
+            Source::Mnist => mnist_train,
+            Source::UspsTrain => {
+                if usps_train.is_none() {
+                    usps_train = Some(load_usps_train(data_dir)?);
+                }
+                usps_train.as_ref().expect("just loaded")
+            }
+        };
+        let (train_set, val_set) = training_data(cfg, digits, seed);
         if let Some(record) = run::finished_run(&dir, &want, cfg.val_split, &train_set)? {
             if lines {
                 eprintln!(
@@ -429,16 +506,27 @@ pub fn owns(shard: Shard, k: usize) -> bool {
 pub fn run_shard(cfg: &StudyConfig, data_dir: &Path) -> Result<Vec<RunInfo>> {
     cfg.validate()?;
     let mnist_train = load_mnist(data_dir, Split::Train)?;
-    let runs = ensure_runs(cfg, &mnist_train)?;
+    let runs = ensure_runs(cfg, &mnist_train, data_dir)?;
     drop(mnist_train);
     let (sets, _) = eval_sets(cfg, data_dir)?;
     predict_all(cfg, &runs, &sets)?;
     Ok(runs)
 }
 
-/// The training and validation sets of a seed, cut down as the configuration says.
-fn training_data(cfg: &StudyConfig, mnist_train: &Dataset, seed: u64) -> (Dataset, Dataset) {
-    let (mut train, mut val) = mnist_train.split(cfg.val_split, seed);
+/// USPS's training digits, framed like MNIST as the study frames USPS for testing.
+fn load_usps_train(data_dir: &Path) -> Result<Dataset> {
+    run::try_domain(USPS_TRAIN, data_dir, Framing::MnistFrame)?.ok_or_else(|| {
+        Error::invalid(format!(
+            "{USPS_TRAIN} is not in {}: run `digits data fetch` to get USPS",
+            data_dir.display()
+        ))
+    })
+}
+
+/// The training and validation sets of a seed, cut down as the configuration says: the same
+/// share held out of whichever digits the variant learns from.
+fn training_data(cfg: &StudyConfig, digits: &Dataset, seed: u64) -> (Dataset, Dataset) {
+    let (mut train, mut val) = digits.split(cfg.val_split, seed);
     if let Some(n) = cfg.train_images {
         train = train.subset(n, seed);
     }

@@ -56,6 +56,7 @@ impl Tables {
             Column::new("variant".into(), strings(r, |x| &x.variant)),
             Column::new("model".into(), strings(r, |x| &x.model)),
             Column::new("augment".into(), strings(r, |x| &x.augment)),
+            Column::new("trained_on".into(), strings(r, |x| &x.trained_on)),
             Column::new("domain".into(), strings(r, |x| &x.domain)),
             Column::new("framing".into(), strings(r, |x| &x.framing)),
             Column::new("images".into(), counts(r, |x| x.images)),
@@ -90,6 +91,8 @@ impl Tables {
     pub fn paired_frame(&self) -> DataFrame {
         let r = &self.paired;
         frame(vec![
+            Column::new("mlp".into(), strings(r, |x| &x.mlp)),
+            Column::new("cnn".into(), strings(r, |x| &x.cnn)),
             Column::new("augment".into(), strings(r, |x| &x.augment)),
             Column::new("domain".into(), strings(r, |x| &x.domain)),
             Column::new("framing".into(), strings(r, |x| &x.framing)),
@@ -112,6 +115,8 @@ impl Tables {
     pub fn paired_summary_frame(&self) -> DataFrame {
         let r = &self.paired_summary;
         let mut c = vec![
+            Column::new("mlp".into(), strings(r, |x| &x.mlp)),
+            Column::new("cnn".into(), strings(r, |x| &x.cnn)),
             Column::new("augment".into(), strings(r, |x| &x.augment)),
             Column::new("domain".into(), strings(r, |x| &x.domain)),
             Column::new("framing".into(), strings(r, |x| &x.framing)),
@@ -341,8 +346,13 @@ Written by `digits study` (see `docs/study.md` for how to reproduce). Do not edi
 the next run rewrites every file. Accuracies, errors and differences are in percent (`_pct`).
 
 Common columns:
-- `variant`: `mlp`, `cnn` (plain training) or `mlp-keras`, `cnn-keras` (trained with the
-  original's augmentation: rotation 10°, shifts 10%, zoom 10%).
+- `variant`: `mlp`, `cnn` (the published models, plain training) or `mlp-keras`, `cnn-keras`
+  (trained with the original's augmentation: rotation 10°, shifts 10%, zoom 10%), all trained
+  on MNIST; `mlp-1586`, `mlp-1586-keras`: an MLP with one hidden layer of 1,586 units, as
+  many parameters as the CNN (1,260,880 against 1,261,450), trained on MNIST; `mlp-usps`,
+  `cnn-usps`: the published models trained on USPS's own training digits (`usps-esl-train`,
+  7,291, framed like MNIST; 10% held out for validation), the in-domain ceiling.
+- `trained_on` (accuracy.csv): the training digits, `mnist` or `usps-esl-train`.
 - `domain`: the test set (`mnist-test`, `usps-test` = LIBSVM rendering of the 2,007 USPS test
   digits, `usps-esl-test` = the same digits from the ESL rendering, `usps-esl-all` = all 9,298
   USPS digits, `semeion`, `mfeat` = mfeat-pix, `optdigits` = the writer-independent test set,
@@ -359,7 +369,8 @@ Files:
   `max_pct`.
 - `accuracy_by_seed.csv`: every run's accuracy and mean confidence (probability given to the
   predicted class) on every set.
-- `paired.csv`: MLP against CNN with the same augmentation and seed, on the same images:
+- `paired.csv`: an MLP (`mlp`) against a CNN (`cnn`) trained on the same digits with the same
+  augmentation (`augment`), seed by seed, on the same images:
   how many both got right (`both_right`), only the MLP (`mlp_only_right`), only the CNN
   (`cnn_only_right`), neither (`both_wrong`); `cnn_minus_mlp_pct` the accuracy difference with a
   paired-bootstrap 95% interval over images (`bootstrap_low_pct`, `bootstrap_high_pct`,
