@@ -15,6 +15,8 @@
 //!   mistakes), and the accuracy table of several runs.
 //! - [`train`]: the training loop (Adam, early stopping), checkpoints that resume exactly, the
 //!   history of a run and the run folders.
+//! - [`adapt`]: adaptation to another domain from its images alone (class-balanced
+//!   self-training), and the folders of adapted runs.
 //! - [`search`]: hyperparameter search (random search and Hyperband) over runtime-sized
 //!   variants of both models, selecting on the validation split only.
 //! - [`study`]: the domain-shift study: every model with several seeds on every domain in both
@@ -26,6 +28,7 @@
 //! Beside them: [`error`] (one error type whose messages say how to fix the problem), [`io`]
 //! (atomic writes) and [`runtime`] (process-wide settings).
 
+pub mod adapt;
 pub mod augment;
 pub mod bench;
 pub mod data;

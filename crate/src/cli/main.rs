@@ -1,6 +1,7 @@
 //! `digits`: the command-line face of the study, one file per subcommand. Each is a thin call
 //! into the library; errors print as one line and exit non-zero.
 
+mod adapt;
 mod bench;
 mod data;
 mod eval;
@@ -40,6 +41,9 @@ enum Command {
     Summary { model: Arch },
     /// Train a published model on MNIST, then evaluate it on MNIST test and USPS.
     Train(train::TrainArgs),
+    /// Adapt a trained run to another domain from its images alone (class-balanced
+    /// self-training on its unlabeled images, beside MNIST).
+    Adapt(adapt::AdaptArgs),
     /// Evaluate trained weights on a data set.
     Eval(eval::EvalArgs),
     /// Read digits from image files (PNG, JPEG; any size, either polarity) and print each
@@ -82,6 +86,7 @@ fn dispatch(cli: &Cli) -> Result<()> {
             Ok(())
         }
         Command::Train(args) => train::run(data, args),
+        Command::Adapt(args) => adapt::run(data, args),
         Command::Eval(args) => eval::run(data, args),
         Command::Predict(args) => predict::run(args),
         Command::Tune(args) => search::run(data, args),

@@ -8,6 +8,7 @@
 //! [`fetch()`] and the loaders check.
 //!
 //! - [`dataset`]: the `Dataset` type, subsets and splits, provenance strings.
+//! - [`unlabeled`]: images without labels (`Unlabeled`), the target of adaptation.
 //! - [`raw`]: images of any size and polarity (`RawImage`, `RawSet`), read from PNG or JPEG
 //!   under a pixel limit; framing turns a `RawSet` into a 28×28 `Dataset`.
 //! - [`checksums`], [`fetch`](mod@fetch): the file table, `digits data fetch` and `check`.
@@ -36,6 +37,7 @@ pub mod synthetic;
 #[cfg(test)]
 mod testutil;
 mod text;
+pub mod unlabeled;
 pub mod usps;
 
 pub use self::dataset::{Dataset, Split};
@@ -44,3 +46,4 @@ pub use self::fetch::{check, fetch, mirror_from_env, FetchReport, FileState, Fil
 pub use self::frame::{to_mnist_frame, Framing};
 pub use self::mnist::load_mnist;
 pub use self::raw::{RawImage, RawSet};
+pub use self::unlabeled::Unlabeled;

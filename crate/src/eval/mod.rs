@@ -28,13 +28,19 @@ pub fn require_mnist_frame(ds: &Dataset) -> Result<()> {
 
 /// Class probabilities (softmax of the logits), `n × 10`, computed in batches.
 pub fn predict_probabilities(model: &dyn Classifier, dev: &Cpu, ds: &Dataset) -> Vec<f32> {
+    predict_images(model, dev, &ds.images, ds.pixels())
+}
+
+/// Class probabilities of 28×28 images stored one after another (`px` values each), `n × 10`:
+/// what [`predict_probabilities`] computes, for images that come without labels.
+pub fn predict_images(model: &dyn Classifier, dev: &Cpu, images: &[f32], px: usize) -> Vec<f32> {
     crate::runtime::keep_freed_memory();
-    let mut probs = Vec::with_capacity(ds.len() * 10);
-    let px = ds.pixels();
-    for start in (0..ds.len()).step_by(EVAL_BATCH) {
-        let n = EVAL_BATCH.min(ds.len() - start);
+    let len = images.len() / px;
+    let mut probs = Vec::with_capacity(len * 10);
+    for start in (0..len).step_by(EVAL_BATCH) {
+        let n = EVAL_BATCH.min(len - start);
         let logits = model
-            .logits(dev, &ds.images[start * px..(start + n) * px], n)
+            .logits(dev, &images[start * px..(start + n) * px], n)
             .as_vec();
         for row in logits.chunks(10) {
             probs.extend(softmax(row));

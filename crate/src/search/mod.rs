@@ -515,6 +515,7 @@ fn run_trial(
         resume: true,
         progress,
         on_epoch,
+        initial: None,
     };
     let record = |history: &[EpochRecord], diverged: bool| {
         // A checkpoint can be ahead of this trial's budget only if a later rung ran before;

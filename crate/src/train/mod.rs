@@ -135,6 +135,9 @@ pub struct TrainOptions<'a> {
     /// Called after each epoch's checkpoint is written; returning `false` stops the run there,
     /// as an interruption would (used by tests and notebooks).
     pub on_epoch: Option<EpochCallback<'a>>,
+    /// Start from these weights instead of the configuration's seeded initialisation (to
+    /// fine-tune a trained model, as adaptation does); a checkpoint resumed from wins over it.
+    pub initial: Option<Weights>,
 }
 
 impl Default for TrainOptions<'_> {
@@ -144,6 +147,7 @@ impl Default for TrainOptions<'_> {
             resume: false,
             progress: Progress::Auto,
             on_epoch: None,
+            initial: None,
         }
     }
 }
@@ -190,8 +194,8 @@ struct StateMeta {
 }
 
 impl State {
-    fn fresh(cfg: &TrainConfig) -> Self {
-        let weights = cfg.arch.init(cfg.seed);
+    fn fresh(cfg: &TrainConfig, initial: Option<Weights>) -> Self {
+        let weights = initial.unwrap_or_else(|| cfg.arch.init(cfg.seed));
         State {
             epochs_done: 0,
             adam: Adam::new(AdamConfig::keras(cfg.lr), &weights),
@@ -350,7 +354,12 @@ pub fn train(
     require_mnist_frame(val)?;
     let mut state = match &opts.checkpoint {
         Some(path) if opts.resume && path.exists() => State::load(path, cfg, train, val)?,
-        _ => State::fresh(cfg),
+        _ => {
+            if let Some(w) = &opts.initial {
+                w.check_layout(&cfg.arch.to_string(), &cfg.arch.layout())?;
+            }
+            State::fresh(cfg, opts.initial.take())
+        }
     };
     let dev = Cpu::default();
     let mut model = cfg.arch.build(&dev, &state.weights, cfg.dropout)?;

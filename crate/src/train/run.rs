@@ -178,6 +178,7 @@ pub fn train_run(
         resume,
         progress,
         on_epoch: None,
+        initial: None,
     };
     let outcome = train(cfg, train_set, val_set, opts)?;
     let record = RunRecord {

@@ -1,0 +1,189 @@
+//! An adaptation on disk, beside the training runs: `model.safetensors` (read by
+//! [`load_model`](crate::train::run::load_model) as any run's weights), `run.json` (the
+//! [`AdaptRecord`]) and the checkpoint written after every round.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{adapt, weights_sha256, AdaptConfig, AdaptOptions, AdaptOutcome, RoundRecord};
+use crate::data::{Dataset, Unlabeled};
+use crate::io::write_atomic;
+use crate::models::Weights;
+use crate::train::checkpoint::save_safetensors;
+use crate::train::run::{model_path, record_path, same_engine, EvalSummary, RunRecord, Versions};
+use crate::train::Progress;
+use crate::{Error, Result};
+
+/// `run.json` of an adapted run: what it started from, what it adapted to, how, and what each
+/// round did. It is deliberately not a [`RunRecord`] (no top-level `config`), so that a
+/// trained run is never mistaken for an adapted one, nor the reverse.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdaptRecord {
+    pub adaptation: AdaptConfig,
+    /// The source run's record, as it was when adapted.
+    pub source: RunRecord,
+    /// [`weights_sha256`] of the source run's weights.
+    pub source_weights: String,
+    /// The target's name (framing included) and provenance (ending in `+unlabeled`).
+    pub target: String,
+    pub target_data: String,
+    pub versions: Versions,
+    pub rounds: Vec<RoundRecord>,
+    pub seconds: f64,
+    /// Evaluations added by the caller (the command adds MNIST and USPS test sets).
+    pub results: Vec<EvalSummary>,
+}
+
+pub fn adapt_checkpoint_path(dir: &Path) -> PathBuf {
+    dir.join("adapt-checkpoint.safetensors")
+}
+
+/// The default folder of an adapted run: beside its source run, named
+/// `<source run>-adapt-<target>-<framing>` (characters unfit for a file name become `_`).
+pub fn adapt_run_name(source_dir_name: &str, target: &str, framing: &str) -> String {
+    let safe = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    format!(
+        "{}-adapt-{}-{}",
+        safe(source_dir_name),
+        safe(target),
+        safe(framing)
+    )
+}
+
+/// Adapt the run `source` (its weights `source_weights`, trained on `source_train`) to
+/// `target` into `dir`: a checkpoint after every round, then the weights and the record. With
+/// `resume`, an interrupted adaptation in `dir` continues after its last finished round.
+#[allow(clippy::too_many_arguments)]
+pub fn adapt_run(
+    dir: &Path,
+    cfg: &AdaptConfig,
+    source: &RunRecord,
+    source_weights: &Weights,
+    source_train: &Dataset,
+    source_val: &Dataset,
+    target: &Unlabeled,
+    resume: bool,
+    progress: Progress,
+) -> Result<(AdaptOutcome, AdaptRecord)> {
+    for (what, ds, want) in [
+        ("training", source_train, &source.train_data),
+        ("validation", source_val, &source.val_data),
+    ] {
+        if &ds.source_sha256 != want {
+            return Err(Error::invalid(format!(
+                "`{}` is not the {what} data the source run was trained with (its hash differs from run.json's); rebuild it with the run's --val-split and seed",
+                ds.name
+            )));
+        }
+    }
+    let opts = AdaptOptions {
+        checkpoint: Some(adapt_checkpoint_path(dir)),
+        resume,
+        progress,
+        on_round: None,
+    };
+    let outcome = adapt(
+        cfg,
+        &source.config,
+        source_weights,
+        source_train,
+        source_val,
+        target,
+        opts,
+    )?;
+    let record = AdaptRecord {
+        adaptation: cfg.clone(),
+        source: source.clone(),
+        source_weights: weights_sha256(source_weights),
+        target: target.name.clone(),
+        target_data: target.source_sha256.clone(),
+        versions: Versions::current(),
+        rounds: outcome.history.clone(),
+        seconds: outcome.seconds,
+        results: Vec::new(),
+    };
+    save_adapted_model(dir, &outcome.weights, &record)?;
+    save_adapt_record(dir, &record)?;
+    Ok((outcome, record))
+}
+
+/// The record of a finished adaptation in `dir` made exactly so (same configuration, source
+/// run and weights, target images); `None` when `dir` holds no finished run. Anything else
+/// there (another adaptation, a trained run, another engine's adaptation) is an error: nothing
+/// here overwrites what it did not make.
+pub fn finished_adapt_run(
+    dir: &Path,
+    cfg: &AdaptConfig,
+    source: &RunRecord,
+    source_weights: &Weights,
+    target: &Unlabeled,
+) -> Result<Option<AdaptRecord>> {
+    if !record_path(dir).exists() || !model_path(dir).exists() {
+        return Ok(None);
+    }
+    let record = load_adapt_record(dir)?;
+    if !same_engine(&record.versions) {
+        return Err(Error::invalid(format!(
+            "{} was adapted by another engine ({}) than this build's ({}); its numbers are not this engine's: move it away, or choose another --out",
+            dir.display(),
+            record.versions.gemm.as_deref().unwrap_or("gemm 0.15"),
+            crate::engine::gemm::backend_name()
+        )));
+    }
+    let same = record.adaptation == *cfg
+        && record.source.config == source.config
+        && record.source.train_data == source.train_data
+        && record.source_weights == weights_sha256(source_weights)
+        && record.target_data == target.source_sha256;
+    if !same {
+        return Err(Error::invalid(format!(
+            "{} holds a different adaptation (its run.json differs in configuration, source run or target); move it away, or choose another --out",
+            dir.display()
+        )));
+    }
+    Ok(Some(record))
+}
+
+pub fn save_adapt_record(dir: &Path, record: &AdaptRecord) -> Result<()> {
+    let json = serde_json::to_string_pretty(record).expect("record serialises");
+    write_atomic(&record_path(dir), json.as_bytes())
+}
+
+pub fn load_adapt_record(dir: &Path) -> Result<AdaptRecord> {
+    let path = record_path(dir);
+    let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Missing {
+            path: path.clone(),
+            hint: "not a finished adapted run; make one with `digits adapt`".into(),
+        },
+        _ => Error::io(&path, e),
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::format(
+            &path,
+            format!("not the record of an adapted run ({e}); move the folder away, or choose another --out"),
+        )
+    })
+}
+
+/// The adapted weights with the record in the file's metadata, laid out as a trained run's
+/// model file.
+fn save_adapted_model(dir: &Path, weights: &Weights, record: &AdaptRecord) -> Result<()> {
+    let meta = BTreeMap::from([(
+        "adaptation".to_string(),
+        serde_json::to_string(record).expect("record serialises"),
+    )]);
+    save_safetensors(&model_path(dir), &[("", weights)], &meta)
+}
