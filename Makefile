@@ -31,7 +31,7 @@ smoke:
 data:
 	$(DIGITS) data fetch
 
-# The whole study (`digits study`): 4 models x 5 seeds, every test domain in both framings,
+# The whole study (`digits study`): every model variant x 5 seeds, every test domain in both framings,
 # the robustness curves; tables into results/, figures into img/. Finished runs are reused
 # and interrupted ones resume, so running it again only does what is missing.
 study: data
