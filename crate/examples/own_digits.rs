@@ -20,7 +20,9 @@ fn main() -> digits::Result<()> {
     let mnist = load_mnist(&data, Split::Test)?;
     let mut total = 0;
     for path in write_examples(&mnist, &out)? {
-        let size = std::fs::metadata(&path).map_err(|e| digits::Error::io(&path, e))?.len();
+        let size = std::fs::metadata(&path)
+            .map_err(|e| digits::Error::io(&path, e))?
+            .len();
         total += size;
         println!("{} ({size} B)", path.display());
     }

@@ -166,14 +166,14 @@ pub enum ExampleKind {
 /// [`PAPER_SEED`]) of the first MNIST test digit of each class, by MNIST test index, and
 /// how each is stored.
 pub const EXAMPLES: [(usize, ExampleKind); 8] = [
-    (3, ExampleKind::Jpeg),         // 0
-    (2, ExampleKind::Jpeg),         // 1
-    (1, ExampleKind::Png),          // 2
-    (18, ExampleKind::Jpeg),        // 3
-    (4, ExampleKind::InvertedPng),  // 4
-    (8, ExampleKind::Jpeg),         // 5
-    (0, ExampleKind::Jpeg),         // 7
-    (7, ExampleKind::Jpeg),         // 9
+    (3, ExampleKind::Jpeg),        // 0
+    (2, ExampleKind::Jpeg),        // 1
+    (1, ExampleKind::Png),         // 2
+    (18, ExampleKind::Jpeg),       // 3
+    (4, ExampleKind::InvertedPng), // 4
+    (8, ExampleKind::Jpeg),        // 5
+    (0, ExampleKind::Jpeg),        // 7
+    (7, ExampleKind::Jpeg),        // 9
 ];
 
 /// The example photos as files: per entry of [`EXAMPLES`], its path relative to the
@@ -221,7 +221,10 @@ pub fn example_files(mnist_test: &Dataset) -> Result<Vec<(std::path::PathBuf, Ve
 }
 
 /// Writes [`example_files`] under `dir` (made when missing) and returns their paths.
-pub fn write_examples(mnist_test: &Dataset, dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+pub fn write_examples(
+    mnist_test: &Dataset,
+    dir: &std::path::Path,
+) -> Result<Vec<std::path::PathBuf>> {
     example_files(mnist_test)?
         .into_iter()
         .map(|(rel, bytes)| {

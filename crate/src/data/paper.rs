@@ -571,7 +571,10 @@ mod tests {
             .filter(|&i| digit[i] == 0.0 && s.no_paper[i] > 0.05)
             .count();
         assert_eq!(paper_left, 1);
-        assert!(s.ink[w * (h - 2) + 1] > 0.5, "the speck is ink before cleaning");
+        assert!(
+            s.ink[w * (h - 2) + 1] > 0.5,
+            "the speck is ink before cleaning"
+        );
         assert_eq!(s.clean[w * (h - 2) + 1], 0.0, "and dropped after");
         assert_eq!(s.clean, find_ink(&photo, w, h, None).unwrap().pixels);
     }

@@ -387,7 +387,9 @@ pub fn framing_figure(files: &[PathBuf], images: &[RawImage]) -> Result<Figure> 
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
         );
-        let resized = img.frame(Framing::Resize).unwrap_or_else(|| vec![0.0; FRAME * FRAME]);
+        let resized = img
+            .frame(Framing::Resize)
+            .unwrap_or_else(|| vec![0.0; FRAME * FRAME]);
         match crate::data::paper::ink_stages(&img.pixels, w, h, None) {
             Some(s) => {
                 let top = s.no_paper.iter().copied().fold(f32::MIN_POSITIVE, f32::max);
@@ -398,12 +400,18 @@ pub fn framing_figure(files: &[PathBuf], images: &[RawImage]) -> Result<Figure> 
                 }
                 cells.extend(enlarge(&framed));
                 let polarity = match s.polarity {
-                    crate::data::paper::Polarity::Dark => "dark ink",
-                    crate::data::paper::Polarity::Bright => "light ink",
+                    crate::data::paper::Polarity::Dark => "1 dark ink",
+                    crate::data::paper::Polarity::Bright => "1 light ink",
                 };
                 captions.extend(
-                    [polarity, "paper off", "ink levels", "specks off", "mnist-frame"]
-                        .map(String::from),
+                    [
+                        polarity,
+                        "2 paper off",
+                        "3 ink levels",
+                        "3 specks off",
+                        "4 framed",
+                    ]
+                    .map(String::from),
                 );
             }
             None => {
@@ -420,7 +428,7 @@ pub fn framing_figure(files: &[PathBuf], images: &[RawImage]) -> Result<Figure> 
         CELL,
         &captions,
         COLUMNS,
-        "file | 1 ink made bright | 2 paper off | 3 ink levels, specks off | 4 framed 28x28 | resized",
+        "the four steps of mnist-frame, and plain resize",
     )
 }
 
