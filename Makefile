@@ -38,7 +38,7 @@ study: data
 	$(DIGITS) study
 
 # The evcxr notebooks: Jupyter (pinned, in a virtual environment), the Rust kernel, and a run
-# of all five in quick mode plus the cross-cell test. Setup is skipped when already done.
+# of all six in quick mode plus the cross-cell test. Setup is skipped when already done.
 # JupyterLab is in the same pinned requirements file as the headless runs: `make test` needs
 # both (the lab test below), so one install into one virtual environment is the fastest for CI,
 # and it keeps a single list for environment.yml to match.

@@ -161,3 +161,49 @@ fn the_scheduler_files_run_a_shard_each() {
         );
     }
 }
+
+/// Every notebook is listed where a reader looks for it, and is committed executed: each code
+/// cell has run, and none ended in an error.
+#[test]
+fn every_notebook_is_listed_and_committed_with_its_outputs() {
+    let root = root();
+    let mut notebooks: Vec<PathBuf> = fs::read_dir(root.join("notebooks"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ipynb"))
+        .collect();
+    notebooks.sort();
+    assert!(notebooks.len() >= 6, "{notebooks:?}");
+    let listings = [
+        (
+            "notebooks/README.md",
+            read(&root.join("notebooks/README.md")),
+        ),
+        ("README.md", read(&root.join("README.md"))),
+        ("docs/notebooks.md", read(&root.join("docs/notebooks.md"))),
+    ];
+    for path in &notebooks {
+        let stem = path.file_stem().unwrap().to_string_lossy();
+        for (name, text) in &listings {
+            assert!(
+                text.contains(&format!("`{stem}")),
+                "{name} does not list notebooks/{stem}.ipynb"
+            );
+        }
+        let nb: serde_json::Value = serde_json::from_str(&read(path)).unwrap();
+        let cells = nb["cells"].as_array().expect("cells");
+        for (i, cell) in cells.iter().enumerate() {
+            if cell["cell_type"] != "code" {
+                continue;
+            }
+            assert!(
+                cell["execution_count"].is_number(),
+                "{stem}.ipynb cell {i} has not run; commit the notebook executed (make notebooks-full)"
+            );
+            let failed = cell["outputs"]
+                .as_array()
+                .is_some_and(|o| o.iter().any(|out| out["output_type"] == "error"));
+            assert!(!failed, "{stem}.ipynb cell {i} ended in an error");
+        }
+    }
+}

@@ -52,8 +52,9 @@ fn noise(rng: &mut StdRng, sd: f32) -> f32 {
     s * 1.732_050_8 * sd
 }
 
-/// Renders one 28×28 MNIST digit (ink bright) onto paper (see the module documentation).
-pub fn render(digit: &[f32], seed: u64, index: usize) -> Result<RawImage> {
+/// One 28×28 MNIST digit (ink bright) rendered onto paper (see the module documentation), as
+/// the JPEG file the rendering passes through: its width, height and bytes.
+pub fn render_jpeg(digit: &[f32], seed: u64, index: usize) -> Result<(usize, usize, Vec<u8>)> {
     let mut rng = rng_for(seed, index);
     let (lo, hi) = CANVAS_SIDES;
     let (w, h) = (rng.gen_range(lo..=hi), rng.gen_range(lo..=hi));
@@ -111,6 +112,13 @@ pub fn render(digit: &[f32], seed: u64, index: usize) -> Result<RawImage> {
                 "mnist-paper image {index}: JPEG encoding failed ({e})"
             ))
         })?;
+    Ok((w, h, jpeg))
+}
+
+/// Renders one 28×28 MNIST digit (ink bright) onto paper (see the module documentation):
+/// the decoded JPEG of [`render_jpeg`].
+pub fn render(digit: &[f32], seed: u64, index: usize) -> Result<RawImage> {
+    let (w, h, jpeg) = render_jpeg(digit, seed, index)?;
     let decoded = image::load(Cursor::new(jpeg), ImageFormat::Jpeg)
         .map_err(|e| {
             Error::invalid(format!(
@@ -140,6 +148,93 @@ pub fn render_set(mnist: &Dataset, seed: u64, name: &str) -> Result<RawSet> {
         labels: mnist.labels.clone(),
         source_sha256: format!("{}+paper(seed={seed})", mnist.source_sha256),
     })
+}
+
+/// How an example photo is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExampleKind {
+    /// The rendering's own JPEG file, byte for byte.
+    Jpeg,
+    /// The decoded rendering as an 8-bit grey PNG.
+    Png,
+    /// The decoded rendering with its grey levels inverted (light ink on dark paper, as
+    /// chalk on a blackboard), as an 8-bit grey PNG.
+    InvertedPng,
+}
+
+/// The example photos of `notebooks/own-digits/`: `mnist-paper` images (seed
+/// [`PAPER_SEED`]) of the first MNIST test digit of each class, by MNIST test index, and
+/// how each is stored.
+pub const EXAMPLES: [(usize, ExampleKind); 8] = [
+    (3, ExampleKind::Jpeg),        // 0
+    (2, ExampleKind::Jpeg),        // 1
+    (1, ExampleKind::Png),         // 2
+    (18, ExampleKind::Jpeg),       // 3
+    (4, ExampleKind::InvertedPng), // 4
+    (8, ExampleKind::Jpeg),        // 5
+    (0, ExampleKind::Jpeg),        // 7
+    (7, ExampleKind::Jpeg),        // 9
+];
+
+/// The example photos as files: per entry of [`EXAMPLES`], its path relative to the
+/// examples folder (`D/D-INDEX.jpg` or `.png`: the folder is the label, as the folder domain
+/// `png:DIR` reads it) and its bytes. `mnist_test` is MNIST's test set.
+pub fn example_files(mnist_test: &Dataset) -> Result<Vec<(std::path::PathBuf, Vec<u8>)>> {
+    EXAMPLES
+        .iter()
+        .map(|&(index, kind)| {
+            if index >= mnist_test.len() {
+                return Err(Error::invalid(format!(
+                    "data set `{}` has {} images, not MNIST test's; load it with load_mnist",
+                    mnist_test.name,
+                    mnist_test.len()
+                )));
+            }
+            let label = mnist_test.labels[index];
+            let (w, h, jpeg) = render_jpeg(mnist_test.image(index), PAPER_SEED, index)?;
+            let name = format!("{label}/{label}-{index}");
+            if kind == ExampleKind::Jpeg {
+                return Ok((format!("{name}.jpg").into(), jpeg));
+            }
+            let grey = render(mnist_test.image(index), PAPER_SEED, index)?;
+            let bytes: Vec<u8> = grey
+                .pixels
+                .iter()
+                .map(|&v| {
+                    let b = (v * 255.0).round() as u8;
+                    if kind == ExampleKind::InvertedPng {
+                        255 - b
+                    } else {
+                        b
+                    }
+                })
+                .collect();
+            let mut png = Vec::new();
+            image::codecs::png::PngEncoder::new(&mut png)
+                .write_image(&bytes, w as u32, h as u32, ExtendedColorType::L8)
+                .map_err(|e| {
+                    Error::invalid(format!("example {name}: PNG encoding failed ({e})"))
+                })?;
+            Ok((format!("{name}.png").into(), png))
+        })
+        .collect()
+}
+
+/// Writes [`example_files`] under `dir` (made when missing) and returns their paths.
+pub fn write_examples(
+    mnist_test: &Dataset,
+    dir: &std::path::Path,
+) -> Result<Vec<std::path::PathBuf>> {
+    example_files(mnist_test)?
+        .into_iter()
+        .map(|(rel, bytes)| {
+            let path = dir.join(rel);
+            let parent = path.parent().expect("a file under a digit folder");
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
+            Ok(path)
+        })
+        .collect()
 }
 
 #[cfg(test)]

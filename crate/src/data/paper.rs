@@ -411,6 +411,36 @@ fn decide_polarity(img: &[f32], bg: &[f32], floor: f32) -> Polarity {
 /// `None` decides it from the image. Returns `None` when no ink stands out of the paper.
 /// Panics if `img.len() != w * h`.
 pub fn find_ink(img: &[f32], w: usize, h: usize, known: Option<Polarity>) -> Option<InkImage> {
+    let s = ink_stages(img, w, h, known)?;
+    Some(InkImage {
+        width: s.width,
+        height: s.height,
+        pixels: s.clean,
+        polarity: s.polarity,
+    })
+}
+
+/// What each step of [`find_ink`] makes of one image, all at the analysis size, for showing
+/// the steps (the notebooks draw them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InkStages {
+    pub width: usize,
+    pub height: usize,
+    pub polarity: Polarity,
+    /// The image at the analysis size with its ink made bright (`1 − v` for dark ink).
+    pub bright: Vec<f32>,
+    /// The paper taken away: how far each pixel stands out of the fitted paper on the ink's
+    /// side (0 where it does not), in grey levels.
+    pub no_paper: Vec<f32>,
+    /// Noise floor and ink level applied: `(u − f) / (c − f)` clamped to [0, 1].
+    pub ink: Vec<f32>,
+    /// Specks and clutter dropped: what [`find_ink`] returns.
+    pub clean: Vec<f32>,
+}
+
+/// [`find_ink`], keeping what each step makes (see [`InkStages`]); `None` when no ink
+/// stands out of the paper. Panics if `img.len() != w * h`.
+pub fn ink_stages(img: &[f32], w: usize, h: usize, known: Option<Polarity>) -> Option<InkStages> {
     assert_eq!(img.len(), w * h, "image buffer does not match its size");
     if w == 0 || h == 0 {
         return None;
@@ -444,19 +474,27 @@ pub fn find_ink(img: &[f32], w: usize, h: usize, known: Option<Polarity>) -> Opt
     if level - floor < MIN_CONTRAST || level < 2.0 * floor {
         return None;
     }
-    let mut pixels: Vec<f32> = ink
+    let scaled: Vec<f32> = ink
         .iter()
         .map(|&u| ((u - floor) / (full - floor)).clamp(0.0, 1.0))
         .collect();
-    drop_specks(&mut pixels, w, h);
-    if !pixels.iter().any(|&v| v > INK_THRESHOLD) {
+    let mut clean = scaled.clone();
+    drop_specks(&mut clean, w, h);
+    if !clean.iter().any(|&v| v > INK_THRESHOLD) {
         return None;
     }
-    Some(InkImage {
+    let bright = match polarity {
+        Polarity::Bright => img,
+        Polarity::Dark => img.iter().map(|v| 1.0 - v).collect(),
+    };
+    Some(InkStages {
         width: w,
         height: h,
-        pixels,
         polarity,
+        bright,
+        no_paper: ink,
+        ink: scaled,
+        clean,
     })
 }
 
@@ -515,6 +553,30 @@ mod tests {
             .sum::<f32>()
             / img.len() as f32;
         assert!(mad < 0.05, "mean |difference| {mad}");
+    }
+
+    #[test]
+    fn stages_show_each_step_and_end_in_find_ink() {
+        let (digit, w, h) = clean_digit();
+        // Dark ink on a lit grey sheet, with a speck far from the digit.
+        let mut photo: Vec<f32> = (0..w * h)
+            .map(|i| 0.7 + 0.1 * (i % w) as f32 / w as f32 - 0.5 * digit[i])
+            .collect();
+        photo[w * (h - 2) + 1] = 0.1;
+        let s = ink_stages(&photo, w, h, None).unwrap();
+        assert_eq!((s.width, s.height, s.polarity), (w, h, Polarity::Dark));
+        assert!(s.bright.iter().zip(&photo).all(|(b, p)| *b == 1.0 - p));
+        // Off the ink, the paper is gone: what is left of it is the speck alone.
+        let paper_left = (0..w * h)
+            .filter(|&i| digit[i] == 0.0 && s.no_paper[i] > 0.05)
+            .count();
+        assert_eq!(paper_left, 1);
+        assert!(
+            s.ink[w * (h - 2) + 1] > 0.5,
+            "the speck is ink before cleaning"
+        );
+        assert_eq!(s.clean[w * (h - 2) + 1], 0.0, "and dropped after");
+        assert_eq!(s.clean, find_ink(&photo, w, h, None).unwrap().pixels);
     }
 
     #[test]

@@ -178,9 +178,9 @@ pub fn input_files(paths: &[PathBuf]) -> Vec<Result<PathBuf>> {
 }
 
 /// One file read and framed, or its one-line error.
-fn read_and_frame(path: &Path) -> Result<(RawImage, Vec<f32>)> {
+fn read_and_frame(path: &Path, framing: Framing) -> Result<(RawImage, Vec<f32>)> {
     let input = read_image(path)?;
-    let framed = input.frame(Framing::MnistFrame).ok_or_else(|| {
+    let framed = input.frame(framing).ok_or_else(|| {
         Error::format(
             path,
             "no ink found: the image looks blank; photograph or scan the digit with more contrast",
@@ -209,16 +209,26 @@ pub fn top_digits(probabilities: &[f32]) -> Vec<Guess> {
 }
 
 /// Every input's prediction by every model, or its error, in input order. Readable images
-/// are framed first and each model then answers all of them in one batch.
+/// are framed first (`mnist-frame`) and each model then answers all of them in one batch.
 pub fn predict_all(
     inputs: Vec<Result<PathBuf>>,
     models: &[Model],
+) -> Result<Vec<Result<Prediction>>> {
+    predict_framed(inputs, models, Framing::MnistFrame)
+}
+
+/// [`predict_all`] with the images brought to 28×28 by `framing`: `resize` shows what the
+/// models answer without the ink found and framed (dark ink is still made bright).
+pub fn predict_framed(
+    inputs: Vec<Result<PathBuf>>,
+    models: &[Model],
+    framing: Framing,
 ) -> Result<Vec<Result<Prediction>>> {
     let read: Vec<Result<(PathBuf, RawImage, Vec<f32>)>> = inputs
         .into_iter()
         .map(|p| {
             let p = p?;
-            let (input, framed) = read_and_frame(&p)?;
+            let (input, framed) = read_and_frame(&p, framing)?;
             Ok((p, input, framed))
         })
         .collect();
@@ -295,15 +305,7 @@ const CELL: usize = 2 * FRAME;
 /// The input letterboxed into a `CELL`×`CELL` square, ink dark as on paper whatever its
 /// polarity in the file.
 fn input_cell(input: &RawImage) -> Vec<f32> {
-    let ink = input.ink_bright();
-    let side = input.width.max(input.height);
-    let (ox, oy) = ((side - input.width) / 2, (side - input.height) / 2);
-    let mut square = vec![0.0f32; side * side];
-    for y in 0..input.height {
-        let row = &ink[y * input.width..(y + 1) * input.width];
-        square[(oy + y) * side + ox..(oy + y) * side + ox + input.width].copy_from_slice(row);
-    }
-    resize_image(&square, side, side, CELL, CELL)
+    cell(&input.ink_bright(), input.width, input.height)
 }
 
 /// Per prediction, two cells: the input (captioned with its file name) and the 28×28 the
@@ -340,6 +342,94 @@ pub fn figure(predictions: &[Prediction]) -> Result<Figure> {
         captions.push(best.join(", "));
     }
     digit_grid(&images, CELL, CELL, &captions, 2, "input | 28x28 seen")
+}
+
+/// A `w`×`h` image letterboxed into a `CELL`×`CELL` square (0 around it).
+fn cell(img: &[f32], w: usize, h: usize) -> Vec<f32> {
+    let side = w.max(h);
+    let (ox, oy) = ((side - w) / 2, (side - h) / 2);
+    let mut square = vec![0.0f32; side * side];
+    for y in 0..h {
+        square[(oy + y) * side + ox..(oy + y) * side + ox + w]
+            .copy_from_slice(&img[y * w..(y + 1) * w]);
+    }
+    resize_image(&square, side, side, CELL, CELL)
+}
+
+/// The steps of `mnist-frame` on each image, one row per image (see
+/// [`paper::ink_stages`](crate::data::paper::ink_stages)): the file as it looks, its ink
+/// made bright (drawn dark, as every digit figure draws ink), the paper taken away (scaled to
+/// its largest value to be seen), the ink levels after the noise floor, the specks dropped,
+/// the 28×28 frame, and beside it the plain `resize` for comparison. An image without ink
+/// gets blank cells and says so.
+pub fn framing_figure(files: &[PathBuf], images: &[RawImage]) -> Result<Figure> {
+    const COLUMNS: usize = 7;
+    if files.len() != images.len() || images.is_empty() {
+        return Err(Error::invalid(format!(
+            "framing figure: {} files and {} images; give one image per file, at least one",
+            files.len(),
+            images.len()
+        )));
+    }
+    let mut cells = Vec::with_capacity(images.len() * COLUMNS * CELL * CELL);
+    let mut captions = Vec::with_capacity(images.len() * COLUMNS);
+    let enlarge = |framed: &[f32]| -> Vec<f32> {
+        (0..CELL * CELL)
+            .map(|i| framed[(i / CELL / 2) * FRAME + (i % CELL) / 2])
+            .collect()
+    };
+    for (file, img) in files.iter().zip(images) {
+        let (w, h) = (img.width, img.height);
+        let looks: Vec<f32> = img.pixels.iter().map(|v| 1.0 - v).collect();
+        cells.extend(cell(&looks, w, h));
+        captions.push(
+            file.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
+        let resized = img
+            .frame(Framing::Resize)
+            .unwrap_or_else(|| vec![0.0; FRAME * FRAME]);
+        match crate::data::paper::ink_stages(&img.pixels, w, h, None) {
+            Some(s) => {
+                let top = s.no_paper.iter().copied().fold(f32::MIN_POSITIVE, f32::max);
+                let no_paper: Vec<f32> = s.no_paper.iter().map(|v| v / top).collect();
+                let framed = crate::data::frame::crop_to_frame(&s.clean, s.width);
+                for stage in [&s.bright, &no_paper, &s.ink, &s.clean] {
+                    cells.extend(cell(stage, s.width, s.height));
+                }
+                cells.extend(enlarge(&framed));
+                let polarity = match s.polarity {
+                    crate::data::paper::Polarity::Dark => "1 dark ink",
+                    crate::data::paper::Polarity::Bright => "1 light ink",
+                };
+                captions.extend(
+                    [
+                        polarity,
+                        "2 paper off",
+                        "3 ink levels",
+                        "3 specks off",
+                        "4 framed",
+                    ]
+                    .map(String::from),
+                );
+            }
+            None => {
+                cells.extend(vec![0.0; 5 * CELL * CELL]);
+                captions.extend(["no ink found", "", "", "", ""].map(String::from));
+            }
+        }
+        cells.extend(enlarge(&resized));
+        captions.push("resize".into());
+    }
+    digit_grid(
+        &cells,
+        CELL,
+        CELL,
+        &captions,
+        COLUMNS,
+        "the four steps of mnist-frame, and plain resize",
+    )
 }
 
 #[cfg(test)]
