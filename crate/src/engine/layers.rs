@@ -664,6 +664,23 @@ pub struct Dense<const I: usize, const O: usize> {
     pub opts: DenseOpts,
 }
 
+impl<const I: usize, const O: usize> Dense<I, O> {
+    /// The layer from its stored weight and bias, already checked against the layout.
+    pub fn from_named(
+        dev: &Cpu,
+        weight: &crate::engine::params::NamedTensor,
+        bias: &crate::engine::params::NamedTensor,
+        relu: bool,
+        input_grad: bool,
+    ) -> Self {
+        Dense {
+            weight: crate::engine::params::tensor_from(dev, weight),
+            bias: crate::engine::params::tensor_from(dev, bias),
+            opts: DenseOpts { relu, input_grad },
+        }
+    }
+}
+
 impl<const I: usize, const O: usize, B: Dim, T: Tape<f32, Cpu>>
     Module<Tensor<(B, Const<I>), f32, Cpu, T>> for Dense<I, O>
 {

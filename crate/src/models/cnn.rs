@@ -6,7 +6,7 @@ use dfdx::prelude::*;
 use dfdx::tensor::{Cpu, CpuError};
 
 use super::{Classifier, Logits, TrainLogits};
-use crate::engine::layers::{dropout, Conv2D, ConvAlgo, ConvOpts, Dense, DenseOpts, Flatten2D};
+use crate::engine::layers::{dropout, Conv2D, ConvAlgo, ConvOpts, Dense, Flatten2D};
 use crate::engine::mix_seed;
 use crate::engine::params::{tensor_from, Param, Weights};
 
@@ -45,22 +45,8 @@ impl Cnn {
                     algo: ConvAlgo::default(),
                 },
             },
-            dense: Dense {
-                weight: tensor_from(dev, &t[4]),
-                bias: tensor_from(dev, &t[5]),
-                opts: DenseOpts {
-                    relu: true,
-                    input_grad: true,
-                },
-            },
-            dense_1: Dense {
-                weight: tensor_from(dev, &t[6]),
-                bias: tensor_from(dev, &t[7]),
-                opts: DenseOpts {
-                    relu: false,
-                    input_grad: true,
-                },
-            },
+            dense: Dense::from_named(dev, &t[4], &t[5], true, true),
+            dense_1: Dense::from_named(dev, &t[6], &t[7], false, true),
             dropout,
         }
     }

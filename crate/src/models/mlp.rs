@@ -5,9 +5,9 @@ use dfdx::prelude::*;
 use dfdx::tensor::{Cpu, CpuError};
 
 use super::{Classifier, Logits, TrainLogits};
-use crate::engine::layers::{dropout, Dense, DenseOpts};
+use crate::engine::layers::{dropout, Dense};
 use crate::engine::mix_seed;
-use crate::engine::params::{tensor_from, Param, Weights};
+use crate::engine::params::{Param, Weights};
 
 /// An MLP with two hidden layers of `H1` and `H2` units; the published one is `Mlp<224, 288>`.
 /// Field names are the layer names of the original Keras model.
@@ -25,30 +25,9 @@ impl<const H1: usize, const H2: usize> Mlp<H1, H2> {
     pub fn from_weights(dev: &Cpu, w: &Weights, dropout: f32) -> Self {
         let t = &w.tensors;
         Mlp {
-            dense_1: Dense {
-                weight: tensor_from(dev, &t[0]),
-                bias: tensor_from(dev, &t[1]),
-                opts: DenseOpts {
-                    relu: true,
-                    input_grad: false,
-                },
-            },
-            dense_2: Dense {
-                weight: tensor_from(dev, &t[2]),
-                bias: tensor_from(dev, &t[3]),
-                opts: DenseOpts {
-                    relu: true,
-                    input_grad: true,
-                },
-            },
-            output: Dense {
-                weight: tensor_from(dev, &t[4]),
-                bias: tensor_from(dev, &t[5]),
-                opts: DenseOpts {
-                    relu: false,
-                    input_grad: true,
-                },
-            },
+            dense_1: Dense::from_named(dev, &t[0], &t[1], true, false),
+            dense_2: Dense::from_named(dev, &t[2], &t[3], true, true),
+            output: Dense::from_named(dev, &t[4], &t[5], false, true),
             dropout,
         }
     }
@@ -135,22 +114,8 @@ impl<const H: usize> MlpOne<H> {
     pub fn from_weights(dev: &Cpu, w: &Weights, dropout: f32) -> Self {
         let t = &w.tensors;
         MlpOne {
-            dense_1: Dense {
-                weight: tensor_from(dev, &t[0]),
-                bias: tensor_from(dev, &t[1]),
-                opts: DenseOpts {
-                    relu: true,
-                    input_grad: false,
-                },
-            },
-            output: Dense {
-                weight: tensor_from(dev, &t[2]),
-                bias: tensor_from(dev, &t[3]),
-                opts: DenseOpts {
-                    relu: false,
-                    input_grad: true,
-                },
-            },
+            dense_1: Dense::from_named(dev, &t[0], &t[1], true, false),
+            output: Dense::from_named(dev, &t[2], &t[3], false, true),
             dropout,
         }
     }
