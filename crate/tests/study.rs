@@ -367,18 +367,24 @@ fn each_variant_trains_on_its_own_digits_and_pairs_are_the_named_ones() {
     fetch(&data, Some(&mirror), false).unwrap();
     let named = |n: &str| digits::study::variant_named(n).unwrap();
     let cfg = StudyConfig {
-        variants: vec![named("mlp-1586"), named("cnn"), named("mlp-usps")],
+        variants: vec![
+            named("mlp-1586"),
+            named("cnn"),
+            named("mlp-usps"),
+            named("mlp-keras-adapt-framed"),
+        ],
         seeds: vec![0],
         epochs: 1,
         train_images: Some(300),
         val_images: Some(100),
         test_images: Some(50),
         robustness_images: 20,
+        target_images: Some(200),
         runs_dir: root.join("runs"),
         results_dir: root.join("results"),
         img_dir: root.join("img"),
         progress: Progress::Quiet,
-        ..StudyConfig::full()
+        ..StudyConfig::quick()
     };
     let study = run_study(&cfg, &data).unwrap();
     let runs = &study.data.runs;
@@ -402,6 +408,51 @@ fn each_variant_trains_on_its_own_digits_and_pairs_are_the_named_ones() {
     let trained_on = |v: &str| &t.accuracy_of(v, "mnist-test", "native").unwrap().trained_on;
     assert_eq!(trained_on("mlp-usps"), "usps-esl-train");
     assert_eq!(trained_on("mlp-1586"), "mnist");
+    assert_eq!(
+        trained_on("mlp-keras-adapt-framed"),
+        "mnist+usps-esl-train-images(mnist-frame)"
+    );
+    // The adapted variant: its source run was trained first, in its own folder (the list did
+    // not hold it), and adapted into `digits adapt`'s default folder beside it, from USPS's
+    // training images framed, without their labels.
+    let (adapted_dir, adapted) = dir_of("mlp-keras-adapt-framed");
+    assert_eq!(
+        adapted_dir,
+        "mlp-keras-seed0-adapt-usps-esl-train-mnist-frame"
+    );
+    let source_dir = cfg.runs_dir.join("mlp-keras-seed0");
+    let source = digits::train::run::load_record(&source_dir).unwrap();
+    assert_eq!(adapted.record, source);
+    let adaptation = adapted.adaptation.as_ref().unwrap();
+    assert_eq!(adaptation.source, source);
+    assert_eq!(adaptation.rounds.len(), cfg.adaptation.portions.len());
+    assert!(adaptation.target.starts_with("usps-esl-train"));
+    assert!(
+        adaptation.target_data.contains("mnist-frame")
+            && adaptation.target_data.ends_with("+unlabeled")
+    );
+    let (_, before) = digits::train::run::load_model(&source_dir).unwrap();
+    let (_, after) = digits::train::run::load_model(&adapted.dir).unwrap();
+    assert_ne!(
+        digits::adapt::weights_sha256(&before),
+        digits::adapt::weights_sha256(&after)
+    );
+    let row = t
+        .runs
+        .iter()
+        .find(|r| r.variant == "mlp-keras-adapt-framed")
+        .unwrap();
+    assert!(row.adapt_seconds.unwrap() > 0.0);
+    assert!(t.runs.iter().filter(|r| r.adapted_to.is_some()).count() == 1);
+    // A second study reuses the adaptation rather than redoing it.
+    let again = run_study(&cfg, &data).unwrap();
+    let second = again
+        .data
+        .runs
+        .iter()
+        .find(|r| r.variant.name == "mlp-keras-adapt-framed")
+        .unwrap();
+    assert_eq!(second.adaptation, adapted.adaptation);
     // Only the pair whose two variants both ran: the wide MLP against the plain CNN.
     assert!(!t.paired.is_empty());
     assert!(t

@@ -14,7 +14,10 @@ pub struct StudyArgs {
     /// Seeds per model, numbered from 0 (default: 5, quick: 2).
     #[arg(long)]
     pub seeds: Option<u64>,
-    /// Only these models (default: mlp, cnn, mlp-keras, cnn-keras).
+    /// Only these models (default: all of the study's, in this order: mlp, cnn, mlp-keras,
+    /// cnn-keras, mlp-1586, mlp-1586-keras, mlp-usps, cnn-usps, and the adapted
+    /// mlp-keras-adapt-framed, cnn-keras-adapt-framed, mlp-keras-adapt-resized,
+    /// cnn-keras-adapt-resized).
     #[arg(long, value_delimiter = ',')]
     pub models: Vec<String>,
     /// Folder of the run folders (default: runs, quick: runs/quick/runs).
@@ -34,7 +37,8 @@ pub struct StudyArgs {
     /// README.md and docs/ from the CSV files in the results folder.
     #[arg(long, conflicts_with_all = ["quick", "only_finished"])]
     pub tables_only: bool,
-    /// Train only part i of n of the runs (run k of the model-by-seed list is part k mod n)
+    /// Train only part i of n of the runs (run k of the model-by-seed list is part k mod n;
+    /// an adapted run goes with its source run)
     /// into the runs folder, and predict with them; no tables or figures. Once every part is
     /// done, `digits study` (or `--only-finished`) over the same runs folder gathers them.
     /// In a Slurm job array or a Kubernetes Indexed Job, `i` is the task's index.

@@ -325,6 +325,24 @@ pub fn bar_chart(
     title: &str,
     y_label: &str,
 ) -> Result<Figure> {
+    bar_chart_with_line(groups, series, errors, None, title, y_label)
+}
+
+/// [`bar_chart`] with a dashed horizontal reference line at `line.0`, named `line.1` in the
+/// legend (e.g. human accuracy); the y axis then reaches it.
+pub fn bar_chart_with_line(
+    groups: &[&str],
+    series: &[(&str, Vec<f64>)],
+    errors: Option<&[Vec<f64>]>,
+    line: Option<(f64, &str)>,
+    title: &str,
+    y_label: &str,
+) -> Result<Figure> {
+    if let Some((v, _)) = line.filter(|(v, _)| !v.is_finite()) {
+        return Err(Error::invalid(format!(
+            "a bar chart's reference line needs a finite value, got {v}"
+        )));
+    }
     if groups.is_empty() || series.is_empty() {
         return Err(Error::invalid(
             "a bar chart needs at least one group and one series",
@@ -357,16 +375,20 @@ pub fn bar_chart(
     for g in groups {
         widest = widest.max(text_size(g, TICK_PX)?.0);
     }
-    let legend: Vec<(String, Swatch)> = series
+    let mut legend: Vec<(String, Swatch)> = series
         .iter()
         .enumerate()
         .map(|(i, (name, _))| (name.to_string(), Swatch::Block(series_colour(i))))
         .collect();
+    if let Some((_, name)) = line {
+        legend.push((name.to_string(), Swatch::Dashed(BLACK)));
+    }
     let needed = legend_width(&legend)? + 170 + groups.len() as u32 * (widest + 30);
     let bars = Bars {
         groups,
         series,
         errors,
+        line: line.map(|(v, _)| v),
         title,
         y_label,
         legend,
@@ -378,6 +400,7 @@ struct Bars<'a> {
     groups: &'a [&'a str],
     series: &'a [(&'a str, Vec<f64>)],
     errors: Option<&'a [Vec<f64>]>,
+    line: Option<f64>,
     title: &'a str,
     y_label: &'a str,
     legend: Vec<(String, Swatch)>,
@@ -398,6 +421,7 @@ impl Paint for Bars<'_> {
                 ends.extend([v - e, v + e]);
             }
         }
+        ends.extend(self.line);
         let (lo, hi) = finite_range(ends).unwrap_or((0.0, 1.0));
         let (lo, hi) = (lo.min(0.0), hi.max(0.0));
         let (p_lo, p_hi) = padded(lo, hi, 0.08);
@@ -440,6 +464,10 @@ impl Paint for Bars<'_> {
                     }
                 }
             }
+        }
+        if let Some(v) = self.line {
+            let path = [(0.0, v), (n as f64, v)];
+            stroke(root, &pixels(&chart, &path), LINE_W, BLACK, Some(DASH))?;
         }
         Ok(())
     }
@@ -700,6 +728,35 @@ mod tests {
         );
         let err = bar_chart(&["a"], &[("s", vec![1.0, 2.0])], None, "t", "y").unwrap_err();
         assert!(err.to_string().contains("2 values for 1 groups"), "{err}");
+    }
+
+    #[test]
+    fn a_reference_line_is_drawn_and_the_axis_reaches_it() {
+        let series = [("mlp", vec![40.0, 90.0]), ("cnn", vec![80.0, 95.0])];
+        let groups = ["resized", "framed"];
+        let plain = bar_chart(&groups, &series, None, "t", "accuracy").unwrap();
+        let lined = bar_chart_with_line(
+            &groups,
+            &series,
+            None,
+            Some((120.0, "human")),
+            "t",
+            "accuracy",
+        )
+        .unwrap();
+        let (p, l) = (
+            check_basic(&plain, plain.width, 800),
+            check_basic(&lined, lined.width, 800),
+        );
+        // The axis now reaches 120, so the same bars are shorter (95 of about 103 before, of
+        // about 130 now),
+        let (before, after) = (colour_count(&p, 0), colour_count(&l, 0));
+        assert!((after as f64) < before as f64 * 0.85, "{before} {after}");
+        // and the dashed line adds black across the plot.
+        assert!(l.count_near([0, 0, 0], 30) > p.count_near([0, 0, 0], 30) + 500);
+        let err = bar_chart_with_line(&groups, &series, None, Some((f64::NAN, "x")), "t", "y")
+            .unwrap_err();
+        assert!(err.to_string().contains("finite value"), "{err}");
     }
 
     #[test]

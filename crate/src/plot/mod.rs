@@ -31,8 +31,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::{Error, Result};
 
 pub use charts::{
-    bar_chart, line_chart, scatter_chart, training_curves, training_curves_file, LineSeriesData,
-    Metric,
+    bar_chart, bar_chart_with_line, line_chart, scatter_chart, training_curves,
+    training_curves_file, LineSeriesData, Metric,
 };
 pub use encode::{compact_png, decode_rgb, encode_png};
 pub use grids::{confusion_matrix, digit_grid, weight_images};

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::adapt::run::load_adapt_record;
 use crate::data::{Dataset, Framing};
 use crate::eval::evaluate;
 use crate::models::Weights;
@@ -21,24 +22,35 @@ const DOMAINS: &[(&str, Framing)] = &[
     ("usps-test", Framing::MnistFrame),
 ];
 
-/// The stem of a run's figure files: the run folder's name without its `-seed<N>` ending and
-/// with `_` for `-` (`runs/mlp-seed0` → `mlp`, `runs/cnn-keras-seed0` → `cnn_keras`), so the
-/// default runs get the original study's names.
+/// The stem of a run's figure files: the run folder's name without its `-seed<N>` and with
+/// `_` for `-` (`runs/mlp-seed0` → `mlp`, `runs/cnn-keras-seed0` → `cnn_keras`, an adapted
+/// `runs/cnn-keras-seed0-adapt-usps-esl-train-resize` → `cnn_keras_adapt_usps_esl_train_resize`),
+/// so the default runs get the original study's names.
 pub fn figure_stem(run_dir: &Path, seed: u64) -> String {
     let name = run_dir
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    let name = name.strip_suffix(&format!("-seed{seed}")).unwrap_or(&name);
+    let tag = format!("-seed{seed}");
+    let name = match name.strip_suffix(&tag) {
+        Some(stem) => stem.to_string(),
+        None => name.replacen(&format!("{tag}-"), "-", 1),
+    };
     name.replace('-', "_")
 }
 
-/// Write every figure of the run in `run_dir` into `out`; returns the files written.
+/// Write every figure of the run in `run_dir` into `out`; returns the files written. An
+/// adapted run (made by `digits adapt`) has no epochs to draw curves of; the rest is drawn.
 pub fn export_run_figures(run_dir: &Path, data_dir: &Path, out: &Path) -> Result<Vec<PathBuf>> {
-    let record = load_record(run_dir)?;
+    let (seed, history) = match load_record(run_dir) {
+        Ok(record) => (record.config.seed, Some(load_history(run_dir)?)),
+        Err(trained) => match load_adapt_record(run_dir) {
+            Ok(adapted) => (adapted.source.config.seed, None),
+            Err(_) => return Err(trained),
+        },
+    };
     let (arch, weights) = load_model(run_dir)?;
-    let history = load_history(run_dir)?;
-    let stem = figure_stem(run_dir, record.config.seed);
+    let stem = figure_stem(run_dir, seed);
     let mut written = Vec::new();
     let mut save = |fig: Figure, file: String| -> Result<()> {
         let path = out.join(file);
@@ -46,9 +58,11 @@ pub fn export_run_figures(run_dir: &Path, data_dir: &Path, out: &Path) -> Result
         written.push(path);
         Ok(())
     };
-    for metric in [Metric::Accuracy, Metric::Loss] {
-        let fig = training_curves(&[(stem.as_str(), history.as_slice())], metric)?;
-        save(fig, training_curves_file(&stem, metric))?;
+    if let Some(history) = history {
+        for metric in [Metric::Accuracy, Metric::Loss] {
+            let fig = training_curves(&[(stem.as_str(), history.as_slice())], metric)?;
+            save(fig, training_curves_file(&stem, metric))?;
+        }
     }
     for &(spec, framing) in DOMAINS {
         let Some(ds) = try_domain(spec, data_dir, framing)? else {
@@ -100,5 +114,28 @@ fn first_layer(weights: &Weights) -> Result<Figure> {
             w.shape[0]
         );
         weight_images(&w.data, count, 28, 28, 8, &title)
+    }
+}
+
+#[cfg(test)]
+mod stem_tests {
+    use super::figure_stem;
+    use std::path::Path;
+
+    #[test]
+    fn figure_stems_drop_the_seed_wherever_the_folder_name_has_it() {
+        let stem = |dir: &str, seed| figure_stem(Path::new(dir), seed);
+        assert_eq!(stem("runs/mlp-seed0", 0), "mlp");
+        assert_eq!(stem("runs/cnn-keras-seed3", 3), "cnn_keras");
+        assert_eq!(
+            stem("runs/mlp-usps-esl-train-seed1", 1),
+            "mlp_usps_esl_train"
+        );
+        assert_eq!(
+            stem("runs/cnn-keras-seed0-adapt-usps-esl-train-mnist-frame", 0),
+            "cnn_keras_adapt_usps_esl_train_mnist_frame"
+        );
+        // A folder named otherwise keeps its name.
+        assert_eq!(stem("out/my-run", 2), "my_run");
     }
 }

@@ -1,5 +1,5 @@
 //! From predictions to the study's tables. Every number here is computed from the runs'
-//! answers; nothing is typed in except the published anchors ([`ANCHORS`]), which are quoted
+//! answers; nothing is typed in except the published anchors ([`super::anchors::PUBLISHED`]), which are quoted
 //! beside ours and never mixed with them.
 
 use super::mechanism::{ink_row, InkRow};
@@ -12,63 +12,6 @@ use super::{SetKind, StudyData, Variant};
 
 /// Bootstrap replicates for each paired interval.
 pub const BOOTSTRAP_REPLICATES: usize = 4000;
-
-/// Results other studies published, quoted beside ours: (source, model, training data, test
-/// protocol, accuracy in %).
-pub const ANCHORS: &[(&str, &str, &str, &str, f64)] = &[
-    ("original Keras study", "MLP", "MNIST", "MNIST test", 98.01),
-    (
-        "original Keras study",
-        "CNN (augmented)",
-        "MNIST",
-        "MNIST test",
-        99.44,
-    ),
-    (
-        "original Keras study",
-        "MLP",
-        "MNIST",
-        "USPS, all 9,298, resize",
-        41.18,
-    ),
-    (
-        "original Keras study",
-        "CNN (augmented)",
-        "MNIST",
-        "USPS, all 9,298, resize",
-        97.45,
-    ),
-    (
-        "Transfer-Learning-Library",
-        "LeNet",
-        "MNIST",
-        "USPS test, resize",
-        82.1,
-    ),
-    (
-        "CyCADA (Hoffman et al. 2018)",
-        "LeNet",
-        "MNIST",
-        "USPS test, resize",
-        82.2,
-    ),
-    (
-        "ADDA (Tzeng et al. 2017)",
-        "LeNet",
-        "MNIST (2,000)",
-        "USPS (1,800), resize",
-        75.2,
-    ),
-    (
-        "CyCADA (Hoffman et al. 2018)",
-        "LeNet",
-        "USPS",
-        "USPS test",
-        96.3,
-    ),
-    ("Bromley & Säckinger 1991", "human", "-", "USPS test", 97.5),
-    ("re-measured 2007", "human", "-", "USPS test", 97.63),
-];
 
 /// Accuracy of a variant on a set, over seeds.
 #[derive(Clone, Debug, PartialEq)]
@@ -208,6 +151,9 @@ pub struct RunRow {
     pub train_data: String,
     pub config: String,
     pub versions: String,
+    /// Adapted runs: the target images (name and provenance) and the adaptation's seconds.
+    pub adapted_to: Option<String>,
+    pub adapt_seconds: Option<f64>,
     /// MLP runs: first-layer weights on never-inked pixels still as initialised, and how many
     /// weights those pixels have.
     pub unchanged_weights: Option<(usize, usize)>,
@@ -228,6 +174,8 @@ pub struct Tables {
     pub robustness: Vec<RobustnessRow>,
     pub runs: Vec<RunRow>,
     pub ink: Vec<InkRow>,
+    /// Published MNIST → USPS results with their protocols, then ours on USPS test.
+    pub anchors: Vec<super::anchors::AnchorRow>,
 }
 
 impl Tables {
@@ -245,8 +193,9 @@ impl Tables {
     /// The headline as `digits study` prints it: each variant's accuracy on MNIST test and on
     /// USPS (test, and all 9,298 digits) in both framings, mean ± 95% interval over seeds.
     pub fn headline(&self, variants: &[&str]) -> String {
+        let w = variants.iter().map(|v| v.len()).max().unwrap_or(0).max(10);
         let mut out = format!(
-            "{:<10} {:>16} {:>16} {:>16} {:>16} {:>16}\n",
+            "{:<w$} {:>16} {:>16} {:>16} {:>16} {:>16}\n",
             "model",
             "MNIST test",
             "USPS resize",
@@ -265,7 +214,7 @@ impl Tables {
         };
         for v in variants {
             out += &format!(
-                "{:<10} {:>16} {:>16} {:>16} {:>16} {:>16}\n",
+                "{:<w$} {:>16} {:>16} {:>16} {:>16} {:>16}\n",
                 v,
                 cell(v, "mnist-test", "native"),
                 cell(v, "usps-test", "resize"),
@@ -396,6 +345,11 @@ pub fn analyse(data: &StudyData) -> Tables {
                     .unwrap_or_default();
                 format!("digits {}, dfdx {}, {}{gemm}", v.digits, v.dfdx, v.rustc)
             },
+            adapted_to: r
+                .adaptation
+                .as_ref()
+                .map(|a| format!("{} {}", a.target, a.target_data)),
+            adapt_seconds: r.adaptation.as_ref().map(|a| a.seconds),
         });
     }
     // Robustness rows in the order of the families' levels, per variant.
@@ -407,6 +361,7 @@ pub fn analyse(data: &StudyData) -> Tables {
             .cmp(&(vb, fam(&b.family)))
             .then(a.level.total_cmp(&b.level))
     });
+    t.anchors = super::anchors::anchor_rows(&t.accuracy);
     t
 }
 

@@ -3,12 +3,13 @@
 //! This folder owns the study: the runs and their predictions (here and `predictions`), the
 //! statistics (`stats`, `analysis`), the tables (`tables`), the controlled changes
 //! (`robustness`), where the ink falls (`mechanism`), `digits report` over the same predictions
-//! (`report`), and the markdown made from the tables: `results/summary.md` and the marked
+//! (`report`), published results beside ours with their protocols (`anchors`), and the markdown made from the tables: `results/summary.md` and the marked
 //! numbers of the README and `docs/` (`markdown`).
 //!
 //! 1. **Runs.** Every model variant ([`VARIANTS`]: the published MLP and CNN, each without and
-//!    with the original's augmentation) is trained with several seeds into
-//!    `runs/<variant>-seed<seed>/`. A finished run is reused when its record says it was
+//!    with the original's augmentation, the MLP of the CNN's size, both trained on USPS, and
+//!    the augmented pair adapted to USPS's unlabeled images) is trained with several seeds
+//!    into `runs/<variant>-seed<seed>/`. A finished run is reused when its record says it was
 //!    trained with the same configuration, seed, validation split and training data (by
 //!    hash); an interrupted one resumes from its checkpoint.
 //! 2. **Predictions.** Each run answers every evaluation set: every test domain in both
@@ -23,6 +24,7 @@
 //! Notebooks call [`run_study`] too: it returns the tables as polars DataFrames.
 
 pub mod analysis;
+pub mod anchors;
 pub mod markdown;
 pub mod mechanism;
 pub mod predictions;
@@ -36,8 +38,10 @@ use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::adapt::run::{adapt_run, adapt_run_name, finished_adapt_run, AdaptRecord};
+use crate::adapt::AdaptConfig;
 use crate::augment::AugmentSpec;
-use crate::data::{load_mnist, Dataset, Framing, Split};
+use crate::data::{load_mnist, Dataset, Framing, Split, Unlabeled};
 use crate::models::{Arch, Weights};
 use crate::search::Shard;
 use crate::train::run::{self, load_model, RunRecord};
@@ -57,6 +61,14 @@ pub enum Source {
     /// USPS's own training digits ([`USPS_TRAIN`], the ESL rendering: the only public file of
     /// them), framed into 28×28 the way the study frames USPS: the in-domain ceiling.
     UspsTrain,
+    /// The study's run of variant `from` (MNIST-trained), then adapted without labels to
+    /// [`USPS_TRAIN`]'s images in `framing` by class-balanced self-training ([`crate::adapt`],
+    /// the run's seed, [`StudyConfig::adaptation`]'s settings). Its folder is the one
+    /// `digits adapt` makes beside the source run, so either reuses the other's.
+    Adapted {
+        from: &'static str,
+        framing: Framing,
+    },
 }
 
 /// The USPS training digits a [`Source::UspsTrain`] variant learns from.
@@ -68,6 +80,14 @@ impl Source {
         match self {
             Source::Mnist => "mnist",
             Source::UspsTrain => USPS_TRAIN,
+            Source::Adapted {
+                framing: Framing::MnistFrame,
+                ..
+            } => "mnist+usps-esl-train-images(mnist-frame)",
+            Source::Adapted {
+                framing: Framing::Resize,
+                ..
+            } => "mnist+usps-esl-train-images(resize)",
         }
     }
 }
@@ -98,6 +118,15 @@ impl Variant {
         self.augment.unwrap_or("none")
     }
 
+    /// The variant an adapted variant starts from (`None` for trained ones).
+    pub fn adapted_from(&self) -> Option<Variant> {
+        match self.source {
+            Source::Adapted { from, .. } => variant_named(from),
+            _ => None,
+        }
+    }
+
+    /// The training configuration of the run (for an adapted variant, its source run's).
     pub fn config(&self, seed: u64, epochs: usize) -> TrainConfig {
         TrainConfig {
             seed,
@@ -116,6 +145,14 @@ impl Variant {
         let name = run::run_name(&self.config(seed, 1));
         runs_dir.join(match self.source {
             Source::Mnist => name,
+            Source::Adapted { from, framing } => {
+                let source = self
+                    .adapted_from()
+                    .expect("adapted variants name a study variant");
+                debug_assert_eq!(source.name, from);
+                let source_dir = source.run_dir(Path::new(""), seed);
+                adapt_run_name(&source_dir.to_string_lossy(), USPS_TRAIN, framing.name())
+            }
             source => {
                 let stem = name
                     .strip_suffix(&format!("-seed{seed}"))
@@ -140,11 +177,23 @@ const fn variant(
     }
 }
 
+/// An adapted variant: `from`'s architecture and augmentation, adapted in `framing`.
+const fn adapted(
+    name: &'static str,
+    from: &'static str,
+    arch: Arch,
+    augment: Option<&'static str>,
+    framing: Framing,
+) -> Variant {
+    variant(name, arch, augment, Source::Adapted { from, framing })
+}
+
 /// The study's models: the published MLP and CNN trained on MNIST, plain and with the
 /// original's augmentation; the one-hidden-layer MLP with the CNN's parameter budget, plain
-/// and augmented (is it capacity?); and both published models trained on USPS itself (the
-/// ceiling). MNIST-trained run folders match `digits train`'s defaults, so runs trained by
-/// hand are reused.
+/// and augmented (is it capacity?); both published models trained on USPS itself (the
+/// ceiling); and the augmented pair adapted to USPS's training images without their labels,
+/// framed and resized (how much of the gap unlabeled target images close). MNIST-trained run
+/// folders match `digits train`'s defaults, so runs trained by hand are reused.
 pub const VARIANTS: &[Variant] = &[
     variant("mlp", Arch::Mlp, None, Source::Mnist),
     variant("cnn", Arch::Cnn, None, Source::Mnist),
@@ -159,6 +208,34 @@ pub const VARIANTS: &[Variant] = &[
     ),
     variant("mlp-usps", Arch::Mlp, None, Source::UspsTrain),
     variant("cnn-usps", Arch::Cnn, None, Source::UspsTrain),
+    adapted(
+        "mlp-keras-adapt-framed",
+        "mlp-keras",
+        Arch::Mlp,
+        Some("keras"),
+        Framing::MnistFrame,
+    ),
+    adapted(
+        "cnn-keras-adapt-framed",
+        "cnn-keras",
+        Arch::Cnn,
+        Some("keras"),
+        Framing::MnistFrame,
+    ),
+    adapted(
+        "mlp-keras-adapt-resized",
+        "mlp-keras",
+        Arch::Mlp,
+        Some("keras"),
+        Framing::Resize,
+    ),
+    adapted(
+        "cnn-keras-adapt-resized",
+        "cnn-keras",
+        Arch::Cnn,
+        Some("keras"),
+        Framing::Resize,
+    ),
 ];
 
 /// The MLP-against-CNN comparisons the paired tables make, as (MLP variant, CNN variant): each
@@ -170,6 +247,8 @@ pub const PAIRS: &[(&str, &str)] = &[
     ("mlp-1586", "cnn"),
     ("mlp-1586-keras", "cnn-keras"),
     ("mlp-usps", "cnn-usps"),
+    ("mlp-keras-adapt-framed", "cnn-keras-adapt-framed"),
+    ("mlp-keras-adapt-resized", "cnn-keras-adapt-resized"),
 ];
 
 /// A study variant by name.
@@ -204,6 +283,11 @@ pub struct StudyConfig {
     pub only_finished: bool,
     /// The part of the runs this process trains ([`run_shard`]); the whole study is `0/1`.
     pub shard: Shard,
+    /// How adapted variants adapt (the seed is each run's own): CBST's published schedule in
+    /// the full study, two short rounds in the quick one.
+    pub adaptation: AdaptConfig,
+    /// Adapt to at most this many of the target's images (`None`: all of them).
+    pub target_images: Option<usize>,
 }
 
 impl StudyConfig {
@@ -224,11 +308,14 @@ impl StudyConfig {
             progress: Progress::Auto,
             only_finished: false,
             shard: Shard::ALL,
+            adaptation: AdaptConfig::cbst(),
+            target_images: None,
         }
     }
 
     /// The same study in about a minute, to check that everything runs (`--quick`, CI and
-    /// the notebooks' quick mode): 2 seeds, 2 epochs on 2,000 images, 300 images per test set.
+    /// the notebooks' quick mode): 2 seeds, 2 epochs on 2,000 images, 300 images per test set,
+    /// adaptation in 2 rounds of 1 epoch to 500 target images.
     /// Writes under `runs/quick/` so the full study's files are never touched.
     pub fn quick() -> Self {
         let root = PathBuf::from("runs/quick");
@@ -239,6 +326,12 @@ impl StudyConfig {
             val_images: Some(500),
             test_images: Some(300),
             robustness_images: 200,
+            adaptation: AdaptConfig {
+                portions: vec![0.2, 0.5],
+                epochs_per_round: 1,
+                ..AdaptConfig::cbst()
+            },
+            target_images: Some(500),
             runs_dir: root.join("runs"),
             results_dir: root.join("results"),
             img_dir: root.join("img"),
@@ -261,7 +354,7 @@ impl StudyConfig {
         if self.robustness_images == 0 {
             return Err(Error::invalid("--robustness-images must be at least 1"));
         }
-        Ok(())
+        self.adaptation.validate()
     }
 }
 
@@ -271,7 +364,10 @@ pub struct RunInfo {
     pub variant: Variant,
     pub seed: u64,
     pub dir: PathBuf,
+    /// The training run's record (for an adapted run, its source run's).
     pub record: RunRecord,
+    /// What adapted the source run's weights into this run's, for adapted variants.
+    pub adaptation: Option<AdaptRecord>,
 }
 
 /// What an evaluation set is.
@@ -400,7 +496,9 @@ pub fn collect(cfg: &StudyConfig, data_dir: &Path) -> Result<StudyData> {
 }
 
 /// Every (variant, seed) run, trained or reused (with `only_finished`, the finished ones).
-/// USPS's training digits are read from `data_dir` only when a variant learns from them.
+/// USPS's training digits are read from `data_dir` only when a variant learns from them or
+/// adapts to them. An adapted run needs its source run: it is the source's shard's (see
+/// [`owns_run`]) and trains the source first if the list does not.
 pub fn ensure_runs(
     cfg: &StudyConfig,
     mnist_train: &Dataset,
@@ -408,6 +506,7 @@ pub fn ensure_runs(
 ) -> Result<Vec<RunInfo>> {
     let lines = cfg.progress != Progress::Quiet;
     let mut usps_train: Option<Dataset> = None;
+    let mut targets: Vec<(Framing, Unlabeled)> = Vec::new();
     let total = cfg.variants.len() * cfg.seeds.len();
     let mut runs = Vec::with_capacity(total);
     for (k, (variant, &seed)) in cfg
@@ -416,79 +515,229 @@ pub fn ensure_runs(
         .flat_map(|v| cfg.seeds.iter().map(move |s| (v, s)))
         .enumerate()
     {
-        if !owns(cfg.shard, k) {
+        if !owns_run(cfg, k) {
             continue;
         }
+        let step = Step { k, total, lines };
         let dir = variant.run_dir(&cfg.runs_dir, seed);
-        let want = variant.config(seed, cfg.epochs);
-        let digits = match variant.source {
-            Source::Mnist => mnist_train,
-            Source::UspsTrain => {
-                if usps_train.is_none() {
-                    usps_train = Some(load_usps_train(data_dir)?);
+        let Source::Adapted { framing, .. } = variant.source else {
+            let digits = match variant.source {
+                Source::UspsTrain => {
+                    if usps_train.is_none() {
+                        usps_train = Some(load_usps_train(data_dir)?);
+                    }
+                    usps_train.as_ref().expect("just loaded")
                 }
-                usps_train.as_ref().expect("just loaded")
+                _ => mnist_train,
+            };
+            if let Some(record) = trained_run(cfg, variant, seed, digits, step)? {
+                runs.push(RunInfo {
+                    variant: *variant,
+                    seed,
+                    dir,
+                    record,
+                    adaptation: None,
+                });
             }
+            continue;
         };
-        let (train_set, val_set) = training_data(cfg, digits, seed);
-        if let Some(record) = run::finished_run(&dir, &want, cfg.val_split, &train_set)? {
+        let from = variant
+            .adapted_from()
+            .expect("adapted variants name a study variant");
+        // The source run: reused quietly when the list trained it already.
+        let source_dir = from.run_dir(&cfg.runs_dir, seed);
+        let (train_set, val_set) = training_data(cfg, mnist_train, seed);
+        let source = match run::finished_run(
+            &source_dir,
+            &from.config(seed, cfg.epochs),
+            cfg.val_split,
+            &train_set,
+        )? {
+            Some(record) => Some(record),
+            None => trained_run(cfg, &from, seed, mnist_train, step)?,
+        };
+        let Some(source) = source else {
             if lines {
                 eprintln!(
-                    "[run {}/{total}] {}: reused (trained {} epochs)",
+                    "[run {}/{total}] {}: its source run {} is not finished, left out (--only-finished)",
                     k + 1,
                     dir.display(),
-                    record.epochs_run
-                );
-            }
-            runs.push(RunInfo {
-                variant: *variant,
-                seed,
-                dir,
-                record,
-            });
-            continue;
-        }
-        if cfg.only_finished {
-            if lines {
-                eprintln!(
-                    "[run {}/{total}] {}: not finished, left out (--only-finished)",
-                    k + 1,
-                    dir.display()
+                    source_dir.display()
                 );
             }
             continue;
+        };
+        if !targets.iter().any(|(f, _)| *f == framing) {
+            targets.push((framing, adaptation_target(cfg, data_dir, framing)?));
         }
-        if lines {
-            eprintln!(
-                "[run {}/{total}] {}: training {} on {} images{}",
-                k + 1,
-                dir.display(),
-                variant.name,
-                train_set.len(),
-                if run::checkpoint_path(&dir).exists() {
-                    " (resuming)"
-                } else {
-                    ""
+        let target = &targets
+            .iter()
+            .find(|(f, _)| *f == framing)
+            .expect("just read")
+            .1;
+        let (_, source_weights) = load_model(&source_dir)?;
+        let acfg = AdaptConfig {
+            seed,
+            ..cfg.adaptation.clone()
+        };
+        let adaptation = match finished_adapt_run(&dir, &acfg, &source, &source_weights, target)? {
+            Some(record) => {
+                if lines {
+                    eprintln!(
+                        "[run {}/{total}] {}: reused (adapted)",
+                        k + 1,
+                        dir.display()
+                    );
                 }
-            );
-        }
-        let (_, record) = run::train_run(
-            &want,
-            &train_set,
-            &val_set,
-            cfg.val_split,
-            &dir,
-            true,
-            cfg.progress,
-        )?;
+                record
+            }
+            None if cfg.only_finished => {
+                if lines {
+                    eprintln!(
+                        "[run {}/{total}] {}: not finished, left out (--only-finished)",
+                        k + 1,
+                        dir.display()
+                    );
+                }
+                continue;
+            }
+            None => {
+                if lines {
+                    eprintln!(
+                        "[run {}/{total}] {}: adapting {} to {} images of {} ({} rounds){}",
+                        k + 1,
+                        dir.display(),
+                        from.name,
+                        target.len(),
+                        target.name,
+                        acfg.portions.len(),
+                        if crate::adapt::run::adapt_checkpoint_path(&dir).exists() {
+                            " (resuming)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                adapt_run(
+                    &dir,
+                    &acfg,
+                    &source,
+                    &source_weights,
+                    &train_set,
+                    &val_set,
+                    target,
+                    true,
+                    cfg.progress,
+                )?
+                .1
+            }
+        };
         runs.push(RunInfo {
             variant: *variant,
             seed,
             dir,
-            record,
+            record: source,
+            adaptation: Some(adaptation),
         });
     }
     Ok(runs)
+}
+
+/// Where run `k` of the list stands, for its progress line.
+#[derive(Clone, Copy)]
+struct Step {
+    k: usize,
+    total: usize,
+    lines: bool,
+}
+
+/// A trained variant's run, reused when finished, else trained from `digits` (resuming its
+/// checkpoint); `None` when it is unfinished and the study trains nothing.
+fn trained_run(
+    cfg: &StudyConfig,
+    variant: &Variant,
+    seed: u64,
+    digits: &Dataset,
+    step: Step,
+) -> Result<Option<RunRecord>> {
+    let Step { k, total, lines } = step;
+    let dir = variant.run_dir(&cfg.runs_dir, seed);
+    let want = variant.config(seed, cfg.epochs);
+    let (train_set, val_set) = training_data(cfg, digits, seed);
+    if let Some(record) = run::finished_run(&dir, &want, cfg.val_split, &train_set)? {
+        if lines {
+            eprintln!(
+                "[run {}/{total}] {}: reused (trained {} epochs)",
+                k + 1,
+                dir.display(),
+                record.epochs_run
+            );
+        }
+        return Ok(Some(record));
+    }
+    if cfg.only_finished {
+        if lines {
+            eprintln!(
+                "[run {}/{total}] {}: not finished, left out (--only-finished)",
+                k + 1,
+                dir.display()
+            );
+        }
+        return Ok(None);
+    }
+    if lines {
+        eprintln!(
+            "[run {}/{total}] {}: training {} on {} images{}",
+            k + 1,
+            dir.display(),
+            variant.name,
+            train_set.len(),
+            if run::checkpoint_path(&dir).exists() {
+                " (resuming)"
+            } else {
+                ""
+            }
+        );
+    }
+    let (_, record) = run::train_run(
+        &want,
+        &train_set,
+        &val_set,
+        cfg.val_split,
+        &dir,
+        true,
+        cfg.progress,
+    )?;
+    Ok(Some(record))
+}
+
+/// Whether run `k` of the study's list is this process's: [`owns`] for trained runs; an
+/// adapted run goes with its source run (its index in the list when the list has it), so the
+/// shard that trains a source run is the one that adapts it.
+pub fn owns_run(cfg: &StudyConfig, k: usize) -> bool {
+    let seeds = cfg.seeds.len();
+    let variant = &cfg.variants[k / seeds];
+    let owner = variant
+        .adapted_from()
+        .and_then(|from| cfg.variants.iter().position(|v| v.name == from.name))
+        .map_or(k, |j| j * seeds + k % seeds);
+    owns(cfg.shard, owner)
+}
+
+/// The images an adapted variant adapts to: [`USPS_TRAIN`] in `framing`, without its labels.
+fn adaptation_target(cfg: &StudyConfig, data_dir: &Path, framing: Framing) -> Result<Unlabeled> {
+    let ds = run::try_domain(USPS_TRAIN, data_dir, framing)?.ok_or_else(|| {
+        Error::invalid(format!(
+            "{USPS_TRAIN} is not in {}: run `digits data fetch` to get USPS",
+            data_dir.display()
+        ))
+    })?;
+    let ds = match cfg.target_images {
+        Some(n) => ds.subset(n, 0),
+        None => ds,
+    };
+    // The labels stop here: adaptation sees the images only.
+    Ok(Unlabeled::from_dataset(ds))
 }
 
 /// Whether run `k` of the study's list (models in order, each with every seed in order: `mlp`
@@ -630,4 +879,67 @@ fn predict_all(
     }
     bar.finish_and_clear();
     Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adapted_variants_start_from_an_mnist_variant_of_their_own_architecture() {
+        let adapted: Vec<_> = VARIANTS
+            .iter()
+            .filter(|v| matches!(v.source, Source::Adapted { .. }))
+            .collect();
+        assert_eq!(adapted.len(), 4);
+        for v in adapted {
+            let from = v.adapted_from().unwrap();
+            assert_eq!(from.source, Source::Mnist, "{}", v.name);
+            assert_eq!((from.arch, from.augment), (v.arch, v.augment), "{}", v.name);
+            assert_eq!(v.config(3, 30), from.config(3, 30));
+        }
+        // Every pair's two variants exist.
+        for (m, c) in PAIRS {
+            assert_eq!(variant_named(m).unwrap().model(), "mlp");
+            assert_eq!(variant_named(c).unwrap().model(), "cnn");
+        }
+    }
+
+    #[test]
+    fn an_adapted_run_belongs_to_the_shard_of_its_source_run() {
+        let names = ["mlp-keras", "cnn", "cnn-keras", "cnn-keras-adapt-framed"];
+        let cfg = StudyConfig {
+            variants: names.iter().map(|n| variant_named(n).unwrap()).collect(),
+            seeds: vec![0, 1, 2],
+            ..StudyConfig::full()
+        };
+        for count in 1..=5 {
+            let owner = |k: usize| {
+                (0..count)
+                    .filter(|&index| {
+                        let shard = Shard { index, count };
+                        owns_run(
+                            &StudyConfig {
+                                shard,
+                                ..cfg.clone()
+                            },
+                            k,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            };
+            for k in 0..12 {
+                // Every run has exactly one shard,
+                assert_eq!(owner(k).len(), 1);
+                // trained runs round-robin,
+                if k < 9 {
+                    assert_eq!(owner(k), vec![k % count]);
+                }
+            }
+            // and adaptations (runs 9–11) go where their cnn-keras source (runs 6–8) went.
+            for seed in 0..3 {
+                assert_eq!(owner(9 + seed), owner(6 + seed));
+            }
+        }
+    }
 }

@@ -379,6 +379,10 @@ mod tests {
                     Source::Mnist => run_name(&cfg),
                     // Others name their training digits too, never a `digits train` folder.
                     Source::UspsTrain => format!("{}-usps-esl-train-seed{seed}", cfg.arch),
+                    // Adapted ones are `digits adapt`'s default folder beside their source run.
+                    Source::Adapted { from, framing } => {
+                        format!("{from}-seed{seed}-adapt-usps-esl-train-{framing}")
+                    }
                 };
                 assert_eq!(
                     v.run_dir(Path::new("runs"), seed),
