@@ -3,7 +3,8 @@
 //! This folder owns the study: the runs and their predictions (here and `predictions`), the
 //! statistics (`stats`, `analysis`), the tables (`tables`), the controlled changes
 //! (`robustness`), where the ink falls (`mechanism`), `digits report` over the same predictions
-//! (`report`), published results beside ours with their protocols (`anchors`), and the markdown made from the tables: `results/summary.md` and the marked
+//! (`report`), published results beside ours with their protocols (`anchors`), the previous engine's numbers
+//! beside this one's (`engine_change`), and the markdown made from the tables: `results/summary.md` and the marked
 //! numbers of the README and `docs/` (`markdown`).
 //!
 //! 1. **Runs.** Every model variant ([`VARIANTS`]: the published MLP and CNN, each without and
@@ -25,6 +26,7 @@
 
 pub mod analysis;
 pub mod anchors;
+pub mod engine_change;
 pub mod markdown;
 pub mod mechanism;
 pub mod predictions;

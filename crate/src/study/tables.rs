@@ -6,6 +6,7 @@ use std::path::Path;
 use polars::prelude::*;
 
 use super::analysis::Tables;
+use super::engine_change::{engine_change, EngineChangeRow};
 use super::stats::{MeanCi, CALIBRATION_BINS};
 use crate::io::write_atomic;
 use crate::train::history::save_csv;
@@ -351,7 +352,34 @@ pub fn write_all(tables: &Tables, dir: &Path) -> Result<()> {
     for (name, df) in tables.frames() {
         save_csv(&df, &dir.join(name))?;
     }
+    if let Some(rows) = engine_change(dir, tables)? {
+        save_csv(&engine_change_frame(&rows), &dir.join("engine_change.csv"))?;
+    }
     write_atomic(&dir.join("README.md"), readme().as_bytes())
+}
+
+/// `engine_change.csv`: the previous engine's accuracy beside this study's.
+pub fn engine_change_frame(r: &[EngineChangeRow]) -> DataFrame {
+    frame(vec![
+        Column::new("variant".into(), strings(r, |x| &x.variant)),
+        Column::new("domain".into(), strings(r, |x| &x.domain)),
+        Column::new("framing".into(), strings(r, |x| &x.framing)),
+        Column::new("old_seeds".into(), counts(r, |x| x.old_seeds)),
+        Column::new("old_accuracy_pct".into(), floats(r, |x| x.old.0)),
+        Column::new("old_ci_low_pct".into(), floats(r, |x| x.old.1)),
+        Column::new("old_ci_high_pct".into(), floats(r, |x| x.old.2)),
+        Column::new("new_seeds".into(), counts(r, |x| x.new_seeds)),
+        Column::new("new_accuracy_pct".into(), floats(r, |x| x.new.0)),
+        Column::new("new_ci_low_pct".into(), floats(r, |x| x.new.1)),
+        Column::new("new_ci_high_pct".into(), floats(r, |x| x.new.2)),
+        Column::new("difference_pct".into(), floats(r, |x| x.difference)),
+        Column::new(
+            "intervals_overlap".into(),
+            r.iter().map(|x| x.intervals_overlap).collect::<Vec<bool>>(),
+        ),
+        Column::new("old_versions".into(), strings(r, |x| &x.old_versions)),
+        Column::new("new_versions".into(), strings(r, |x| &x.new_versions)),
+    ])
 }
 
 /// What each file and column holds.
@@ -368,8 +396,12 @@ Common columns:
   on MNIST; `mlp-1586`, `mlp-1586-keras`: an MLP with one hidden layer of 1,586 units, as
   many parameters as the CNN (1,260,880 against 1,261,450), trained on MNIST; `mlp-usps`,
   `cnn-usps`: the published models trained on USPS's own training digits (`usps-esl-train`,
-  7,291, framed like MNIST; 10% held out for validation), the in-domain ceiling.
-- `trained_on` (accuracy.csv): the training digits, `mnist` or `usps-esl-train`.
+  7,291, framed like MNIST; 10% held out for validation), the in-domain ceiling;
+  `mlp-keras-adapt-framed`, `cnn-keras-adapt-framed`, `mlp-keras-adapt-resized`,
+  `cnn-keras-adapt-resized`: the seed's `mlp-keras` or `cnn-keras` run adapted to USPS's
+  training images, framed or resized, without their labels (class-balanced self-training).
+- `trained_on` (accuracy.csv): the training digits, `mnist` or `usps-esl-train`; adapted
+  variants `mnist+usps-esl-train-images(<framing>)` (the USPS images without labels).
 - `domain`: the test set (`mnist-test`, `usps-test` = LIBSVM rendering of the 2,007 USPS test
   digits, `usps-esl-test` = the same digits from the ESL rendering, `usps-esl-all` = all 9,298
   USPS digits, `semeion`, `mfeat` = mfeat-pix, `optdigits` = the writer-independent test set,
@@ -422,6 +454,11 @@ Files:
   (`ink_on_rare_pixels_pct`) and on pixels none inks (`ink_on_never_inked_pixels_pct`); the
   mean height and width of the ink's bounding box; the mean distance of the centre of mass
   from the frame's centre.
+- `engine_change.csv` (only beside a `previous-engine/` folder holding the `accuracy.csv` and
+  `runs.csv` of a study made by another engine): per variant, domain and framing, the old and
+  the new mean with their 95% intervals and seeds, `difference_pct` (new minus old),
+  `intervals_overlap`, and the versions that trained each (`old_versions` without a GEMM
+  name: the portable `gemm` 0.15 with im2col convolutions, before the engine was recorded).
 - `anchors.csv`: published MNIST → USPS results beside ours, each with its protocol, since
   they were measured on different USPS splits, prepared differently, some with the target's
   images: `source`, `method` (`source only`, an adaptation method, `trained on USPS`, `human`;
