@@ -170,23 +170,14 @@ pub fn gap_bars(t: &Tables, mlp: &str, cnn: &str) -> Result<Figure> {
 }
 
 /// The steps of [`usps_ladder`]: (label, MLP variant, CNN variant, framing of USPS test).
+#[rustfmt::skip]
 pub const LADDER: &[(&str, &str, &str, &str)] = &[
     ("resized", "mlp", "cnn", "resize"),
     ("resized, augmented", "mlp-keras", "cnn-keras", "resize"),
-    (
-        "resized, augmented, adapted",
-        "mlp-keras-adapt-resized",
-        "cnn-keras-adapt-resized",
-        "resize",
-    ),
+    ("resized, augmented, adapted", "mlp-keras-adapt-resized", "cnn-keras-adapt-resized", "resize"),
     ("framed", "mlp", "cnn", "mnist-frame"),
     ("framed, augmented", "mlp-keras", "cnn-keras", "mnist-frame"),
-    (
-        "framed, augmented, adapted",
-        "mlp-keras-adapt-framed",
-        "cnn-keras-adapt-framed",
-        "mnist-frame",
-    ),
+    ("framed, augmented, adapted", "mlp-keras-adapt-framed", "cnn-keras-adapt-framed", "mnist-frame"),
     ("trained on USPS", "mlp-usps", "cnn-usps", "mnist-frame"),
 ];
 

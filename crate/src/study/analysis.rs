@@ -29,6 +29,26 @@ pub struct AccuracyRow {
     pub max: f64,
 }
 
+#[cfg(test)]
+impl AccuracyRow {
+    /// A row of `variant` on the 2,007 USPS test digits in `framing`, over seeds scoring `accs`.
+    pub(crate) fn usps_test(variant: &str, framing: &str, accs: &[f64]) -> AccuracyRow {
+        let v = super::variant_named(variant);
+        AccuracyRow {
+            variant: variant.into(),
+            model: v.map_or("mlp", |v| v.model()).into(),
+            augment: v.map_or("none", |v| v.augmentation()).into(),
+            trained_on: v.map_or("mnist", |v| v.source.name()).into(),
+            domain: "usps-test".into(),
+            framing: framing.into(),
+            images: 2007,
+            ci: mean_ci(accs),
+            min: accs.iter().copied().fold(f64::INFINITY, f64::min),
+            max: accs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        }
+    }
+}
+
 /// One run's accuracy on one set.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SeedAccuracyRow {

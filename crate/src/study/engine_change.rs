@@ -105,25 +105,13 @@ pub fn engine_change(results_dir: &Path, tables: &Tables) -> Result<Option<Vec<E
 mod tests {
     use super::*;
     use crate::study::analysis::AccuracyRow;
-    use crate::study::stats::mean_ci;
 
     #[test]
     fn the_previous_engines_rows_meet_this_studys_where_both_have_them() {
         let dir = std::env::temp_dir().join(format!("digits-engine-change-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut tables = Tables::default();
-        let row = |variant: &str, framing: &str, accs: &[f64]| AccuracyRow {
-            variant: variant.into(),
-            model: "mlp".into(),
-            augment: "none".into(),
-            trained_on: "mnist".into(),
-            domain: "usps-test".into(),
-            framing: framing.into(),
-            images: 2007,
-            ci: mean_ci(accs),
-            min: 0.0,
-            max: 1.0,
-        };
+        let row = AccuracyRow::usps_test;
         tables.accuracy = vec![
             row("mlp", "resize", &[0.40, 0.42, 0.44]),
             row("mlp", "mnist-frame", &[0.90, 0.91, 0.92]),
