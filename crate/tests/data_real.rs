@@ -2,6 +2,8 @@
 //! `DIGITS_DATA_MIRROR` into a fresh temporary data directory. Without that variable every
 //! test prints a line and passes, so the suite runs anywhere; CI sets it.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -33,16 +35,6 @@ fn remove_stale_dirs() {
     }
 }
 
-/// The mirror: a relative path is tried from the current directory, then from the
-/// repository root (CI gives it relative to the root; cargo runs tests in `crate/`).
-fn mirror() -> Option<PathBuf> {
-    let raw = PathBuf::from(std::env::var_os(MIRROR_ENV).filter(|v| !v.is_empty())?);
-    if raw.is_absolute() || raw.is_dir() {
-        return Some(raw);
-    }
-    Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(raw))
-}
-
 static DATA: OnceLock<Option<PathBuf>> = OnceLock::new();
 
 /// How many tests this file holds; the last one to finish removes the fetched copy. (A
@@ -66,7 +58,7 @@ impl Drop for Finished {
 /// The fetched data directory, or `None` (after saying so) when there is no mirror.
 fn data_dir(test: &str) -> Option<&'static Path> {
     let dir = DATA.get_or_init(|| {
-        let mirror = mirror()?;
+        let mirror = common::mirror()?;
         assert!(
             mirror.is_dir(),
             "{MIRROR_ENV} points to {}, which is not a folder",
@@ -142,7 +134,7 @@ fn fetch_is_idempotent_and_check_passes() {
     for s in &statuses {
         assert!(s.is_ok(), "{s}");
     }
-    let again = fetch(dir, mirror().as_deref(), false).unwrap();
+    let again = fetch(dir, common::mirror().as_deref(), false).unwrap();
     assert!(
         again
             .files

@@ -3,9 +3,11 @@
 //! user's folder reads: the folder domain finds their labels, each image's polarity is
 //! decided right (one has light ink on dark paper), and every one is framed.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use digits::data::fetch::{fetch, MIRROR_ENV};
+use digits::data::fetch::fetch;
 use digits::data::mnist_paper::{example_files, ExampleKind, EXAMPLES};
 use digits::data::paper::{ink_stages, Polarity};
 use digits::data::raw::read_image;
@@ -16,21 +18,9 @@ fn examples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../notebooks/own-digits")
 }
 
-fn mirror() -> Option<PathBuf> {
-    let raw = PathBuf::from(std::env::var_os(MIRROR_ENV).filter(|v| !v.is_empty())?);
-    if raw.is_absolute() || raw.is_dir() {
-        return Some(raw);
-    }
-    Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(raw))
-}
-
 #[test]
 fn the_committed_examples_are_what_the_generator_makes() {
-    let Some(mirror) = mirror() else {
-        digits::runtime::skip_unless_required(
-            "data",
-            &format!("set {MIRROR_ENV} to the folder of verified data to run it"),
-        );
+    let Some(mirror) = common::mirror_or_skip() else {
         return;
     };
     let data = std::env::temp_dir().join(format!("digits-own-digits-{}", std::process::id()));

@@ -4,21 +4,15 @@
 //! folder holding something else is refused. Needs `DIGITS_DATA_MIRROR` (CI sets it);
 //! without it the test says so and passes.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use digits::data::fetch::{fetch, MIRROR_ENV};
+use std::path::Path;
+
+use digits::data::fetch::fetch;
 use digits::search::Shard;
 use digits::study::stats::mean_ci;
 use digits::study::{run_shard, run_study, StudyConfig, VARIANTS};
 use digits::train::Progress;
-
-fn mirror() -> Option<PathBuf> {
-    let raw = PathBuf::from(std::env::var_os(MIRROR_ENV).filter(|v| !v.is_empty())?);
-    if raw.is_absolute() || raw.is_dir() {
-        return Some(raw);
-    }
-    Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(raw))
-}
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -49,11 +43,7 @@ fn num(s: &str) -> f64 {
 
 #[test]
 fn a_small_study_runs_reuses_and_agrees_with_itself() {
-    let Some(mirror) = mirror() else {
-        digits::runtime::skip_unless_required(
-            "data",
-            &format!("set {MIRROR_ENV} to the folder of verified data to run it"),
-        );
+    let Some(mirror) = common::mirror_or_skip() else {
         return;
     };
     let root = std::env::temp_dir().join(format!("digits-study-test-{}", std::process::id()));
@@ -354,11 +344,7 @@ fn a_small_study_runs_reuses_and_agrees_with_itself() {
 
 #[test]
 fn each_variant_trains_on_its_own_digits_and_pairs_are_the_named_ones() {
-    let Some(mirror) = mirror() else {
-        digits::runtime::skip_unless_required(
-            "data",
-            &format!("set {MIRROR_ENV} to the folder of verified data to run it"),
-        );
+    let Some(mirror) = common::mirror_or_skip() else {
         return;
     };
     let root = std::env::temp_dir().join(format!("digits-variants-test-{}", std::process::id()));

@@ -119,6 +119,11 @@ pub fn render_jpeg(digit: &[f32], seed: u64, index: usize) -> Result<(usize, usi
 /// the decoded JPEG of [`render_jpeg`].
 pub fn render(digit: &[f32], seed: u64, index: usize) -> Result<RawImage> {
     let (w, h, jpeg) = render_jpeg(digit, seed, index)?;
+    decode_jpeg(w, h, &jpeg, index)
+}
+
+/// The grey levels of image `index`'s JPEG of [`render_jpeg`] (`w`×`h`).
+fn decode_jpeg(w: usize, h: usize, jpeg: &[u8], index: usize) -> Result<RawImage> {
     let decoded = image::load(Cursor::new(jpeg), ImageFormat::Jpeg)
         .map_err(|e| {
             Error::invalid(format!(
@@ -196,7 +201,7 @@ pub fn example_files(mnist_test: &Dataset) -> Result<Vec<(std::path::PathBuf, Ve
             if kind == ExampleKind::Jpeg {
                 return Ok((format!("{name}.jpg").into(), jpeg));
             }
-            let grey = render(mnist_test.image(index), PAPER_SEED, index)?;
+            let grey = decode_jpeg(w, h, &jpeg, index)?;
             let bytes: Vec<u8> = grey
                 .pixels
                 .iter()

@@ -169,9 +169,12 @@ pub fn gap_bars(t: &Tables, mlp: &str, cnn: &str) -> Result<Figure> {
     )
 }
 
-/// The steps of [`usps_ladder`]: (label, MLP variant, CNN variant, framing of USPS test).
+/// A step of [`usps_ladder`]: (label, MLP variant, CNN variant, framing of USPS test).
+pub type LadderStep = (&'static str, &'static str, &'static str, &'static str);
+
+/// The steps of [`usps_ladder`], in order.
 #[rustfmt::skip]
-pub const LADDER: &[(&str, &str, &str, &str)] = &[
+pub const LADDER: &[LadderStep] = &[
     ("resized", "mlp", "cnn", "resize"),
     ("resized, augmented", "mlp-keras", "cnn-keras", "resize"),
     ("resized, augmented, adapted", "mlp-keras-adapt-resized", "cnn-keras-adapt-resized", "resize"),
@@ -181,16 +184,22 @@ pub const LADDER: &[(&str, &str, &str, &str)] = &[
     ("trained on USPS", "mlp-usps", "cnn-usps", "mnist-frame"),
 ];
 
+/// The steps of [`LADDER`] with at least one of their variants in the tables.
+fn ladder_steps(t: &Tables) -> Vec<&'static LadderStep> {
+    let has = |v: &str, f: &str| t.accuracy_of(v, FOCUS_DOMAIN, f).is_some();
+    LADDER
+        .iter()
+        .filter(|(_, m, c, f)| has(m, f) || has(c, f))
+        .collect()
+}
+
 /// USPS test step by step, MLP beside CNN with 95% intervals over seeds: MNIST-trained and
 /// resized as the original tested, then augmented and adapted to USPS's unlabeled images;
 /// the same framed like MNIST; and the in-domain ceiling (trained on USPS), under the line of
 /// human accuracy. Steps whose variants are not in the tables are left out.
 pub fn usps_ladder(t: &Tables) -> Result<Figure> {
     let cell = |v: &str, f: &str| t.accuracy_of(v, FOCUS_DOMAIN, f).map(|r| r.ci);
-    let steps: Vec<_> = LADDER
-        .iter()
-        .filter(|(_, m, c, f)| cell(m, f).is_some() || cell(c, f).is_some())
-        .collect();
+    let steps = ladder_steps(t);
     if steps.is_empty() {
         return Err(Error::invalid(format!(
             "no variant of the ladder has accuracy on {FOCUS_DOMAIN}"
@@ -496,9 +505,7 @@ pub fn write_all(
             format!("study_robustness_{family}.png"),
         )?;
     }
-    if LADDER.iter().any(|(_, m, c, f)| {
-        t.accuracy_of(m, FOCUS_DOMAIN, f).is_some() || t.accuracy_of(c, FOCUS_DOMAIN, f).is_some()
-    }) {
+    if !ladder_steps(t).is_empty() {
         save(usps_ladder(t)?, "study_usps_ladder.png".into())?;
     }
     if t.framing.iter().any(|r| r.domain == FOCUS_DOMAIN) {

@@ -320,11 +320,7 @@ pub fn figure(predictions: &[Prediction]) -> Result<Figure> {
     let mut captions = Vec::with_capacity(predictions.len() * 2);
     for p in predictions {
         images.extend(input_cell(&p.input));
-        for y in 0..CELL {
-            for x in 0..CELL {
-                images.push(p.framed[(y / 2) * FRAME + x / 2]);
-            }
-        }
+        images.extend(enlarged(&p.framed));
         let name = p
             .file
             .file_name()
@@ -342,6 +338,13 @@ pub fn figure(predictions: &[Prediction]) -> Result<Figure> {
         captions.push(best.join(", "));
     }
     digit_grid(&images, CELL, CELL, &captions, 2, "input | 28x28 seen")
+}
+
+/// A 28×28 frame drawn at a whole 2× into a `CELL`×`CELL` cell.
+fn enlarged(framed: &[f32]) -> Vec<f32> {
+    (0..CELL * CELL)
+        .map(|i| framed[(i / CELL / 2) * FRAME + (i % CELL) / 2])
+        .collect()
 }
 
 /// A `w`×`h` image letterboxed into a `CELL`×`CELL` square (0 around it).
@@ -373,11 +376,6 @@ pub fn framing_figure(files: &[PathBuf], images: &[RawImage]) -> Result<Figure> 
     }
     let mut cells = Vec::with_capacity(images.len() * COLUMNS * CELL * CELL);
     let mut captions = Vec::with_capacity(images.len() * COLUMNS);
-    let enlarge = |framed: &[f32]| -> Vec<f32> {
-        (0..CELL * CELL)
-            .map(|i| framed[(i / CELL / 2) * FRAME + (i % CELL) / 2])
-            .collect()
-    };
     for (file, img) in files.iter().zip(images) {
         let (w, h) = (img.width, img.height);
         let looks: Vec<f32> = img.pixels.iter().map(|v| 1.0 - v).collect();
@@ -398,7 +396,7 @@ pub fn framing_figure(files: &[PathBuf], images: &[RawImage]) -> Result<Figure> 
                 for stage in [&s.bright, &no_paper, &s.ink, &s.clean] {
                     cells.extend(cell(stage, s.width, s.height));
                 }
-                cells.extend(enlarge(&framed));
+                cells.extend(enlarged(&framed));
                 let polarity = match s.polarity {
                     crate::data::paper::Polarity::Dark => "1 dark ink",
                     crate::data::paper::Polarity::Bright => "1 light ink",
@@ -419,7 +417,7 @@ pub fn framing_figure(files: &[PathBuf], images: &[RawImage]) -> Result<Figure> 
                 captions.extend(["no ink found", "", "", "", ""].map(String::from));
             }
         }
-        cells.extend(enlarge(&resized));
+        cells.extend(enlarged(&resized));
         captions.push("resize".into());
     }
     digit_grid(

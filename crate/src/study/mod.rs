@@ -148,10 +148,7 @@ impl Variant {
         runs_dir.join(match self.source {
             Source::Mnist => name,
             Source::Adapted { from, framing } => {
-                let source = self
-                    .adapted_from()
-                    .expect("adapted variants name a study variant");
-                debug_assert_eq!(source.name, from);
+                let source = variant_named(from).expect("adapted variants name a study variant");
                 let source_dir = source.run_dir(Path::new(""), seed);
                 adapt_run_name(&source_dir.to_string_lossy(), USPS_TRAIN, framing.name())
             }
@@ -180,15 +177,17 @@ const fn variant(
 }
 
 /// An adapted variant: `from`'s architecture and augmentation, adapted in `framing`.
-const fn adapted(
-    name: &'static str,
-    from: &'static str,
-    arch: Arch,
-    augment: Option<&'static str>,
-    framing: Framing,
-) -> Variant {
-    variant(name, arch, augment, Source::Adapted { from, framing })
+const fn adapted(name: &'static str, from: Variant, framing: Framing) -> Variant {
+    let source = Source::Adapted {
+        from: from.name,
+        framing,
+    };
+    variant(name, from.arch, from.augment, source)
 }
+
+/// The variants the adapted ones start from.
+const MLP_KERAS: Variant = variant("mlp-keras", Arch::Mlp, Some("keras"), Source::Mnist);
+const CNN_KERAS: Variant = variant("cnn-keras", Arch::Cnn, Some("keras"), Source::Mnist);
 
 /// The study's models: the published MLP and CNN trained on MNIST, plain and with the
 /// original's augmentation; the one-hidden-layer MLP with the CNN's parameter budget, plain
@@ -199,8 +198,8 @@ const fn adapted(
 pub const VARIANTS: &[Variant] = &[
     variant("mlp", Arch::Mlp, None, Source::Mnist),
     variant("cnn", Arch::Cnn, None, Source::Mnist),
-    variant("mlp-keras", Arch::Mlp, Some("keras"), Source::Mnist),
-    variant("cnn-keras", Arch::Cnn, Some("keras"), Source::Mnist),
+    MLP_KERAS,
+    CNN_KERAS,
     variant("mlp-1586", Arch::MlpWide, None, Source::Mnist),
     variant(
         "mlp-1586-keras",
@@ -210,34 +209,10 @@ pub const VARIANTS: &[Variant] = &[
     ),
     variant("mlp-usps", Arch::Mlp, None, Source::UspsTrain),
     variant("cnn-usps", Arch::Cnn, None, Source::UspsTrain),
-    adapted(
-        "mlp-keras-adapt-framed",
-        "mlp-keras",
-        Arch::Mlp,
-        Some("keras"),
-        Framing::MnistFrame,
-    ),
-    adapted(
-        "cnn-keras-adapt-framed",
-        "cnn-keras",
-        Arch::Cnn,
-        Some("keras"),
-        Framing::MnistFrame,
-    ),
-    adapted(
-        "mlp-keras-adapt-resized",
-        "mlp-keras",
-        Arch::Mlp,
-        Some("keras"),
-        Framing::Resize,
-    ),
-    adapted(
-        "cnn-keras-adapt-resized",
-        "cnn-keras",
-        Arch::Cnn,
-        Some("keras"),
-        Framing::Resize,
-    ),
+    adapted("mlp-keras-adapt-framed", MLP_KERAS, Framing::MnistFrame),
+    adapted("cnn-keras-adapt-framed", CNN_KERAS, Framing::MnistFrame),
+    adapted("mlp-keras-adapt-resized", MLP_KERAS, Framing::Resize),
+    adapted("cnn-keras-adapt-resized", CNN_KERAS, Framing::Resize),
 ];
 
 /// The MLP-against-CNN comparisons the paired tables make, as (MLP variant, CNN variant): each
@@ -526,7 +501,7 @@ pub fn ensure_runs(
             let digits = match variant.source {
                 Source::UspsTrain => {
                     if usps_train.is_none() {
-                        usps_train = Some(load_usps_train(data_dir)?);
+                        usps_train = Some(load_usps_train(data_dir, Framing::MnistFrame)?);
                     }
                     usps_train.as_ref().expect("just loaded")
                 }
@@ -559,14 +534,13 @@ pub fn ensure_runs(
             None => trained_run(cfg, &from, seed, mnist_train, step)?,
         };
         let Some(source) = source else {
-            if lines {
-                eprintln!(
-                    "[run {}/{total}] {}: its source run {} is not finished, left out (--only-finished)",
-                    k + 1,
-                    dir.display(),
+            step.say(
+                &dir,
+                format_args!(
+                    "its source run {} is not finished, left out (--only-finished)",
                     source_dir.display()
-                );
-            }
+                ),
+            );
             continue;
         };
         if !targets.iter().any(|(f, _)| *f == framing) {
@@ -584,42 +558,28 @@ pub fn ensure_runs(
         };
         let adaptation = match finished_adapt_run(&dir, &acfg, &source, &source_weights, target)? {
             Some(record) => {
-                if lines {
-                    eprintln!(
-                        "[run {}/{total}] {}: reused (adapted)",
-                        k + 1,
-                        dir.display()
-                    );
-                }
+                step.say(&dir, format_args!("reused (adapted)"));
                 record
             }
             None if cfg.only_finished => {
-                if lines {
-                    eprintln!(
-                        "[run {}/{total}] {}: not finished, left out (--only-finished)",
-                        k + 1,
-                        dir.display()
-                    );
-                }
+                step.say(
+                    &dir,
+                    format_args!("not finished, left out (--only-finished)"),
+                );
                 continue;
             }
             None => {
-                if lines {
-                    eprintln!(
-                        "[run {}/{total}] {}: adapting {} to {} images of {} ({} rounds){}",
-                        k + 1,
-                        dir.display(),
+                step.say(
+                    &dir,
+                    format_args!(
+                        "adapting {} to {} images of {} ({} rounds){}",
                         from.name,
                         target.len(),
                         target.name,
                         acfg.portions.len(),
-                        if crate::adapt::run::adapt_checkpoint_path(&dir).exists() {
-                            " (resuming)"
-                        } else {
-                            ""
-                        }
-                    );
-                }
+                        resuming(&crate::adapt::run::adapt_checkpoint_path(&dir))
+                    ),
+                );
                 adapt_run(
                     &dir,
                     &acfg,
@@ -653,6 +613,29 @@ struct Step {
     lines: bool,
 }
 
+impl Step {
+    /// `[run k/total] DIR: what`, unless the study is quiet.
+    fn say(self, dir: &Path, what: std::fmt::Arguments) {
+        if self.lines {
+            eprintln!(
+                "[run {}/{}] {}: {what}",
+                self.k + 1,
+                self.total,
+                dir.display()
+            );
+        }
+    }
+}
+
+/// ` (resuming)` when `checkpoint` exists.
+fn resuming(checkpoint: &Path) -> &'static str {
+    if checkpoint.exists() {
+        " (resuming)"
+    } else {
+        ""
+    }
+}
+
 /// A trained variant's run, reused when finished, else trained from `digits` (resuming its
 /// checkpoint); `None` when it is unfinished and the study trains nothing.
 fn trained_run(
@@ -662,45 +645,32 @@ fn trained_run(
     digits: &Dataset,
     step: Step,
 ) -> Result<Option<RunRecord>> {
-    let Step { k, total, lines } = step;
     let dir = variant.run_dir(&cfg.runs_dir, seed);
     let want = variant.config(seed, cfg.epochs);
     let (train_set, val_set) = training_data(cfg, digits, seed);
     if let Some(record) = run::finished_run(&dir, &want, cfg.val_split, &train_set)? {
-        if lines {
-            eprintln!(
-                "[run {}/{total}] {}: reused (trained {} epochs)",
-                k + 1,
-                dir.display(),
-                record.epochs_run
-            );
-        }
+        step.say(
+            &dir,
+            format_args!("reused (trained {} epochs)", record.epochs_run),
+        );
         return Ok(Some(record));
     }
     if cfg.only_finished {
-        if lines {
-            eprintln!(
-                "[run {}/{total}] {}: not finished, left out (--only-finished)",
-                k + 1,
-                dir.display()
-            );
-        }
+        step.say(
+            &dir,
+            format_args!("not finished, left out (--only-finished)"),
+        );
         return Ok(None);
     }
-    if lines {
-        eprintln!(
-            "[run {}/{total}] {}: training {} on {} images{}",
-            k + 1,
-            dir.display(),
+    step.say(
+        &dir,
+        format_args!(
+            "training {} on {} images{}",
             variant.name,
             train_set.len(),
-            if run::checkpoint_path(&dir).exists() {
-                " (resuming)"
-            } else {
-                ""
-            }
-        );
-    }
+            resuming(&run::checkpoint_path(&dir))
+        ),
+    );
     let (_, record) = run::train_run(
         &want,
         &train_set,
@@ -728,12 +698,7 @@ pub fn owns_run(cfg: &StudyConfig, k: usize) -> bool {
 
 /// The images an adapted variant adapts to: [`USPS_TRAIN`] in `framing`, without its labels.
 fn adaptation_target(cfg: &StudyConfig, data_dir: &Path, framing: Framing) -> Result<Unlabeled> {
-    let ds = run::try_domain(USPS_TRAIN, data_dir, framing)?.ok_or_else(|| {
-        Error::invalid(format!(
-            "{USPS_TRAIN} is not in {}: run `digits data fetch` to get USPS",
-            data_dir.display()
-        ))
-    })?;
+    let ds = load_usps_train(data_dir, framing)?;
     let ds = match cfg.target_images {
         Some(n) => ds.subset(n, 0),
         None => ds,
@@ -764,9 +729,10 @@ pub fn run_shard(cfg: &StudyConfig, data_dir: &Path) -> Result<Vec<RunInfo>> {
     Ok(runs)
 }
 
-/// USPS's training digits, framed like MNIST as the study frames USPS for testing.
-fn load_usps_train(data_dir: &Path) -> Result<Dataset> {
-    run::try_domain(USPS_TRAIN, data_dir, Framing::MnistFrame)?.ok_or_else(|| {
+/// USPS's training digits in `framing`: `mnist-frame`, as the study frames USPS for testing,
+/// for the variants that learn from them; either framing for those that adapt to them.
+fn load_usps_train(data_dir: &Path, framing: Framing) -> Result<Dataset> {
+    run::try_domain(USPS_TRAIN, data_dir, framing)?.ok_or_else(|| {
         Error::invalid(format!(
             "{USPS_TRAIN} is not in {}: run `digits data fetch` to get USPS",
             data_dir.display()
