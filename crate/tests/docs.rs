@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use digits::study::markdown::{documents, fill, summary, Results};
+use digits::study::markdown::{documents, fill, fill_notebook, notebooks, summary, Results};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -54,12 +54,50 @@ fn every_marked_number_in_the_readme_and_docs_is_what_the_csv_files_make() {
     assert!(markers > 20, "only {markers} marked numbers in {docs:?}");
 }
 
+#[test]
+fn every_marked_number_in_the_notebooks_is_what_the_csv_files_make() {
+    let root = root();
+    let r = Results::load(&root.join("results")).unwrap();
+    for path in notebooks(&root) {
+        let text = read(&path);
+        let filled = fill_notebook(&text, &r).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            filled == text,
+            "{}: a study number differs from results/*.csv; run `digits study --tables-only`",
+            path.display()
+        );
+    }
+}
+
 /// A study number typed in by hand: "12.34% ± 0.56" or "± 1.2 points" outside a marker.
 #[test]
 fn no_study_number_is_typed_in_by_hand() {
     let root = root();
-    for path in documents(&root) {
-        let text = read(&path);
+    let mut texts: Vec<(PathBuf, String)> = documents(&root)
+        .into_iter()
+        .map(|p| {
+            let t = read(&p);
+            (p, t)
+        })
+        .collect();
+    // A notebook's prose is its markdown cells; its outputs are printed by the code.
+    for path in notebooks(&root) {
+        let nb: serde_json::Value = serde_json::from_str(&read(&path)).unwrap();
+        let prose: Vec<String> = nb["cells"]
+            .as_array()
+            .expect("cells")
+            .iter()
+            .filter(|c| c["cell_type"] == "markdown")
+            .map(|c| match &c["source"] {
+                serde_json::Value::Array(lines) => {
+                    lines.iter().filter_map(|l| l.as_str()).collect::<String>()
+                }
+                other => other.as_str().unwrap_or_default().to_string(),
+            })
+            .collect();
+        texts.push((path, prose.join("\n")));
+    }
+    for (path, text) in texts {
         let mut outside = String::new();
         let mut rest = text.as_str();
         while let Some(at) = rest.find("<!-- digits ") {
@@ -74,9 +112,11 @@ fn no_study_number_is_typed_in_by_hand() {
             let bytes = line.as_bytes();
             for (j, _) in line.match_indices(" ± ") {
                 let before = line[..j].trim_end_matches('%');
+                // " ± " is four bytes: the plus-minus sign takes two.
+                let after = j + " ± ".len();
                 let typed = before.ends_with(|c: char| c.is_ascii_digit())
-                    && j + 3 < bytes.len()
-                    && bytes[j + 3].is_ascii_digit();
+                    && after < bytes.len()
+                    && bytes[after].is_ascii_digit();
                 assert!(
                     !typed,
                     "{}: `{line}` (line {} outside markers) has a study number typed in; mark it (see study::markdown)",
@@ -206,4 +246,34 @@ fn every_notebook_is_listed_and_committed_with_its_outputs() {
             assert!(!failed, "{stem}.ipynb cell {i} ended in an error");
         }
     }
+}
+
+/// Every relative link of the README and the manuals (figures included) names a file or folder
+/// of the repository, so no figure or page is missing.
+#[test]
+fn every_relative_link_in_the_docs_exists() {
+    let root = root();
+    let mut files = documents(&root);
+    files.push(root.join("notebooks/README.md"));
+    files.push(root.join("results/README.md"));
+    let mut links = 0;
+    for path in files {
+        let text = read(&path);
+        let dir = path.parent().unwrap();
+        for (at, _) in text.match_indices("](") {
+            let rest = &text[at + 2..];
+            let Some(end) = rest.find(')') else { continue };
+            let target = rest[..end].split('#').next().unwrap_or_default();
+            if target.is_empty() || target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            links += 1;
+            assert!(
+                dir.join(target).exists(),
+                "{}: the link `{target}` names nothing in the repository",
+                path.display()
+            );
+        }
+    }
+    assert!(links > 20, "only {links} relative links found");
 }

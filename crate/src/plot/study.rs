@@ -14,14 +14,22 @@ use crate::plot::{
 use crate::study::analysis::{framing_name, Tables};
 use crate::study::robustness::FAMILIES;
 use crate::study::stats::MeanCi;
-use crate::study::{SetKind, StudyData};
+use crate::study::{variant_named, SetKind, Source, StudyData};
 use crate::{Error, Result};
 
 /// The domain whose per-class accuracy and reliability are drawn: the original's new domain.
 pub const FOCUS_DOMAIN: &str = "usps-test";
 
+/// The variants the comparison figures (accuracy, robustness, per class, reliability) draw:
+/// those trained on MNIST alone, the architectures under shift. The USPS-trained and adapted
+/// variants answer another question, how much is left, and have their own figure
+/// ([`usps_ladder`]); with them, twelve series would crowd each figure and repeat colours.
 fn variant_names(t: &Tables) -> Vec<String> {
-    t.variant_names().into_iter().map(String::from).collect()
+    t.variant_names()
+        .into_iter()
+        .filter(|v| variant_named(v).is_none_or(|x| matches!(x.source, Source::Mnist)))
+        .map(String::from)
+        .collect()
 }
 
 /// Bar heights and error-bar half-widths in percent from intervals; a missing cell is a gap
@@ -572,4 +580,31 @@ pub fn write_all(
         }
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::study::analysis::AccuracyRow;
+
+    #[test]
+    fn comparison_figures_draw_the_mnist_trained_variants_only() {
+        let names = [
+            "mlp",
+            "cnn-keras",
+            "mlp-1586",
+            "cnn-usps",
+            "cnn-keras-adapt-framed",
+        ];
+        let t = Tables {
+            accuracy: names
+                .iter()
+                .map(|v| AccuracyRow::usps_test(v, "resize", &[0.9, 0.92]))
+                .collect(),
+            ..Tables::default()
+        };
+        assert_eq!(variant_names(&t), ["mlp", "cnn-keras", "mlp-1586"]);
+        // The ladder is where the others are drawn.
+        assert!(ladder_steps(&t).len() >= 2);
+    }
 }

@@ -252,7 +252,7 @@ fn pm(mean: f64, half: f64, seeds: usize) -> String {
 }
 
 /// The tables of `results/summary.md`, in order, with their headings and what they show.
-pub const TABLES: [(&str, &str, &str); 6] = [
+pub const TABLES: [(&str, &str, &str); 7] = [
     (
         "accuracy",
         "",
@@ -282,6 +282,11 @@ pub const TABLES: [(&str, &str, &str); 6] = [
         "ink",
         "Where the ink falls",
         "Share of a digit's ink on pixels fewer than 1% of MNIST training digits ink, on pixels none inks, and the ink's mean bounding box.",
+    ),
+    (
+        "anchors",
+        "Published results beside ours",
+        "MNIST → USPS results with their protocols, quoted from their sources, then ours on USPS test (mean ± 95% interval over seeds). Rows compare only where the protocol columns agree.",
     ),
 ];
 
@@ -438,6 +443,32 @@ pub fn table(r: &Results, name: &str) -> Result<String> {
                 );
             }
         }
+        "anchors" => {
+            out += "| source | method | backbone | trained on | target images | tested on | preparation | accuracy (%) |\n|---|---|---|---|---|---|---|---:|\n";
+            for row in r.table("anchors")?.records() {
+                let seeds: usize = row.str("seeds")?.parse().unwrap_or(1);
+                let accuracy = if seeds > 1 {
+                    let half = (row.f64("ci_high_pct")? - row.f64("ci_low_pct")?) / 2.0;
+                    pm(row.f64("accuracy_pct")?, half, seeds)
+                } else {
+                    // A published number, as its source gives it.
+                    row.str("accuracy_pct")?.to_string()
+                };
+                let cells: Vec<&str> = [
+                    "source",
+                    "method",
+                    "backbone",
+                    "trained_on",
+                    "target_images",
+                    "tested_on",
+                    "preparation",
+                ]
+                .iter()
+                .map(|c| row.str(c))
+                .collect::<Result<_>>()?;
+                out += &format!("| {} | {accuracy} |\n", cells.join(" | "));
+            }
+        }
         other => {
             let names: Vec<&str> = TABLES.iter().map(|t| t.0).collect();
             return Err(Error::invalid(format!(
@@ -564,8 +595,59 @@ pub fn documents(root: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Rewrites `results/summary.md` and the marked numbers of [`documents`] from the CSV files
-/// in `results`; returns the files whose text changed.
+/// The notebooks whose markdown cells hold marked numbers: every `notebooks/*.ipynb` under
+/// `root`.
+pub fn notebooks(root: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(root.join("notebooks"))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "ipynb"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// A notebook's text (nbformat JSON) with its marked numbers rewritten. The file is filled as
+/// text, not re-serialised, so Jupyter's own layout stays byte for byte; that is sound because a
+/// filled value holds no quote, backslash or line break. A marker that spans two lines of a
+/// cell, or a table marker, would break the JSON, and is refused.
+pub fn fill_notebook(text: &str, r: &Results) -> Result<String> {
+    let filled = fill(text, r)?;
+    // Jupyter writes one line of a cell per line of the file: a marker spread over two lines of a
+    // cell, or a table, changes the count.
+    if filled.lines().count() != text.lines().count() {
+        return Err(Error::invalid(
+            "a marker spans two lines of a cell or is a table; keep each marked number on one line",
+        ));
+    }
+    let cells = |t: &str| -> Option<Vec<serde_json::Value>> {
+        let nb: serde_json::Value = serde_json::from_str(t).ok()?;
+        let cells = nb.get("cells")?.as_array()?.clone();
+        // Only markdown cells may change: code and outputs are compared as they are.
+        Some(
+            cells
+                .into_iter()
+                .filter(|c| c["cell_type"] != "markdown")
+                .collect(),
+        )
+    };
+    let before = cells(text).ok_or_else(|| Error::invalid("not a notebook (nbformat JSON)"))?;
+    match cells(&filled) {
+        Some(after) if after == before => Ok(filled),
+        Some(_) => Err(Error::invalid(
+            "a marked number sits in a code cell or its output; mark numbers in markdown cells only",
+        )),
+        None => Err(Error::invalid(
+            "a marker spans two lines of a cell or is a table; keep each marked number on one line",
+        )),
+    }
+}
+
+/// Rewrites `results/summary.md`, the marked numbers of [`documents`] and those of
+/// [`notebooks`] from the CSV files in `results`; returns the files whose text changed.
 pub fn write_all(results: &Path, root: &Path) -> Result<Vec<PathBuf>> {
     let r = Results::load(results)?;
     let mut changed = Vec::new();
@@ -578,6 +660,15 @@ pub fn write_all(results: &Path, root: &Path) -> Result<Vec<PathBuf>> {
     for path in documents(root) {
         let old = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
         let new = fill(&old, &r).map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
+        if new != old {
+            write_atomic(&path, new.as_bytes())?;
+            changed.push(path);
+        }
+    }
+    for path in notebooks(root) {
+        let old = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let new = fill_notebook(&old, &r)
+            .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
         if new != old {
             write_atomic(&path, new.as_bytes())?;
             changed.push(path);
@@ -646,6 +737,37 @@ mod tests {
         );
         // Filling is idempotent: the filled text is what a second fill writes.
         assert_eq!(fill(&filled, &r).unwrap(), filled);
+    }
+
+    #[test]
+    fn a_notebook_is_filled_in_its_markdown_cells_and_keeps_its_layout() {
+        let r = results();
+        let marker = "<!-- digits ci:accuracy_pct:2 accuracy variant=mlp domain=usps-test framing=resize -->";
+        let nb = |md: &str, code: &str| {
+            format!(
+                "{{\n \"cells\": [\n  {{\n   \"cell_type\": \"markdown\",\n   \"metadata\": {{}},\n   \"source\": [\n    \"{md}\"\n   ]\n  }},\n  {{\n   \"cell_type\": \"code\",\n   \"source\": [\"{code}\"],\n   \"outputs\": []\n  }}\n ],\n \"nbformat\": 4\n}}\n"
+            )
+        };
+        let text = nb(&format!("The MLP: {marker}old<!-- /digits -->."), "1 + 1");
+        let filled = fill_notebook(&text, &r).unwrap();
+        assert_eq!(
+            filled,
+            nb(
+                &format!("The MLP: {marker}38.16% ± 4.20<!-- /digits -->."),
+                "1 + 1"
+            )
+        );
+        // A marker in a code cell, or one spread over two lines of a cell, is refused.
+        let in_code = nb("text", &format!("// {marker}old<!-- /digits -->"));
+        assert!(fill_notebook(&in_code, &r)
+            .unwrap_err()
+            .to_string()
+            .contains("markdown cells only"));
+        let split = text.replace("-->old", "-->old\",\n    \"more");
+        assert!(fill_notebook(&split, &r)
+            .unwrap_err()
+            .to_string()
+            .contains("one line"));
     }
 
     #[test]

@@ -295,6 +295,30 @@ impl Tables {
         ])
     }
 
+    /// A few variants side by side: one row per variant, one column per (test set, framing),
+    /// each cell "mean ± half-width" in % over seeds ("" where the study has no such row).
+    /// Notebooks use it to put the variants one question compares next to each other.
+    pub fn accuracy_grid_frame(&self, variants: &[&str], cells: &[(&str, &str)]) -> DataFrame {
+        let mut c = vec![Column::new(
+            "variant".into(),
+            variants.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
+        )];
+        for (domain, framing) in cells {
+            let text: Vec<String> = variants
+                .iter()
+                .map(|v| match self.accuracy_of(v, domain, framing) {
+                    Some(r) if r.ci.n > 1 => {
+                        format!("{:.2} ± {:.2}", pct(r.ci.mean), pct(r.ci.half_width()))
+                    }
+                    Some(r) => format!("{:.2}", pct(r.ci.mean)),
+                    None => String::new(),
+                })
+                .collect();
+            c.push(Column::new(format!("{domain} [{framing}]").into(), text));
+        }
+        frame(c)
+    }
+
     /// Published MNIST → USPS results and ours on USPS test, each with its protocol.
     pub fn anchors_frame(&self) -> DataFrame {
         let r = &self.anchors;
@@ -471,4 +495,37 @@ Files:
 "#,
         bins = CALIBRATION_BINS
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::study::analysis::AccuracyRow;
+
+    #[test]
+    fn the_grid_puts_each_variant_on_a_row_and_each_set_in_a_column() {
+        let tables = Tables {
+            accuracy: vec![
+                AccuracyRow::usps_test("mlp", "resize", &[0.30, 0.40]),
+                AccuracyRow::usps_test("mlp", "mnist-frame", &[0.94]),
+                AccuracyRow::usps_test("cnn", "resize", &[0.80, 0.82, 0.84]),
+            ],
+            ..Tables::default()
+        };
+        let grid = tables.accuracy_grid_frame(
+            &["cnn", "mlp"],
+            &[("usps-test", "resize"), ("usps-test", "mnist-frame")],
+        );
+        assert_eq!(grid.shape(), (2, 3));
+        let col = |name: &str| -> Vec<String> {
+            let c = grid.column(name).unwrap().str().unwrap().clone();
+            c.into_iter().map(|v| v.unwrap().to_string()).collect()
+        };
+        assert_eq!(col("variant"), ["cnn", "mlp"]);
+        // Two seeds: a t interval of 12.71 × sd / √2 around 35%.
+        assert_eq!(col("usps-test [resize]")[1], "35.00 ± 63.53");
+        assert!(col("usps-test [resize]")[0].starts_with("82.00 ± "));
+        // One seed has no interval; a missing row is an empty cell.
+        assert_eq!(col("usps-test [mnist-frame]"), ["", "94.00"]);
+    }
 }
