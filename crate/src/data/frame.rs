@@ -4,7 +4,7 @@
 //! - [`Framing::Resize`] (`resize`): the whole image is resampled to 28×28, aspect ratio
 //!   not kept. What most cross-domain papers do.
 //! - [`Framing::MnistFrame`] (`mnist-frame`): what MNIST itself did to NIST's digits, after
-//!   finding the ink on the paper ([`paper::find_ink`]: the paper's level and its slow
+//!   finding the ink on the paper ([`paper::find_ink`](super::paper::find_ink): the paper's level and its slow
 //!   variation subtracted, noise and specks dropped, ink scaled to [0, 1]). Then crop to the
 //!   ink's bounding box (pixels > [`INK_THRESHOLD`]), scale so the longer side is 20 pixels
 //!   keeping the aspect ratio, and paste into 28×28 so the intensity-weighted centre of mass

@@ -27,7 +27,7 @@
 //!    stroke, did worse on `mnist-paper` with quickly trained models, and find no ink in
 //!    more faint images.)
 //! 5. **Specks and clutter.** Connected groups (8-neighbour) of pixels above
-//!    [`INK_THRESHOLD`](super::frame::INK_THRESHOLD) are weighed by their ink; the heaviest
+//!    [`INK_THRESHOLD`] are weighed by their ink; the heaviest
 //!    is the digit's main stroke. A group joins the digit when it lies inside the digit's
 //!    box, or when it is near it (a gap of at most a fifth of the box's longer side, at
 //!    least 2 px) and holds at least [`SPECK`] of the main stroke's ink; the box grows with

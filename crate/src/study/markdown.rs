@@ -1,6 +1,7 @@
 //! The study's numbers in markdown, made from the CSV files in `results/` and nothing else:
-//! `results/summary.md`, and every study number in the README and `docs/`, which sit between
-//! markers that [`fill`] rewrites. Since both come from the CSV files alone, a test can
+//! `results/summary.md`, and every study number in the README, `docs/` and the notebooks'
+//! markdown cells, which sit between markers that [`fill`] (and, for notebooks,
+//! [`fill_notebook`]) rewrites. Since both come from the CSV files alone, a test can
 //! regenerate them from the committed `results/` and find any number that drifted.
 //!
 //! # Markers
