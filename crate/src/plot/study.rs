@@ -203,7 +203,7 @@ fn ladder_steps(t: &Tables) -> Vec<&'static LadderStep> {
 
 /// USPS test step by step, MLP beside CNN with 95% intervals over seeds: MNIST-trained and
 /// resized as the original tested, then augmented and adapted to USPS's unlabeled images;
-/// the same framed like MNIST; and the in-domain ceiling (trained on USPS), under the line of
+/// the same framed like MNIST; and the in-domain reference (trained on USPS), under the line of
 /// human accuracy. Steps whose variants are not in the tables are left out.
 pub fn usps_ladder(t: &Tables) -> Result<Figure> {
     let cell = |v: &str, f: &str| t.accuracy_of(v, FOCUS_DOMAIN, f).map(|r| r.ci);

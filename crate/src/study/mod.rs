@@ -61,7 +61,7 @@ pub enum Source {
     /// MNIST's training digits (the study's question: trained on MNIST, tested elsewhere).
     Mnist,
     /// USPS's own training digits ([`USPS_TRAIN`], the ESL rendering: the only public file of
-    /// them), framed into 28×28 the way the study frames USPS: the in-domain ceiling.
+    /// them), framed into 28×28 the way the study frames USPS: the in-domain reference.
     UspsTrain,
     /// The study's run of variant `from` (MNIST-trained), then adapted without labels to
     /// [`USPS_TRAIN`]'s images in `framing` by class-balanced self-training ([`crate::adapt`],
@@ -192,8 +192,8 @@ const CNN_KERAS: Variant = variant("cnn-keras", Arch::Cnn, Some("keras"), Source
 /// The study's models: the published MLP and CNN trained on MNIST, plain and with the
 /// original's augmentation; the one-hidden-layer MLP with the CNN's parameter budget, plain
 /// and augmented (is it capacity?); both published models trained on USPS itself (the
-/// ceiling); and the augmented pair adapted to USPS's training images without their labels,
-/// framed and resized (how much of the gap unlabeled target images close). MNIST-trained run
+/// in-domain reference); and the augmented pair adapted to USPS's training images without
+/// their labels, framed and resized (how much of the gap unlabeled target images close). MNIST-trained run
 /// folders match `digits train`'s defaults, so runs trained by hand are reused.
 pub const VARIANTS: &[Variant] = &[
     variant("mlp", Arch::Mlp, None, Source::Mnist),

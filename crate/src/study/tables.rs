@@ -420,7 +420,7 @@ Common columns:
   on MNIST; `mlp-1586`, `mlp-1586-keras`: an MLP with one hidden layer of 1,586 units, as
   many parameters as the CNN (1,260,880 against 1,261,450), trained on MNIST; `mlp-usps`,
   `cnn-usps`: the published models trained on USPS's own training digits (`usps-esl-train`,
-  7,291, framed like MNIST; 10% held out for validation), the in-domain ceiling;
+  7,291, framed like MNIST; 10% held out for validation), the in-domain reference;
   `mlp-keras-adapt-framed`, `cnn-keras-adapt-framed`, `mlp-keras-adapt-resized`,
   `cnn-keras-adapt-resized`: the seed's `mlp-keras` or `cnn-keras` run adapted to USPS's
   training images, framed or resized, without their labels (class-balanced self-training).
