@@ -7,7 +7,7 @@ use digits::{Error, Result};
 
 #[derive(Args)]
 pub struct StudyArgs {
-    /// A one-minute version (2 seeds, 2 epochs on 2,000 images, 300 images per test set)
+    /// A version of a few minutes (2 seeds, 2 epochs on 2,000 images, 300 images per test set)
     /// that writes under runs/quick/ only; also set by DIGITS_QUICK=1.
     #[arg(long, env = "DIGITS_QUICK", value_parser = clap::builder::FalseyValueParser::new())]
     pub quick: bool,
