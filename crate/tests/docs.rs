@@ -207,12 +207,7 @@ fn the_scheduler_files_run_a_shard_each() {
 #[test]
 fn every_notebook_is_listed_and_committed_with_its_outputs() {
     let root = root();
-    let mut notebooks: Vec<PathBuf> = fs::read_dir(root.join("notebooks"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "ipynb"))
-        .collect();
-    notebooks.sort();
+    let notebooks = notebooks(&root);
     assert!(notebooks.len() >= 6, "{notebooks:?}");
     let listings = [
         (

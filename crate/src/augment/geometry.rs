@@ -1,7 +1,8 @@
 //! Rotation, shift and zoom as one affine map, and the single bilinear resampling that
 //! applies it (with an elastic displacement field, when there is one).
 
-/// A fixed rotation, shift and zoom; [`augment_image`](super::augment_image) draws one of these per image.
+/// A fixed rotation, shift and zoom; [`augment_image`](super::augment_image) draws one of
+/// these per image.
 ///
 /// The forward map scales by `scale` and rotates by `rotate_deg` about the image centre, then
 /// shifts by (`shift_x`, `shift_y`) pixels; [`apply`](Affine::apply) samples through its

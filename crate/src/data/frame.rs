@@ -4,13 +4,14 @@
 //! - [`Framing::Resize`] (`resize`): the whole image is resampled to 28×28, aspect ratio
 //!   not kept. What most cross-domain papers do.
 //! - [`Framing::MnistFrame`] (`mnist-frame`): what MNIST itself did to NIST's digits, after
-//!   finding the ink on the paper ([`paper::find_ink`](super::paper::find_ink): the paper's level and its slow
-//!   variation subtracted, noise and specks dropped, ink scaled to [0, 1]). Then crop to the
-//!   ink's bounding box (pixels > [`INK_THRESHOLD`]), scale so the longer side is 20 pixels
-//!   keeping the aspect ratio, and paste into 28×28 so the intensity-weighted centre of mass
-//!   falls on pixel (14, 14), shifting by whole pixels (rounded) and dropping whatever falls
-//!   off the border. Coordinates are pixel indices (pixel (x, y) sits at (x, y)); MNIST's own
-//!   test digits have a mean centre of mass of (14.0, 14.0) in them.
+//!   finding the ink on the paper ([`paper::find_ink`](super::paper::find_ink): the paper's
+//!   level and its slow variation subtracted, noise and specks dropped, ink scaled to
+//!   [0, 1]). Then crop to the ink's bounding box (pixels > [`INK_THRESHOLD`]), scale so the
+//!   longer side is 20 pixels keeping the aspect ratio, and paste into 28×28 so the
+//!   intensity-weighted centre of mass falls on pixel (14, 14), shifting by whole pixels
+//!   (rounded) and dropping whatever falls off the border. Coordinates are pixel indices
+//!   (pixel (x, y) sits at (x, y)); MNIST's own test digits have a mean centre of mass of
+//!   (14.0, 14.0) in them.
 //!
 //! Finding the ink is part of `mnist-frame` itself rather than a third framing because on
 //! the benchmark sets, which were cleaned before publication, it changes almost nothing:

@@ -584,14 +584,7 @@ pub fn fill(text: &str, r: &Results) -> Result<String> {
 /// every `docs/*.md` under `root`, those present.
 pub fn documents(root: &Path) -> Vec<PathBuf> {
     let mut files = vec![root.join("README.md")];
-    if let Ok(entries) = fs::read_dir(root.join("docs")) {
-        let mut docs: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "md"))
-            .collect();
-        docs.sort();
-        files.extend(docs);
-    }
+    files.extend(files_in(&root.join("docs"), "md"));
     files.retain(|p| p.is_file());
     files
 }
@@ -599,11 +592,17 @@ pub fn documents(root: &Path) -> Vec<PathBuf> {
 /// The notebooks whose markdown cells hold marked numbers: every `notebooks/*.ipynb` under
 /// `root`.
 pub fn notebooks(root: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs::read_dir(root.join("notebooks"))
+    files_in(&root.join("notebooks"), "ipynb")
+}
+
+/// The files of `dir` (not its subfolders' files) ending in `.ext`, sorted; none when `dir`
+/// cannot be read.
+fn files_in(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
         .map(|entries| {
             entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "ipynb"))
+                .filter(|p| p.extension().is_some_and(|e| e == ext))
                 .collect()
         })
         .unwrap_or_default();
@@ -617,12 +616,15 @@ pub fn notebooks(root: &Path) -> Vec<PathBuf> {
 /// cell, or a table marker, would break the JSON, and is refused.
 pub fn fill_notebook(text: &str, r: &Results) -> Result<String> {
     let filled = fill(text, r)?;
+    let spans_lines = || {
+        Error::invalid(
+            "a marker spans two lines of a cell or is a table; keep each marked number on one line",
+        )
+    };
     // Jupyter writes one line of a cell per line of the file: a marker spread over two lines of a
     // cell, or a table, changes the count.
     if filled.lines().count() != text.lines().count() {
-        return Err(Error::invalid(
-            "a marker spans two lines of a cell or is a table; keep each marked number on one line",
-        ));
+        return Err(spans_lines());
     }
     let cells = |t: &str| -> Option<Vec<serde_json::Value>> {
         let nb: serde_json::Value = serde_json::from_str(t).ok()?;
@@ -641,11 +643,12 @@ pub fn fill_notebook(text: &str, r: &Results) -> Result<String> {
         Some(_) => Err(Error::invalid(
             "a marked number sits in a code cell or its output; mark numbers in markdown cells only",
         )),
-        None => Err(Error::invalid(
-            "a marker spans two lines of a cell or is a table; keep each marked number on one line",
-        )),
+        None => Err(spans_lines()),
     }
 }
+
+/// [`fill`] for markdown files, [`fill_notebook`] for notebooks.
+type Filler = fn(&str, &Results) -> Result<String>;
 
 /// Rewrites `results/summary.md`, the marked numbers of [`documents`] and those of
 /// [`notebooks`] from the CSV files in `results`; returns the files whose text changed.
@@ -658,18 +661,14 @@ pub fn write_all(results: &Path, root: &Path) -> Result<Vec<PathBuf>> {
         write_atomic(&summary_path, text.as_bytes())?;
         changed.push(summary_path);
     }
-    for path in documents(root) {
+    let markdown = documents(root).into_iter().map(|p| (p, fill as Filler));
+    let notebooks = notebooks(root)
+        .into_iter()
+        .map(|p| (p, fill_notebook as Filler));
+    for (path, filler) in markdown.chain(notebooks) {
         let old = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        let new = fill(&old, &r).map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
-        if new != old {
-            write_atomic(&path, new.as_bytes())?;
-            changed.push(path);
-        }
-    }
-    for path in notebooks(root) {
-        let old = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        let new = fill_notebook(&old, &r)
-            .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
+        let new =
+            filler(&old, &r).map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
         if new != old {
             write_atomic(&path, new.as_bytes())?;
             changed.push(path);

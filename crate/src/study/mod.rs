@@ -193,8 +193,8 @@ const CNN_KERAS: Variant = variant("cnn-keras", Arch::Cnn, Some("keras"), Source
 /// original's augmentation; the one-hidden-layer MLP with the CNN's parameter budget, plain
 /// and augmented (is it capacity?); both published models trained on USPS itself (the
 /// in-domain reference); and the augmented pair adapted to USPS's training images without
-/// their labels, framed and resized (how much of the gap unlabeled target images close). MNIST-trained run
-/// folders match `digits train`'s defaults, so runs trained by hand are reused.
+/// their labels, framed and resized (how much of the gap unlabeled target images close).
+/// MNIST-trained run folders match `digits train`'s defaults, so runs trained by hand are reused.
 pub const VARIANTS: &[Variant] = &[
     variant("mlp", Arch::Mlp, None, Source::Mnist),
     variant("cnn", Arch::Cnn, None, Source::Mnist),
