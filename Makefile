@@ -10,9 +10,9 @@ CARGO ?= cargo
 DIGITS_DEV := $(CARGO) run --quiet --bin digits --
 DIGITS := $(DIGITS_DEV)
 
-.PHONY: test lint unit smoke study data
+.PHONY: test lint unit smoke study data bin
 
-test: lint unit smoke env-test notebooks-test lab-test
+test: lint unit smoke env-test notebooks-test browser-test
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -28,7 +28,12 @@ smoke:
 	$(DIGITS_DEV) --data "$$tmp/data" train mlp --epochs 1 --out "$$tmp/run" --json > "$$tmp/run.json" && \
 	python3 .ci/check_smoke.py "$$tmp/run.json" 0.95
 
-data:
+# The `digits` command, built where everyone can see it compile (minutes on a fresh machine);
+# `cargo run --quiet` then starts it at once. The tests share this profile and target.
+bin:
+	$(CARGO) build --bin digits
+
+data: bin
 	$(DIGITS) data fetch
 
 # The whole study (`digits study`): every model variant x 5 seeds, every test domain in both framings,
@@ -40,23 +45,49 @@ study: data
 # The evcxr notebooks: Jupyter (pinned, in a virtual environment), the Rust kernel, and a run
 # of all six in quick mode plus the cross-cell test. Setup is skipped when already done.
 # JupyterLab is in the same pinned requirements file as the headless runs: `make test` needs
-# both (the lab test below), so one install into one virtual environment is the fastest for CI,
-# and it keeps a single list for environment.yml to match.
+# both (the browser test below), so one install into one virtual environment is the fastest
+# for CI, and it keeps a single list for environment.yml to match.
+#
+# Everything lives in .venv: Jupyter, evcxr_jupyter (.venv/bin), the `rust` kernel spec
+# (.venv/share/jupyter/kernels), JupyterLab's settings (no news pop-up, no autosave: running a
+# notebook must not rewrite the committed one unasked) and the kernels' warm build folders
+# (.venv/evcxr-builds, see notebooks/kernel/rust_kernel.py). `make clean-lab` removes it all.
 EVCXR_VERSION := 0.22.0
 VENV := .venv
+PY := $(VENV)/bin/python
 JUPYTER := $(VENV)/bin/jupyter
+EVCXR := $(VENV)/bin/evcxr_jupyter
+KERNEL := notebooks/kernel/rust_kernel.py
+# Cargo's build of evcxr_jupyter, kept outside .venv so that reinstalling after `make
+# clean-lab` takes seconds, not the minutes of a first build.
+EVCXR_BUILD ?= $(HOME)/.cache/digits/evcxr-build
+# The crate's sources: the warm build is redone when they change.
+CRATE_SOURCES := crate/Cargo.toml Cargo.lock $(shell find crate/src -name '*.rs' 2>/dev/null)
 
-.PHONY: notebooks-setup notebooks-run notebooks-test notebooks-full lab lab-test env-test
-notebooks-setup: $(VENV)/.digits-setup
-$(VENV)/.digits-setup: notebooks/requirements.txt
+.PHONY: notebooks-setup notebooks-run notebooks-test notebooks-full lab lab-test env-test browser-test clean-lab
+notebooks-setup: $(VENV)/.digits-warm
+
+$(VENV)/.digits-setup: notebooks/requirements.txt notebooks/kernel/overrides.json $(KERNEL)
+	@echo "notebooks setup [1/3]: Jupyter into $(VENV) (pip)"
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r notebooks/requirements.txt
-	command -v evcxr_jupyter >/dev/null || $(CARGO) install --locked evcxr_jupyter --version $(EVCXR_VERSION)
-	PATH="$(VENV)/bin:$$PATH" evcxr_jupyter --install
+	$(JUPYTER) labextension disable --level=sys_prefix @jupyterlab/apputils-extension:announcements >/dev/null 2>&1
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	cp notebooks/kernel/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
+	@echo "notebooks setup [2/3]: evcxr_jupyter $(EVCXR_VERSION) into $(VENV)/bin (cargo: minutes the first time)"
+	CARGO_TARGET_DIR=$(EVCXR_BUILD) $(CARGO) install --locked --root $(VENV) evcxr_jupyter --version $(EVCXR_VERSION)
+	$(PY) $(KERNEL) install $(EVCXR)
+	touch $@
+
+# The notebooks' first cell (`:dep digits`) compiled once, so that a kernel's first cell takes
+# seconds; redone when the crate changes.
+$(VENV)/.digits-warm: $(VENV)/.digits-setup $(CRATE_SOURCES)
+	@echo "notebooks setup [3/3]: the notebooks' first cell, compiled once"
+	$(PY) $(KERNEL) warm
 	touch $@
 
 # Execute every notebook headless in quick mode (DIGITS_QUICK=1) into a temporary copy; fails on
-# any cell error. Prints each notebook's time (the first includes compiling the crate in evcxr).
+# any cell error. Prints each notebook's time.
 notebooks-run: notebooks-setup data
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	for nb in notebooks/*.ipynb; do \
@@ -68,13 +99,17 @@ notebooks-run: notebooks-setup data
 	done
 
 notebooks-test: notebooks-run
-	$(VENV)/bin/python notebooks/tests/check_cross_cell.py
+	$(PY) notebooks/tests/check_cross_cell.py
 
-# Execute the notebooks in place on the full data (what is committed). Run `make study` first.
+# Execute the notebooks in place on the full data, figures into img/ (what is committed).
+# Notebook 5 reads the study's runs when all of them are in runs/ (`make study`), else the
+# committed results/.
 notebooks-full: notebooks-setup data
 	for nb in notebooks/*.ipynb; do \
-	  $(JUPYTER) nbconvert --to notebook --execute --inplace \
+	  start=$$(date +%s); \
+	  DIGITS_EXPORT=1 $(JUPYTER) nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=7200 --ExecutePreprocessor.kernel_name=rust "$$nb" || exit 1; \
+	  echo "$$nb: ran in full mode in $$(( $$(date +%s) - start )) s"; \
 	done
 
 # JupyterLab on the notebooks (opens a browser; Ctrl-C stops it). `DIGITS_QUICK=1 make lab`
@@ -83,11 +118,25 @@ LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: notebooks-setup data
 	$(JUPYTER) lab --notebook-dir=notebooks $(LAB_FLAGS)
 
+# Everything `make notebooks-setup` put in place: .venv (Jupyter, evcxr, the kernel spec, the
+# warm builds) and the notebooks' git-ignored figures (notebooks/out). Cargo's build of evcxr
+# stays in $(EVCXR_BUILD); delete that folder too to reclaim its space.
+clean-lab:
+	rm -rf $(VENV) notebooks/out
+
 # No person needed: starts JupyterLab headless on a free local port, checks that it lists the
 # Rust kernel and serves notebook 1, and runs notebook 1's first code cells in a Rust kernel
 # through the server's websocket, in quick mode.
 lab-test: notebooks-setup data
-	$(VENV)/bin/python notebooks/tests/check_lab.py
+	$(PY) notebooks/tests/check_lab.py
+
+# A real browser (Debian's chromium, driven by Playwright from PyPI; no browser is downloaded)
+# opens JupyterLab as a person would: notebook 1's first cells by Shift+Enter, then notebook 5
+# from top to bottom without runs/; then checks that no tracked file changed.
+browser-test: notebooks-setup data
+	@test -x /usr/bin/chromium || { echo "browser-test needs Debian's chromium: apt-get install -y chromium"; exit 1; }
+	$(VENV)/bin/pip install -q -r notebooks/tests/requirements.txt
+	$(PY) notebooks/tests/check_browser.py
 
 # environment.yml pins what notebooks/requirements.txt pins, and names the Makefile's evcxr.
 env-test:

@@ -37,6 +37,7 @@ pub mod error;
 pub mod eval;
 pub mod io;
 pub mod models;
+pub mod notebook;
 pub mod plot;
 pub mod predict;
 pub mod runtime;

@@ -66,13 +66,17 @@ def free_port():
 class Server:
     """A headless `jupyter lab` on 127.0.0.1, reached with its token."""
 
-    def __init__(self, scratch):
+    def __init__(self, scratch, quick=True, env_extra=None, args_extra=()):
         self.port = free_port()
         self.token = secrets.token_hex(24)
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = scratch / "server.log"
         env = dict(os.environ)
-        env["DIGITS_QUICK"] = "1"
+        if quick:
+            env["DIGITS_QUICK"] = "1"
+        else:
+            env.pop("DIGITS_QUICK", None)
+        env.update(env_extra or {})
         # Settings, workspaces and runtime files in a scratch folder, not the user's; kernel
         # specs are still found where `evcxr_jupyter --install` put them.
         env["JUPYTER_CONFIG_DIR"] = str(scratch / "config")
@@ -81,7 +85,7 @@ class Server:
         cmd = [
             str(jupyter), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
             "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
-            f"--notebook-dir={NOTEBOOKS}",
+            f"--notebook-dir={NOTEBOOKS}", *args_extra,
         ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-root")  # CI runs as root; jupyter refuses to without this

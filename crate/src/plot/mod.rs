@@ -48,6 +48,24 @@ pub struct Figure {
 }
 
 impl Figure {
+    /// A figure saved before, to show again: a committed figure of a study whose runs are not
+    /// on this machine.
+    pub fn open(path: impl AsRef<Path>) -> Result<Figure> {
+        let path = path.as_ref();
+        let png = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let header = png::Decoder::new(png.as_slice())
+            .read_info()
+            .map_err(|e| Error::invalid(format!("{} is not a PNG image: {e}", path.display())))?;
+        let (width, height) = (header.info().width, header.info().height);
+        drop(header);
+        Ok(Figure {
+            png,
+            width,
+            height,
+            svg: None,
+        })
+    }
+
     /// Write the PNG to `path` atomically (the folder is created if needed).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         crate::io::write_atomic(path.as_ref(), &self.png)

@@ -9,12 +9,13 @@ use crate::engine::kernels::{conv_forward, im2col, ConvDims};
 use crate::models::Weights;
 use crate::plot::run::export_run_figures;
 use crate::plot::{
-    bar_chart, bar_chart_with_line, digit_grid, line_chart, weight_images, Figure, LineSeriesData,
+    bar_chart, bar_chart_with_line, digit_grid, line_chart, stack, weight_images, Figure,
+    LineSeriesData,
 };
 use crate::study::analysis::{framing_name, Tables};
 use crate::study::robustness::FAMILIES;
 use crate::study::stats::MeanCi;
-use crate::study::{variant_named, SetKind, Source, StudyData};
+use crate::study::{variant_named, SetKind, Source, StudyData, StudyView};
 use crate::{Error, Result};
 
 /// The domain whose per-class accuracy and reliability are drawn: the original's new domain.
@@ -395,6 +396,32 @@ pub fn feature_map_figure(
         }
     }
     digit_grid(&images, 28, 28, &captions, shown + 1, title)
+}
+
+/// A figure that only the runs can draw: drawn by `draw` when `view` has the runs, else the
+/// figures the full study committed under the file names `committed` (in `img/`), stacked.
+pub fn drawn_or_committed(
+    view: &StudyView,
+    committed: &[&str],
+    draw: impl FnOnce(&StudyData) -> Result<Figure>,
+) -> Result<Figure> {
+    match (&view.data, &view.committed_img) {
+        (Some(data), _) => draw(data),
+        (None, Some(dir)) => {
+            let figs = committed
+                .iter()
+                .map(|f| Figure::open(dir.join(f)))
+                .collect::<Result<Vec<_>>>()?;
+            match figs.len() {
+                1 => Ok(figs.into_iter().next().expect("one figure")),
+                _ => stack(&figs),
+            }
+        }
+        (None, None) => Err(Error::invalid(format!(
+            "neither runs nor committed figures to show {}; run `make study`",
+            committed.join(", ")
+        ))),
+    }
 }
 
 /// Where the ink is: how often MNIST's training digits ink each pixel, then the mean digit of

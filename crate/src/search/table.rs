@@ -9,7 +9,7 @@ use std::sync::Arc;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::schedule::Shard;
+use super::schedule::{PlannedBracket, PlannedRung, Shard};
 use crate::models::Arch;
 use crate::train::history::save_csv;
 use crate::{Error, Result};
@@ -208,6 +208,29 @@ pub fn summary_frame(records: &[TrialRecord]) -> DataFrame {
     .expect("columns of equal length")
 }
 
+/// A search's plan, one row per rung of each bracket: which trials it trains, how many
+/// configurations and for how many epochs each (what a notebook shows before searching).
+pub fn plan_frame(plan: &[PlannedBracket]) -> DataFrame {
+    let rungs: Vec<(usize, &PlannedRung)> = plan
+        .iter()
+        .flat_map(|b| b.rungs.iter().map(move |r| (b.index, r)))
+        .collect();
+    let u = |f: fn(&(usize, &PlannedRung)) -> usize| {
+        rungs.iter().map(|x| f(x) as u64).collect::<Vec<_>>()
+    };
+    df!(
+        "bracket" => u(|x| x.0),
+        "rung" => u(|x| x.1.rung),
+        "trials" => rungs
+            .iter()
+            .map(|(_, r)| format!("{}–{}", r.first_trial, r.first_trial + r.configs - 1))
+            .collect::<Vec<_>>(),
+        "configurations" => u(|x| x.1.configs),
+        "epochs_each" => u(|x| x.1.epochs),
+    )
+    .expect("columns of equal length")
+}
+
 /// The columns read back from a table file and their types (the hyperparameter columns are
 /// derived from `arch` and not read).
 fn read_schema() -> Schema {
@@ -402,6 +425,25 @@ pub fn write_file(path: &Path, family: Arch, records: &[TrialRecord]) -> Result<
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn the_plan_table_has_a_row_per_rung_with_its_trials() {
+        let plan = super::super::schedule::plan(super::super::Algorithm::Hyperband, 9, 3, 30);
+        let rungs: usize = plan.iter().map(|b| b.rungs.len()).sum();
+        let df = plan_frame(&plan);
+        assert_eq!(df.height(), rungs);
+        assert_eq!(
+            df.get_column_names_str(),
+            ["bracket", "rung", "trials", "configurations", "epochs_each"]
+        );
+        let trials = df.column("trials").unwrap().str().unwrap();
+        // The first bracket: 9 configurations for 1 epoch, 3 for 3, 1 for 9.
+        assert_eq!(trials.get(0), Some("0–8"));
+        assert_eq!(trials.get(1), Some("9–11"));
+        assert_eq!(trials.get(2), Some("12–12"));
+        let epochs = df.column("epochs_each").unwrap().u64().unwrap();
+        assert_eq!(epochs.get(2), Some(9));
+    }
 
     pub(crate) fn record(trial: usize, arch: Arch, val_loss: Option<f64>) -> TrialRecord {
         TrialRecord {

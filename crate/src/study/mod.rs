@@ -22,10 +22,12 @@
 //!    with a README of their columns ([`tables`]).
 //! 4. **Figures** into `img/`: drawn by [`plot::study`](crate::plot::study) from the result.
 //!
-//! Notebooks call [`run_study`] too: it returns the tables as polars DataFrames.
+//! Notebooks read the study through [`view::StudyView`]: computed from the runs when they are
+//! all here, else the committed tables ([`committed`]) and figures; they never write `results/`.
 
 pub mod analysis;
 pub mod anchors;
+pub mod committed;
 pub mod engine_change;
 pub mod markdown;
 pub mod mechanism;
@@ -34,6 +36,7 @@ pub mod report;
 pub mod robustness;
 pub mod stats;
 pub mod tables;
+pub mod view;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -54,6 +57,7 @@ use report::{framings_of, TEST_DOMAINS};
 pub use analysis::Tables;
 use predictions::{cached_predict, load_cache, save_cache, Predictions};
 use robustness::{Perturbation, FAMILIES};
+pub use view::StudyView;
 
 /// Where a variant's training digits come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -387,6 +391,29 @@ pub struct StudyData {
     /// For each MLP run: its first-layer weights on never-inked pixels still at their initial
     /// values, out of all weights on those pixels (`None` for CNN runs).
     pub unchanged_weights: Vec<Option<(usize, usize)>>,
+}
+
+impl StudyData {
+    /// The first run of `variant` (seed 0 in the study), for the figures of one run.
+    pub fn first_run(&self, variant: &str) -> Result<&RunInfo> {
+        self.runs
+            .iter()
+            .find(|r| r.variant.name == variant)
+            .ok_or_else(|| Error::invalid(format!("the study has no run of `{variant}`")))
+    }
+
+    /// The test set of `domain` in `framing` (`resize` or `mnist-frame`).
+    pub fn domain_set(&self, domain: &str, framing: &str) -> Result<&Dataset> {
+        self.sets
+            .iter()
+            .find(|x| {
+                x.domain == domain
+                    && matches!(x.kind, SetKind::Domain { .. })
+                    && analysis::framing_name(&x.domain, &x.kind) == framing
+            })
+            .map(|x| &x.data)
+            .ok_or_else(|| Error::invalid(format!("the study has no set {domain} [{framing}]")))
+    }
 }
 
 /// A finished study: what it measured and the tables made from it. Plain data, safe to keep
