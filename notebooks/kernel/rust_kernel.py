@@ -197,13 +197,16 @@ def warm(timeout):
 
     log = BUILDS / "warm.log"
 
+    printed = [0.0]
+
     def progress(elapsed):
         built, last = crates_compiled(log)
         of = f"{built} of about {total}" if total else f"{built}"
         line = f"  {minutes(elapsed)} compiling the crate inside evcxr: {of} crates ({last})"
         if tty:
             print("\r" + line.ljust(110), end="", flush=True)
-        elif int(elapsed) % 30 < 2:
+        elif elapsed - printed[0] >= 30:  # a log, not a terminal: a line every 30 s
+            printed[0] = elapsed
             print(line, flush=True)
 
     BUILDS.mkdir(parents=True, exist_ok=True)

@@ -60,20 +60,35 @@ class Lab:
         return path
 
     def open(self, notebook, timeout):
-        self.page.goto(f"{self.server.base}/lab/tree/{notebook}?token={self.server.token}",
-                       timeout=timeout * 1000)
-        self.page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout * 1000)
-        # The kernel is up when the toolbar names it and it is idle.
+        # A workspace of its own, reset: this notebook alone, as a newcomer opens it.
+        stem = notebook.split(".")[0]
+        self.page.goto(f"{self.server.base}/lab/workspaces/{stem}/tree/{notebook}"
+                       f"?reset&token={self.server.token}", timeout=timeout * 1000)
+        self.notebook = notebook
+        self.wait(lambda: self.app("path") == notebook, timeout, f"{notebook} to open")
+        # The kernel is up when it is idle.
         self.wait(lambda: self.app("kernel_status") == "idle", timeout, "the Rust kernel to start")
         # Start from clean prompts: the notebooks are committed with a full run's outputs.
         self.page.evaluate("window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
+        self.wait(lambda: self.unrun() == len(self.app("model")["cells"]) - self.markdown(), 30,
+                  f"{notebook}'s outputs to clear")
+
+    def markdown(self):
+        return sum(c["cell_type"] != "code" for c in self.app("model")["cells"])
+
+    def unrun(self):
+        """How many code cells have no execution count (never ran since the outputs were cleared)."""
+        return sum(c["cell_type"] == "code" and c.get("execution_count") is None
+                   for c in self.app("model")["cells"])
 
     def app(self, what):
         """Read the open notebook's state through JupyterLab's own model."""
         return self.page.evaluate(
             """(what) => {
-                const panel = window.jupyterapp.shell.currentWidget;
+                const app = window.jupyterapp;
+                const panel = app && app.shell.currentWidget;
                 if (!panel || !panel.content || !panel.sessionContext) return null;
+                if (what === 'path') return panel.context.path;
                 if (what === 'kernel_status') {
                     const k = panel.sessionContext.session && panel.sessionContext.session.kernel;
                     return k ? k.status : null;
@@ -177,6 +192,8 @@ def check(args, scratch, shots, passed):
             errors = lab.errors()
             if errors:
                 raise Failed(f"notebook 5 without runs: {len(errors)} cells ended in an error, first {errors[0]}")
+            if lab.unrun():
+                raise Failed(f"notebook 5 without runs: {lab.unrun()} code cells did not run")
             images = lab.page.locator(".jp-OutputArea-output img").count()
             passed.append("notebook 5")
             print(f"notebook 5 without runs: all cells ran in {took:.0f} s, {images} figures shown")

@@ -634,4 +634,35 @@ mod tests {
         // The ladder is where the others are drawn.
         assert!(ladder_steps(&t).len() >= 2);
     }
+
+    /// What a fresh clone's notebook 5 shows: the committed tables, read back, draw exactly the
+    /// committed figures (so a table and its figure cannot drift apart unnoticed).
+    #[test]
+    fn the_committed_tables_draw_the_committed_figures() {
+        if let Err(e) = crate::plot::font::ensure() {
+            crate::runtime::skip_unless_required("font", &e.to_string());
+            return;
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let t = crate::study::committed::load_tables(&root.join("results")).unwrap();
+        let figures = [
+            (accuracy_bars(&t, "resize").unwrap(), "study_accuracy_resize.png"),
+            (robustness_curve(&t, "shift").unwrap(), "study_robustness_shift.png"),
+            (usps_ladder(&t).unwrap(), "study_usps_ladder.png"),
+            (framing_bars(&t, FOCUS_DOMAIN).unwrap(), "study_framing_usps_test.png"),
+            (
+                reliability_diagram(&t, FOCUS_DOMAIN, "resize").unwrap(),
+                "study_reliability_usps_test_resize.png",
+            ),
+            (
+                per_class_bars(&t, FOCUS_DOMAIN, "mnist-frame").unwrap(),
+                "study_per_class_usps_test_mnist_frame.png",
+            ),
+            (gap_bars(&t, "mlp", "cnn").unwrap(), "study_gap_mlp_vs_cnn.png"),
+        ];
+        for (fig, file) in figures {
+            let committed = std::fs::read(root.join("img").join(file)).unwrap();
+            assert!(fig.png == committed, "img/{file} is not what results/ draws");
+        }
+    }
 }
