@@ -141,3 +141,9 @@ browser-test: notebooks-setup data
 # environment.yml pins what notebooks/requirements.txt pins, and names the Makefile's evcxr.
 env-test:
 	python3 notebooks/tests/check_environment.py
+
+# Put the `digits` command on PATH: cargo installs it into ~/.cargo/bin (rustup puts that
+# folder on PATH). Without it, run the command as `cargo run --release --bin digits -- ...`.
+.PHONY: install
+install:
+	$(CARGO) install --path crate --locked

@@ -337,3 +337,72 @@ fn a_folder_with_another_adaptation_is_refused_and_the_same_one_reused() {
     std::fs::remove_dir_all(dir).unwrap();
     std::fs::remove_dir_all(src_dir).unwrap();
 }
+
+/// The one-line error of `digits figures DIR`, which reads the adaptation record in DIR.
+fn figures_error(dir: &std::path::Path) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_digits"))
+        .args(["figures", dir.to_str().unwrap(), "--out"])
+        .arg(dir.join("figures"))
+        .output()
+        .expect("run digits");
+    assert!(
+        !out.status.success(),
+        "figures of a corrupt record succeeded"
+    );
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    err
+}
+
+#[test]
+fn an_empty_or_unreadable_adaptation_record_is_one_line_naming_the_file() {
+    let cfg_src = source_config();
+    let (tr, val) = (blocks(300, 1, 0, 0.3), blocks(100, 2, 0, 0.3));
+    let src_dir = tmp("corrupt-source");
+    let (trained, record) =
+        train_run(&cfg_src, &tr, &val, 0.1, &src_dir, false, Progress::Quiet).unwrap();
+    let target = Unlabeled::from_dataset(blocks(200, 3, 1, 0.3));
+    let dir = tmp("corrupt");
+    let (cfg, w) = (short(), &trained.weights);
+    let (_, rec) = adapt_run(
+        &dir,
+        &cfg,
+        &record,
+        w,
+        &tr,
+        &val,
+        &target,
+        false,
+        Progress::Quiet,
+    )
+    .unwrap();
+    let path = dir.join("run.json");
+    // A record with no rounds, or fewer than its schedule, is refused by every reader.
+    for kept in [0, 2] {
+        let mut cut = rec.clone();
+        cut.rounds.truncate(kept);
+        digits::adapt::run::save_adapt_record(&dir, &cut).unwrap();
+        let want = format!("{}: adaptation record has {kept} rounds", path.display());
+        for err in [
+            load_adapt_record(&dir).unwrap_err().to_string(),
+            finished_adapt_run(&dir, &cfg, &record, w, &target)
+                .unwrap_err()
+                .to_string(),
+            figures_error(&dir),
+        ] {
+            assert!(
+                err.contains(&want) && err.trim_end().lines().count() == 1,
+                "{err}"
+            );
+        }
+    }
+    std::fs::write(&path, "{\"adaptation\": ").unwrap();
+    let err = load_adapt_record(&dir).unwrap_err().to_string();
+    let want = format!("{}: not the record of an adapted run", path.display());
+    assert!(err.starts_with(&want) && !err.contains('\n'), "{err}");
+    let err = figures_error(&dir);
+    assert!(err.contains(&path.display().to_string()), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+    std::fs::remove_dir_all(src_dir).unwrap();
+}

@@ -143,3 +143,51 @@ fn report_and_figures_refuse_a_folder_that_is_not_a_run() {
         "{err}"
     );
 }
+
+#[test]
+fn figures_go_to_a_folder_of_their_own_unless_told_otherwise() {
+    if digits::plot::font::ensure().is_err() {
+        let why = "no font for figures (install fonts-dejavu-core)";
+        return digits::runtime::skip_unless_required("font", why);
+    }
+    let dir = tmp("figures-default");
+    let run = dir.join("runs/mlp-seed0");
+    let cfg = digits::train::TrainConfig {
+        epochs: 1,
+        batch_size: 32,
+        ..digits::train::TrainConfig::new(digits::models::Arch::Mlp)
+    };
+    let blocks = digits::data::synthetic::blocks;
+    let quiet = digits::train::Progress::Quiet;
+    digits::train::run::train_run(
+        &cfg,
+        &blocks(100, 1, false),
+        &blocks(30, 2, false),
+        0.1,
+        &run,
+        false,
+        quiet,
+    )
+    .unwrap();
+    // Run where the repository's committed img/ would be: the default must leave it alone.
+    let out = Command::new(env!("CARGO_BIN_EXE_digits"))
+        .current_dir(&dir)
+        .args(["--data", "no-data", "figures", "runs/mlp-seed0"])
+        .output()
+        .expect("run digits");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = String::from_utf8(out.stdout).unwrap();
+    assert!(listed.lines().count() >= 3, "{listed}");
+    for line in listed.lines() {
+        assert!(
+            line.starts_with("figures/") && dir.join(line).is_file(),
+            "{line}"
+        );
+    }
+    assert!(!dir.join("img").exists(), "the default wrote into img/");
+    std::fs::remove_dir_all(dir).unwrap();
+}

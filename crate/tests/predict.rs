@@ -357,14 +357,18 @@ fn a_folder_domain_warns_about_stray_folders_and_reads_mixed_files() {
         .collect();
     write_png(&set.join("1/bar.png"), 30, 50, &bar);
     let w = weights(&dir);
-    for spec in [format!("dir:{}", s(&set)), format!("png:{}", s(&set))] {
+    // `--frame`, the option's older spelling, still means `--framing`.
+    for (spec, flag) in [
+        (format!("dir:{}", s(&set)), "--framing"),
+        (format!("png:{}", s(&set)), "--frame"),
+    ] {
         let out = digits(&[
             "eval",
             "--weights",
             s(&w),
             "--on",
             &spec,
-            "--frame",
+            flag,
             "mnist-frame",
             "--json",
         ]);

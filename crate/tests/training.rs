@@ -44,16 +44,65 @@ fn without_time(h: &[EpochRecord]) -> Vec<EpochRecord> {
         .collect()
 }
 
+/// The per-epoch losses of `both_models_learn_a_separable_task`, recorded from that very run.
+/// Training is deterministic for a seed (whatever the thread count), so any change to the
+/// models, the optimiser, the data order or the kernels moves these numbers. To record them
+/// again after a deliberate change, run
+/// `DIGITS_RECORD_CURVES=1 cargo test --test training both_models_learn`, and commit the file.
+const CURVES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/expected/training_curves.csv"
+);
+/// The variable that makes the test rewrite [`CURVES`] instead of comparing with it.
+const RECORD_CURVES_ENV: &str = "DIGITS_RECORD_CURVES";
+/// Relative tolerance on each recorded loss: room for another CPU's kernels summing in
+/// another order, far below what a changed training run moves.
+const CURVE_TOLERANCE: f64 = 1e-4;
+
+/// One CSV row per epoch: `arch,epoch,train_loss,val_loss`.
+fn curve_rows(arch: Arch, history: &[EpochRecord]) -> Vec<String> {
+    history
+        .iter()
+        .map(|r| format!("{arch},{},{:e},{:e}", r.epoch, r.train_loss, r.val_loss))
+        .collect()
+}
+
+/// Compare `rows` with the recorded curves (or record them, with [`RECORD_CURVES_ENV`]=1).
+fn check_curves(rows: &[String]) {
+    if std::env::var(RECORD_CURVES_ENV).as_deref() == Ok("1") {
+        let header = "# written by `DIGITS_RECORD_CURVES=1 cargo test --test training both_models_learn`\narch,epoch,train_loss,val_loss\n";
+        std::fs::write(CURVES, header.to_string() + &rows.join("\n") + "\n").unwrap();
+        return;
+    }
+    let text = std::fs::read_to_string(CURVES)
+        .unwrap_or_else(|e| panic!("{CURVES}: {e}; record it with {RECORD_CURVES_ENV}=1"));
+    let want: Vec<&str> = text.lines().skip(2).collect();
+    assert_eq!(want.len(), rows.len(), "epochs: {rows:?} vs {want:?}");
+    for (got, want) in rows.iter().zip(&want) {
+        let (g, w): (Vec<&str>, Vec<&str>) = (got.split(',').collect(), want.split(',').collect());
+        assert_eq!(g[..2], w[..2], "{got} vs recorded {want}");
+        for (gv, wv) in g[2..].iter().zip(&w[2..]) {
+            let (gv, wv): (f64, f64) = (gv.parse().unwrap(), wv.parse().unwrap());
+            assert!(
+                (gv - wv).abs() <= CURVE_TOLERANCE * wv.abs(),
+                "loss {got} differs from the recorded {want} (tolerance {CURVE_TOLERANCE:e} relative)"
+            );
+        }
+    }
+}
+
 #[test]
 fn both_models_learn_a_separable_task() {
     let (tr, val) = (synthetic(600, 1, false), synthetic(200, 2, false));
+    let mut rows = Vec::new();
     for (arch, epochs) in [(Arch::Mlp, 3), (Arch::Cnn, 1)] {
         let out = train(&config(arch, epochs), &tr, &val, quiet()).unwrap();
         let acc = evaluate(arch, &out.weights, &val).unwrap().accuracy;
         assert!(acc > 0.9, "{arch}: validation accuracy {acc}");
-        assert!(out.history[0].train_loss < 2.3, "{arch}: {:?}", out.history);
         assert_eq!(out.history.len(), epochs);
+        rows.extend(curve_rows(arch, &out.history));
     }
+    check_curves(&rows);
 }
 
 #[test]

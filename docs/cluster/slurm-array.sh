@@ -5,8 +5,9 @@
 #   sbatch --dependency=afterok:JOBID --wrap 'target/release/digits study'   # gather when all are done
 #
 # Every task runs `digits study --shard i/n` in the repository on a shared file system: task i
-# trains runs i, i+n, i+2n, ... of the 20 (model × seed) runs into the shared runs/ folder and
-# caches their predictions. Runs already finished are reused and an interrupted one resumes, so
+# trains runs i, i+n, i+2n, ... of the 60 (model × seed) runs (the 12 variants of `VARIANTS` in
+# crate/src/study/mod.rs × 5 seeds; an adapted run goes with the run it adapts) into the shared
+# runs/ folder and caches their predictions. Runs already finished are reused and an interrupted one resumes, so
 # a task that was pre-empted or failed can simply be resubmitted. The gathering job trains and
 # predicts nothing; it writes results/, img/ and the numbers in README.md and docs/, the same
 # files one process would have written.

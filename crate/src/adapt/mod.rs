@@ -248,7 +248,9 @@ pub fn adapt(
         target,
     );
     let (mut weights, mut history) = match &opts.checkpoint {
-        Some(path) if opts.resume && path.exists() => load_checkpoint(path, &ids, source_cfg)?,
+        Some(path) if opts.resume && path.exists() => {
+            load_checkpoint(path, &ids, source_cfg, cfg.portions.len())?
+        }
         _ => (source_weights.clone(), Vec::new()),
     };
     let quiet = opts.progress == Progress::Quiet;
@@ -403,6 +405,7 @@ fn load_checkpoint(
     path: &Path,
     ids: &Ids,
     source_cfg: &TrainConfig,
+    rounds: usize,
 ) -> Result<(Weights, Vec<RoundRecord>)> {
     let mut loaded = load_safetensors(path)?;
     for (key, want) in &ids.0 {
@@ -423,6 +426,8 @@ fn load_checkpoint(
         .metadata
         .get("rounds")
         .and_then(|s| serde_json::from_str(s).ok())
+        // More rounds than the schedule has cannot come from this adaptation.
+        .filter(|h: &Vec<RoundRecord>| h.len() <= rounds)
         .ok_or_else(corrupt)?;
     let weights = loaded.sets.remove("").ok_or_else(corrupt)?;
     weights.check_layout(&source_cfg.arch.to_string(), &source_cfg.arch.layout())?;

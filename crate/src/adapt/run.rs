@@ -170,12 +170,36 @@ pub fn load_adapt_record(dir: &Path) -> Result<AdaptRecord> {
         },
         _ => Error::io(&path, e),
     })?;
-    serde_json::from_str(&text).map_err(|e| {
+    let record: AdaptRecord = serde_json::from_str(&text).map_err(|e| {
         Error::format(
             &path,
             format!("not the record of an adapted run ({e}); move the folder away, or choose another --out"),
         )
-    })
+    })?;
+    check_rounds(&path, &record)?;
+    Ok(record)
+}
+
+/// A finished adaptation recorded every round of its schedule; a record with fewer (none, in
+/// an emptied or hand-edited file) describes no adapted weights that can be trusted.
+fn check_rounds(path: &Path, record: &AdaptRecord) -> Result<()> {
+    let (got, want) = (record.rounds.len(), record.adaptation.portions.len());
+    if got == 0 || got != want {
+        return Err(Error::format(
+            path,
+            format!("adaptation record has {got} rounds where its schedule has {want}; delete the folder and run `digits adapt` again"),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the `run.json` in `dir` is an adapted run's (it names an `adaptation`), so that a
+/// reader can report that record's own error rather than a trained run's.
+pub fn is_adapt_record(dir: &Path) -> bool {
+    std::fs::read_to_string(record_path(dir))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|v| v.get("adaptation").is_some())
 }
 
 /// The adapted weights with the record in the file's metadata, laid out as a trained run's

@@ -138,7 +138,12 @@ pub fn run(data_dir: &Path, a: &AdaptArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let last = record.rounds.last().expect("an adaptation has rounds");
+    let last = record.rounds.last().ok_or_else(|| {
+        Error::format(
+            run::record_path(&dir),
+            "adaptation record has no rounds; delete the folder and run `digits adapt` again",
+        )
+    })?;
     println!(
         "{arch} adapted to {}: {} rounds, {:.1} s; MNIST validation accuracy {:.2}% (source run: {})",
         record.target,

@@ -16,9 +16,9 @@ pub struct EvalArgs {
     /// Data set: mnist-test, usps-test, usps-esl-test, usps-esl-all, semeion, mfeat, optdigits, mnist-paper, idx:PATH, dir:DIR (PNG or JPEG), ...
     #[arg(long, default_value = "mnist-test")]
     pub on: String,
-    /// How a non-MNIST domain is brought to 28×28: resize or mnist-frame.
-    #[arg(long, default_value = "resize")]
-    pub frame: Framing,
+    /// How a non-MNIST domain is brought to 28×28: resize or mnist-frame (also spelt --frame).
+    #[arg(long, alias = "frame", default_value = "resize")]
+    pub framing: Framing,
     /// How many of the most confident mistakes to list.
     #[arg(long, default_value_t = 10)]
     pub mistakes: usize,
@@ -28,7 +28,7 @@ pub struct EvalArgs {
 
 pub fn run(data_dir: &Path, a: &EvalArgs) -> Result<()> {
     let (arch, weights) = run::load_model(&a.weights)?;
-    let ds = data::load_domain(&a.on, data_dir, a.frame)?;
+    let ds = data::load_domain(&a.on, data_dir, a.framing)?;
     let e = evaluate(arch, &weights, &ds)?;
     if a.json {
         let mut e = e.clone();

@@ -18,7 +18,9 @@ pub struct FiguresArgs {
     /// Run folders, e.g. runs/mlp-seed0.
     #[arg(required = true)]
     pub runs: Vec<PathBuf>,
-    #[arg(long, default_value = "img")]
+    /// Folder for the PNG files. Not img/ by default: that holds the committed figures of the
+    /// study, which `--out img` overwrites.
+    #[arg(long, default_value = "figures")]
     pub out: PathBuf,
 }
 

@@ -2,16 +2,16 @@
 //! verified, and re-verify what is there.
 //!
 //! Files come from a local mirror folder laid out like the data directory (for machines
-//! without internet, CI included) or from the public URLs via `curl` (falling back to
-//! `wget`; no HTTP crate). Each file lands under a temporary name in its final folder, is
-//! verified, and only then renamed into place, so an interrupted fetch never leaves a
-//! half-written file under the real name.
+//! without internet, CI included) or from the public URLs, downloaded in process (the
+//! `download` feature; see `download.rs`). Each file lands under a temporary name in its final
+//! folder, is verified, and only then renamed into place, so an interrupted or failed fetch
+//! never leaves a half-written file under the real name.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use super::checksums::{self, known_file, sha256_hex, KnownFile, FILES};
+use super::download::download;
 use crate::error::{Error, Result};
 
 /// Environment variable naming the mirror folder.
@@ -211,25 +211,35 @@ fn obtain(
     if !file.required {
         return Ok(None);
     }
+    if !cfg!(feature = "download") {
+        return Err(Error::Missing {
+            path: dest,
+            hint: super::download::NO_DOWNLOAD.to_string(),
+        });
+    }
+    download_first(&dest, file, progress).map(Some)
+}
+
+/// Downloads `file` to `dest` from its URLs in turn, until one gives the verified content.
+fn download_first(
+    dest: &Path,
+    file: &KnownFile,
+    progress: bool,
+) -> Result<(Vec<u8>, String, Action)> {
     let mut failures = Vec::new();
     let mut mismatch = None;
     for url in file.urls {
         if progress {
             eprintln!("fetch: {} <- {url}", file.rel_path);
         }
-        let got = write_atomically(&dest, |tmp| {
-            download(url, tmp).map_err(|msg| Error::io(tmp, std::io::Error::other(msg)))?;
-            verify_tmp(tmp, &dest, file)
+        let got = write_atomically(dest, |tmp| {
+            download(url, tmp).map_err(Error::Invalid)?;
+            verify_tmp(tmp, dest, file)
         });
         match got {
             Ok((content, sha)) => {
-                return Ok(Some((
-                    content,
-                    sha,
-                    Action::Downloaded {
-                        url: url.to_string(),
-                    },
-                )))
+                let url = url.to_string();
+                return Ok((content, sha, Action::Downloaded { url }));
             }
             Err(e @ Error::Checksum { .. }) => {
                 failures.push(format!("{url}: checksum mismatch"));
@@ -242,7 +252,7 @@ fn obtain(
         return Err(e);
     }
     Err(Error::io(
-        &dest,
+        dest,
         std::io::Error::other(format!(
             "download failed ({}); check the network, or set {MIRROR_ENV} to a folder holding the files",
             failures.join("; ")
@@ -289,40 +299,6 @@ fn write_atomically<T>(dest: &Path, produce: impl FnOnce(&Path) -> Result<T>) ->
         let _ = std::fs::remove_file(&tmp);
     }
     result
-}
-
-/// Downloads `url` to `to` with curl, or wget when curl is not installed.
-fn download(url: &str, to: &Path) -> std::result::Result<(), String> {
-    let curl = Command::new("curl")
-        .args(["-fsSL", "--retry", "2", "--connect-timeout", "30", "-o"])
-        .arg(to)
-        .arg(url)
-        .output();
-    let output = match curl {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            match Command::new("wget")
-                .args(["-q", "-O"])
-                .arg(to)
-                .arg(url)
-                .output()
-            {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Err("neither curl nor wget is installed; install one".to_string())
-                }
-                other => other,
-            }
-        }
-        other => other,
-    };
-    match output {
-        Err(e) => Err(format!("cannot run the downloader: {e}")),
-        Ok(o) if o.status.success() => Ok(()),
-        Ok(o) => Err(format!(
-            "{} ({})",
-            one_line(&String::from_utf8_lossy(&o.stderr)),
-            o.status
-        )),
-    }
 }
 
 fn one_line(s: &str) -> String {
@@ -527,45 +503,114 @@ mod tests {
         );
     }
 
-    #[test]
-    fn downloads_through_curl_trying_urls_in_turn() {
-        if Command::new("curl").arg("--version").output().is_err() {
-            eprintln!("skipping: curl is not installed");
-            return;
-        }
-        let src = temp_dir("dl-src");
-        let data = temp_dir("dl-dst");
-        std::fs::write(src.join("good.txt"), b"payload").unwrap();
-        std::fs::write(src.join("evil.txt"), b"not the payload").unwrap();
-        let url = |n: &str| format!("file://{}", src.join(n).display());
+    /// What a download left in the data folder: nothing but `expect`, no temporary file.
+    fn assert_only(data: &Path, expect: &[&str]) {
+        let mut names: Vec<String> = std::fs::read_dir(data)
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        assert_eq!(names, expect, "files left in {}", data.display());
+    }
 
+    #[cfg(feature = "download")]
+    fn server() -> super::super::download::test_server::Server {
+        use super::super::download::test_server::{Reply, Server};
+        let ok = |path, body: &'static [u8]| Reply {
+            path,
+            status: "200 OK",
+            claimed_len: body.len(),
+            body,
+        };
+        Server::start(vec![
+            ok("/good.txt", b"payload"),
+            ok("/evil.txt", b"not the payload"),
+            // The connection closes after 7 of the 100 bytes promised.
+            Reply {
+                path: "/short.txt",
+                status: "200 OK",
+                claimed_len: 100,
+                body: b"payload",
+            },
+        ])
+    }
+
+    #[cfg(feature = "download")]
+    #[test]
+    fn downloads_over_http_trying_urls_in_turn() {
+        let srv = server();
+        let data = temp_dir("dl-dst");
         let f = entry(
             "d/x.txt",
             b"payload",
-            vec![url("absent.txt"), url("good.txt")],
+            vec![srv.url("/absent.txt"), srv.url("/good.txt")],
             None,
         );
         let done = fetch_file(&data, &f, None, false).unwrap();
-        assert_eq!(
-            done[0].action,
-            Action::Downloaded {
-                url: url("good.txt")
-            }
-        );
+        let url = srv.url("/good.txt");
+        assert_eq!(done[0].action, Action::Downloaded { url });
+        assert_eq!(done[0].sha256.as_deref(), Some(&*sha256_hex(b"payload")));
         assert_eq!(std::fs::read(data.join("d/x.txt")).unwrap(), b"payload");
+        assert_only(&data.join("d"), &["x.txt"]);
+    }
 
-        let f = entry("d/y.txt", b"payload", vec![url("evil.txt")], None);
-        let e = fetch_file(&data, &f, None, false).unwrap_err();
-        assert!(matches!(e, Error::Checksum { .. }), "{e}");
+    #[cfg(feature = "download")]
+    #[test]
+    fn a_bad_download_is_one_line_and_leaves_nothing() {
+        let srv = server();
+        let data = temp_dir("dl-bad");
+        let fail = |rel: &str, path: &str| {
+            let f = entry(rel, b"payload", vec![srv.url(path)], None);
+            let e = fetch_file(&data, &f, None, false).unwrap_err();
+            assert!(!e.to_string().contains('\n'), "{e}");
+            e
+        };
+        let e = fail("d/short.txt", "/short.txt").to_string();
+        let want = format!("{}: truncated: 7 of 100 bytes", srv.url("/short.txt"));
+        assert!(e.contains(&want) && e.contains(MIRROR_ENV), "{e}");
 
-        let f = entry("d/z.txt", b"payload", vec![url("absent.txt")], None);
-        let e = fetch_file(&data, &f, None, false).unwrap_err().to_string();
+        let e = fail("d/evil.txt", "/evil.txt");
+        let Error::Checksum {
+            path,
+            expected,
+            actual,
+        } = &e
+        else {
+            panic!("{e}");
+        };
+        assert_eq!(path, &data.join("d/evil.txt"));
+        assert_eq!(expected, &sha256_hex(b"payload"));
+        assert_eq!(actual, &sha256_hex(b"not the payload"));
+
+        let e = fail("d/absent.txt", "/absent.txt").to_string();
+        let want = format!("{}: HTTP status 404 Not Found", srv.url("/absent.txt"));
+        assert!(e.contains(&want), "{e}");
         assert!(
-            e.contains("download failed") && e.contains("absent.txt"),
+            e.starts_with(&data.join("d/absent.txt").display().to_string()),
             "{e}"
         );
-        assert!(e.contains(MIRROR_ENV), "{e}");
+        assert_only(&data.join("d"), &[]);
+    }
+
+    #[cfg(not(feature = "download"))]
+    #[test]
+    fn without_the_download_feature_a_url_says_where_data_come_from() {
+        let data = temp_dir("dl-off");
+        let f = entry(
+            "d/x.txt",
+            b"payload",
+            vec!["http://127.0.0.1:9/x".into()],
+            None,
+        );
+        let e = fetch_file(&data, &f, None, false).unwrap_err().to_string();
+        assert!(
+            e.contains("digits data fetch") && e.contains(MIRROR_ENV),
+            "{e}"
+        );
         assert!(!e.contains('\n'), "{e}");
+        assert_only(&data, &[]);
     }
 
     #[test]

@@ -22,6 +22,7 @@
 pub mod checksums;
 pub mod dataset;
 pub mod domains;
+mod download;
 pub mod fetch;
 pub mod frame;
 pub mod idx;

@@ -130,7 +130,7 @@ impl RawSet {
         let (w, h) = (first.width, first.height);
         if let Some(other) = self.images.iter().find(|i| (i.width, i.height) != (w, h)) {
             return Err(Error::invalid(format!(
-                "data set `{}` mixes image sizes ({w}x{h}, {}x{}); load it framed (`--frame resize` or `--frame mnist-frame`, or `load_domain`)",
+                "data set `{}` mixes image sizes ({w}x{h}, {}x{}); load it framed (`--framing resize` or `--framing mnist-frame`, or `load_domain`)",
                 self.name, other.width, other.height
             )));
         }

@@ -16,7 +16,7 @@ const EVAL_BATCH: usize = 1000;
 pub fn require_mnist_frame(ds: &Dataset) -> Result<()> {
     if ds.width != 28 || ds.height != 28 {
         return Err(Error::invalid(format!(
-            "data set `{}` has {}x{} images; the models take 28x28: bring it into MNIST's frame first (`--frame resize` or `--frame mnist-frame`)",
+            "data set `{}` has {}x{} images; the models take 28x28: bring it into MNIST's frame first (`--framing resize` or `--framing mnist-frame`)",
             ds.name, ds.width, ds.height
         )));
     }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::adapt::run::load_adapt_record;
+use crate::adapt::run::{is_adapt_record, load_adapt_record};
 use crate::data::{Dataset, Framing};
 use crate::eval::evaluate;
 use crate::models::Weights;
@@ -42,12 +42,11 @@ pub fn figure_stem(run_dir: &Path, seed: u64) -> String {
 /// Write every figure of the run in `run_dir` into `out`; returns the files written. An
 /// adapted run (made by `digits adapt`) has no epochs to draw curves of; the rest is drawn.
 pub fn export_run_figures(run_dir: &Path, data_dir: &Path, out: &Path) -> Result<Vec<PathBuf>> {
-    let (seed, history) = match load_record(run_dir) {
-        Ok(record) => (record.config.seed, Some(load_history(run_dir)?)),
-        Err(trained) => match load_adapt_record(run_dir) {
-            Ok(adapted) => (adapted.source.config.seed, None),
-            Err(_) => return Err(trained),
-        },
+    let (seed, history) = if is_adapt_record(run_dir) {
+        (load_adapt_record(run_dir)?.source.config.seed, None)
+    } else {
+        let record = load_record(run_dir)?;
+        (record.config.seed, Some(load_history(run_dir)?))
     };
     let (arch, weights) = load_model(run_dir)?;
     let stem = figure_stem(run_dir, seed);

@@ -36,15 +36,17 @@ fn hyperparameters(r: &TrialRecord) -> Vec<(&'static str, f64)> {
     out
 }
 
-/// Points grouped by epoch budget, for one x value per trial.
+/// Points grouped by epoch budget, for one x value per trial. A diverged trial has no score,
+/// so it is no point.
 fn by_budget(
     records: &[TrialRecord],
     x: impl Fn(&TrialRecord) -> f64,
 ) -> Vec<(String, Vec<(f64, f64)>)> {
     let mut groups: BTreeMap<usize, Vec<(f64, f64)>> = BTreeMap::new();
     for r in records {
-        let y = r.val_loss.unwrap_or(f64::NAN);
-        groups.entry(r.epochs).or_default().push((x(r), y));
+        if let Some(y) = r.val_loss {
+            groups.entry(r.epochs).or_default().push((x(r), y));
+        }
     }
     groups
         .into_iter()
@@ -114,9 +116,10 @@ mod tests {
     #[test]
     fn one_figure_per_hyperparameter_and_a_diverged_trial_is_left_out() {
         if crate::plot::font::ensure().is_err() {
-            eprintln!("skipped: no font for figures (install fonts-dejavu-core)");
-            return;
+            let why = "no font for figures (install fonts-dejavu-core)";
+            return crate::runtime::skip_unless_required("font", why);
         }
+        let loss = |t: usize| 0.1 + t as f64 / 100.0;
         let mut records: Vec<TrialRecord> = (0..6)
             .map(|t| {
                 record(
@@ -125,33 +128,44 @@ mod tests {
                         h1: 32 * (t as u16 + 1),
                         h2: 64,
                     },
-                    Some(0.1 + t as f64 / 100.0),
+                    Some(loss(t)),
                 )
             })
             .collect();
         records[3].val_loss = None;
         records[4].epochs = 9;
-        let figs = search_figures(&records).unwrap();
-        let stems: Vec<&str> = figs.iter().map(|(s, _)| s.as_str()).collect();
-        assert_eq!(
-            stems,
-            [
-                "score_vs_trial",
-                "score_vs_units_1",
-                "score_vs_units_2",
-                "score_vs_dropout",
-                "score_vs_log10_learning_rate"
-            ]
-        );
+        let stems = [
+            "score_vs_trial",
+            "score_vs_units_1",
+            "score_vs_units_2",
+            "score_vs_dropout",
+            "score_vs_log10_learning_rate",
+        ];
+        let dir = crate::plot::testutil::temp_dir("search");
+        let written = save_search_figures(&dir, &records).unwrap();
+        let want: Vec<PathBuf> = stems.iter().map(|s| dir.join(format!("{s}.png"))).collect();
+        assert_eq!(written, want);
+        for ((stem, fig), path) in search_figures(&records).unwrap().iter().zip(&written) {
+            // Each file is its figure, decodable at the size it declares, and not blank.
+            assert_eq!(std::fs::read(path).unwrap(), fig.png, "{stem}");
+            crate::plot::testutil::check_basic(fig, fig.width, fig.height);
+        }
+        // Trial 3 diverged: no point; trial 4 trained 9 epochs: its own series.
         let groups = by_budget(&records, |r| r.trial as f64);
-        assert_eq!(
-            groups.iter().map(|g| g.0.as_str()).collect::<Vec<_>>(),
-            ["3 epochs", "9 epochs"]
-        );
-        assert!(
-            groups[0].1.iter().any(|p| p.1.is_nan()),
-            "the diverged trial has no score"
-        );
+        let want = [
+            (
+                "3 epochs",
+                [0, 1, 2, 5].map(|t| (t as f64, loss(t))).to_vec(),
+            ),
+            ("9 epochs", vec![(4.0, loss(4))]),
+        ];
+        let got: Vec<(&str, Vec<(f64, f64)>)> = groups
+            .iter()
+            .map(|(n, p)| (n.as_str(), p.clone()))
+            .collect();
+        assert_eq!(got, want);
+        let units = by_budget(&records, |r| hyperparameters(r)[0].1);
+        assert_eq!(units[0].1[3], (192.0, loss(5)), "units_1 of trial 5");
         let cnn = record(
             0,
             Arch::CnnOf {
@@ -162,5 +176,9 @@ mod tests {
             Some(0.2),
         );
         assert_eq!(hyperparameters(&cnn)[1], ("filters_2", 0.0));
+        // A search whose every trial diverged has nothing to draw.
+        records.iter_mut().for_each(|r| r.val_loss = None);
+        assert!(save_search_figures(&dir, &records).unwrap().is_empty());
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }
