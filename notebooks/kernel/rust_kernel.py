@@ -13,6 +13,7 @@ kernels never share a folder (each holds a lock on its own while it runs).
 
 Run with the virtual environment's Python; every path is inside that environment.
 """
+import contextlib
 import fcntl
 import json
 import os
@@ -173,16 +174,23 @@ def run_cell(kc, code, timeout, progress=None):
     return took, None, "".join(outputs)
 
 
-def kernel(build, log):
-    """A Rust kernel started as Jupyter starts it (its kernel spec), its messages into log."""
+@contextlib.contextmanager
+def running_kernel(build, log):
+    """A Rust kernel started as Jupyter starts it (its kernel spec), its messages into log; the
+    client is yielded, and the kernel shut down after."""
     from jupyter_client.manager import start_new_kernel
     env = dict(os.environ)
     env.pop(BUILD_ENV, None)
     if build:
         env[BUILD_ENV] = build
     with open(log, "w") as out:
-        return start_new_kernel(kernel_name="rust", startup_timeout=600, cwd=str(NOTEBOOKS),
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
+        km, kc = start_new_kernel(kernel_name="rust", startup_timeout=600, cwd=str(NOTEBOOKS),
+                                  env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield kc
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
 
 
 def minutes(s):
@@ -211,8 +219,7 @@ def warm(timeout):
 
     BUILDS.mkdir(parents=True, exist_ok=True)
     print(f"warming the notebooks' kernel in {WARM} (the first time: minutes; then seconds)")
-    km, kc = kernel("warm", log)
-    try:
+    with running_kernel("warm", log) as kc:
         took_first, err, _ = run_cell(kc, first, timeout, progress)
         if tty:
             print()
@@ -221,22 +228,15 @@ def warm(timeout):
         took_second, err, out = run_cell(kc, second, timeout)
         if err:
             sys.exit(f"a cell using the crate failed in the warm-up: {err}")
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
     drop_idle_copies()
     print(f"  warm build ready: first cell {took_first:.0f} s, then `{second}` {took_second:.1f} s ({out.strip()})")
     # What a person gets: a new kernel, in a build folder of its own copied from the warm one.
     start = time.monotonic()
-    km, kc = kernel(None, BUILDS / "kernel.log")
-    try:
+    with running_kernel(None, BUILDS / "kernel.log") as kc:
         started = time.monotonic() - start
         took, err, _ = run_cell(kc, first, timeout)
         if err:
             sys.exit(f"the first cell failed in a new kernel: {err}")
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
     print(f"a new kernel started in {started:.0f} s and ran the notebooks' first cell in {took:.0f} s")
 
 

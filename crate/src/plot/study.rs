@@ -646,10 +646,19 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let t = crate::study::committed::load_tables(&root.join("results")).unwrap();
         let figures = [
-            (accuracy_bars(&t, "resize").unwrap(), "study_accuracy_resize.png"),
-            (robustness_curve(&t, "shift").unwrap(), "study_robustness_shift.png"),
+            (
+                accuracy_bars(&t, "resize").unwrap(),
+                "study_accuracy_resize.png",
+            ),
+            (
+                robustness_curve(&t, "shift").unwrap(),
+                "study_robustness_shift.png",
+            ),
             (usps_ladder(&t).unwrap(), "study_usps_ladder.png"),
-            (framing_bars(&t, FOCUS_DOMAIN).unwrap(), "study_framing_usps_test.png"),
+            (
+                framing_bars(&t, FOCUS_DOMAIN).unwrap(),
+                "study_framing_usps_test.png",
+            ),
             (
                 reliability_diagram(&t, FOCUS_DOMAIN, "resize").unwrap(),
                 "study_reliability_usps_test_resize.png",
@@ -658,11 +667,17 @@ mod tests {
                 per_class_bars(&t, FOCUS_DOMAIN, "mnist-frame").unwrap(),
                 "study_per_class_usps_test_mnist_frame.png",
             ),
-            (gap_bars(&t, "mlp", "cnn").unwrap(), "study_gap_mlp_vs_cnn.png"),
+            (
+                gap_bars(&t, "mlp", "cnn").unwrap(),
+                "study_gap_mlp_vs_cnn.png",
+            ),
         ];
         for (fig, file) in figures {
             let committed = std::fs::read(root.join("img").join(file)).unwrap();
-            assert!(fig.png == committed, "img/{file} is not what results/ draws");
+            assert!(
+                fig.png == committed,
+                "img/{file} is not what results/ draws"
+            );
         }
     }
 }
