@@ -243,6 +243,56 @@ fn every_notebook_is_listed_and_committed_with_its_outputs() {
     }
 }
 
+/// Whether a line of output shows a Rust `Debug` struct (`Name { field: …`), which a reader
+/// should never have to decode.
+fn shows_a_debug_struct(line: &str) -> bool {
+    line.match_indices(" { ").any(|(at, _)| {
+        let before = line[..at]
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_alphanumeric());
+        let field: String = line[at + 3..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        before && !field.is_empty() && line[at + 3 + field.len()..].starts_with(": ")
+    })
+}
+
+/// What the committed notebooks show a reader: tables and sentences, never a `Debug` struct,
+/// a panic, or a path of the machine that ran them.
+#[test]
+fn no_committed_notebook_output_is_a_debug_struct_a_panic_or_a_machine_path() {
+    assert!(shows_a_debug_struct(
+        "PlannedBracket { index: 0, rungs: [] }"
+    ));
+    assert!(!shows_a_debug_struct("if x { y } else { z }"));
+    for path in notebooks(&root()) {
+        let stem = path.file_stem().unwrap().to_string_lossy().to_string();
+        let nb: serde_json::Value = serde_json::from_str(&read(&path)).unwrap();
+        for (i, cell) in nb["cells"].as_array().expect("cells").iter().enumerate() {
+            for out in cell["outputs"].as_array().into_iter().flatten() {
+                let text = match (&out["text"], &out["data"]["text/plain"]) {
+                    (serde_json::Value::Array(t), _) | (_, serde_json::Value::Array(t)) => {
+                        t.iter().filter_map(|l| l.as_str()).collect::<String>()
+                    }
+                    _ => String::new(),
+                };
+                for line in text.lines() {
+                    assert!(
+                        !shows_a_debug_struct(line)
+                            && !line.contains("panicked")
+                            && !["/tmp/", "/root/", "/home/", "/work/"]
+                                .iter()
+                                .any(|p| line.contains(p)),
+                        "{stem}.ipynb cell {i} shows: {line}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// Every relative link of the README and the manuals (figures included) names a file or folder
 /// of the repository, so no figure or page is missing.
 #[test]
