@@ -7,7 +7,11 @@ use std::path::{Path, PathBuf};
 const IMG_BUDGET: u64 = 5_000_000;
 const NOTEBOOKS_BUDGET: u64 = 4_000_000;
 
-/// Every file under `dir` with its size, largest first.
+/// What running the notebooks leaves beside them and git ignores: JupyterLab's checkpoints and
+/// the figures and screenshots of `notebooks/out/`. Not committed, so not weighed.
+const NOT_COMMITTED: [&str; 2] = [".ipynb_checkpoints", "out"];
+
+/// Every committed file under `dir` with its size, largest first.
 fn files(dir: &Path) -> Vec<(u64, PathBuf)> {
     let mut out = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
@@ -18,7 +22,12 @@ fn files(dir: &Path) -> Vec<(u64, PathBuf)> {
         for e in entries.flatten() {
             let (path, meta) = (e.path(), e.metadata().unwrap());
             if meta.is_dir() {
-                todo.push(path);
+                if !NOT_COMMITTED
+                    .iter()
+                    .any(|n| path.file_name() == Some((*n).as_ref()))
+                {
+                    todo.push(path);
+                }
             } else {
                 out.push((meta.len(), path));
             }
