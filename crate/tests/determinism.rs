@@ -1,0 +1,125 @@
+//! The same seed gives the same numbers whatever the thread count, shown for whole runs: a CNN
+//! trained for two hundred steps with each convolution algorithm, the MLP through plain
+//! `train()`, and what each then answers on a test set. The kernels' own tests check the parts;
+//! these check that nothing between them (batching, reductions, the optimiser, evaluation)
+//! depends on how many threads there are.
+
+use digits::data::synthetic::blocks;
+use digits::data::Dataset;
+use digits::eval::{evaluate, Evaluation};
+use digits::models::{Arch, ConvAlgo, Weights};
+use digits::train::history::EpochRecord;
+use digits::train::{train, Progress, TrainConfig, TrainOptions};
+
+const THREADS: [usize; 3] = [1, 2, 3];
+
+/// Everything a run produces that a reader sees, as bits: weights, losses and accuracies per
+/// epoch (not their seconds), and the test set's probabilities.
+#[derive(Debug, PartialEq)]
+struct Fingerprint {
+    weights: Vec<u32>,
+    history: Vec<[u64; 4]>,
+    probabilities: Vec<u32>,
+    accuracy: u64,
+}
+
+fn fingerprint(w: &Weights, history: &[EpochRecord], e: &Evaluation) -> Fingerprint {
+    Fingerprint {
+        weights: w
+            .tensors
+            .iter()
+            .flat_map(|t| t.data.iter().map(|v| v.to_bits()))
+            .collect(),
+        history: history
+            .iter()
+            .map(|r| {
+                [
+                    r.train_loss.to_bits(),
+                    r.val_loss.to_bits(),
+                    r.train_accuracy.to_bits(),
+                    r.val_accuracy.to_bits(),
+                ]
+            })
+            .collect(),
+        probabilities: e.probabilities.iter().map(|p| p.to_bits()).collect(),
+        accuracy: e.accuracy.to_bits(),
+    }
+}
+
+/// Train `cfg` and evaluate on `test`, all on a pool of `threads` threads.
+fn run_on(threads: usize, cfg: &TrainConfig, sets: &(Dataset, Dataset, Dataset)) -> Fingerprint {
+    let (tr, val, test) = sets;
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool")
+        .install(|| {
+            let opts = TrainOptions {
+                progress: Progress::Quiet,
+                ..Default::default()
+            };
+            let out = train(cfg, tr, val, opts).expect("training");
+            let e = evaluate(cfg.arch, &out.weights, test).expect("evaluation");
+            fingerprint(&out.weights, &out.history, &e)
+        })
+}
+
+fn sets() -> (Dataset, Dataset, Dataset) {
+    (
+        blocks(1600, 1, false),
+        blocks(300, 2, false),
+        blocks(500, 3, false),
+    )
+}
+
+fn assert_same_on_every_thread_count(what: &str, cfg: &TrainConfig) {
+    let sets = sets();
+    let runs: Vec<Fingerprint> = THREADS.iter().map(|&t| run_on(t, cfg, &sets)).collect();
+    for (t, run) in THREADS.iter().zip(&runs).skip(1) {
+        assert!(
+            *run == runs[0],
+            "{what}: {t} threads give other numbers than 1 thread"
+        );
+    }
+    // The comparison can fail: another seed gives other numbers.
+    let other = run_on(
+        2,
+        &TrainConfig {
+            seed: cfg.seed + 1,
+            ..cfg.clone()
+        },
+        &sets,
+    );
+    assert_ne!(
+        other.weights, runs[0].weights,
+        "{what}: the seed changes nothing"
+    );
+}
+
+#[test]
+fn a_cnn_run_of_two_hundred_steps_is_bit_identical_on_one_two_and_three_threads() {
+    for conv in [ConvAlgo::Winograd, ConvAlgo::Im2col] {
+        // 1,600 images in batches of 16: 100 steps an epoch, two epochs.
+        let cfg = TrainConfig {
+            epochs: 2,
+            batch_size: 16,
+            patience: None,
+            seed: 11,
+            conv,
+            ..TrainConfig::new(Arch::Cnn)
+        };
+        assert_same_on_every_thread_count(&format!("cnn ({conv:?})"), &cfg);
+    }
+}
+
+#[test]
+fn an_mlp_trained_by_plain_train_is_bit_identical_on_one_two_and_three_threads() {
+    let cfg = TrainConfig {
+        epochs: 3,
+        batch_size: 32,
+        patience: None,
+        seed: 5,
+        ..TrainConfig::new(Arch::Mlp)
+    };
+    assert_same_on_every_thread_count("mlp", &cfg);
+}
