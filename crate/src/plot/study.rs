@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::data::Dataset;
 use crate::engine::kernels::{conv_forward, im2col, ConvDims};
 use crate::models::Weights;
 use crate::plot::run::export_run_figures;
@@ -493,18 +492,6 @@ pub fn first_layers_figure(mlp: &Weights, cnn: &Weights) -> Result<(Figure, Figu
     ))
 }
 
-fn set_of<'a>(data: &'a StudyData, domain: &str, framing: &str) -> Option<(usize, &'a Dataset)> {
-    data.sets
-        .iter()
-        .enumerate()
-        .find(|(_, s)| {
-            s.domain == domain
-                && matches!(s.kind, SetKind::Domain { .. })
-                && framing_name(&s.domain, &s.kind) == framing
-        })
-        .map(|(i, s)| (i, &s.data))
-}
-
 /// Write every study figure into `dir`; returns the files written. `data_dir` is read for the
 /// runs' own figures (see [`export_run_figures`]).
 pub fn write_all(
@@ -550,7 +537,7 @@ pub fn write_all(
         )?;
     }
     for framing in ["resize", "mnist-frame"] {
-        if set_of(data, FOCUS_DOMAIN, framing).is_none() {
+        if data.domain_set(FOCUS_DOMAIN, framing).is_err() {
             continue;
         }
         let tag = framing.replace('-', "_");
@@ -579,9 +566,9 @@ pub fn write_all(
     }
     // First layers side by side, and the CNN's feature maps of one USPS digit in both framings.
     let weights_of = |name: &str| -> Result<Option<Weights>> {
-        match first_runs.iter().find(|r| r.variant.name == name) {
-            Some(r) => Ok(Some(crate::train::run::load_model(&r.dir)?.1)),
-            None => Ok(None),
+        match data.first_run(name) {
+            Ok(r) => Ok(Some(crate::train::run::load_model(&r.dir)?.1)),
+            Err(_) => Ok(None),
         }
     };
     if let (Some(mlp), Some(cnn)) = (weights_of("mlp")?, weights_of("cnn")?) {
@@ -594,9 +581,9 @@ pub fn write_all(
         };
         save(m, "study_first_layer_mlp.png")?;
         save(c, "study_first_layer_cnn.png")?;
-        if let (Some((_, resized)), Some((_, framed))) = (
-            set_of(data, FOCUS_DOMAIN, "resize"),
-            set_of(data, FOCUS_DOMAIN, "mnist-frame"),
+        if let (Ok(resized), Ok(framed)) = (
+            data.domain_set(FOCUS_DOMAIN, "resize"),
+            data.domain_set(FOCUS_DOMAIN, "mnist-frame"),
         ) {
             let fig = feature_map_figure(
                 &cnn,
