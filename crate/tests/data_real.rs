@@ -10,7 +10,8 @@ use std::sync::OnceLock;
 
 use digits::data::checksums::{combine_hashes, known_file};
 use digits::data::fetch::{check, fetch, Action, MIRROR_ENV};
-use digits::data::frame::centre_of_mass;
+use digits::data::frame::{centre_of_mass, frame_image};
+use digits::data::mnist_paper::{render, Family, DEV_SEED};
 use digits::data::{load_domain, load_raw, load_raw_set, Dataset, Framing, DOMAINS};
 use digits::Error;
 
@@ -334,42 +335,86 @@ fn mnist_paper_is_mnist_test_on_paper() {
         return;
     };
     let test = load("mnist-test", dir);
-    let raw = load_raw_set("mnist-paper", dir).unwrap();
-    assert_eq!(raw.labels, test.labels);
-    assert!(raw.source_sha256.starts_with(&test.source_sha256));
-    let sizes: std::collections::BTreeSet<(usize, usize)> =
-        raw.images.iter().map(|i| (i.width, i.height)).collect();
-    assert!(sizes.len() > 1000, "{} sizes", sizes.len());
-    assert!(sizes
-        .iter()
-        .all(|&(w, h)| (40..=120).contains(&w) && (40..=120).contains(&h)));
-    // Paper: the corner pixels are light, and brighter than the image as a whole.
-    let corner = raw.images.iter().map(|i| i.pixels[0] as f64).sum::<f64>() / raw.len() as f64;
-    assert!(corner > 0.4, "{corner}");
-    assert!(load_raw("mnist-paper", dir)
-        .unwrap_err()
-        .to_string()
-        .contains("mixes image sizes"));
-    for framing in Framing::ALL {
-        let d = load_domain("mnist-paper", dir, framing).unwrap();
-        assert_eq!((d.len(), d.width, d.height), (10_000, 28, 28));
-        assert_eq!(d.name, format!("mnist-paper[{framing}]"));
-        assert_unit_range(&d);
-        if framing == Framing::MnistFrame {
-            assert_ink_bright(&d);
-        } else {
-            // Resized, the paper stays (inverted, as grey): the ink must still stand out
-            // brighter than it in nearly every image.
-            let bright = (0..d.len())
-                .filter(|&i| {
-                    let mut px = d.image(i).to_vec();
-                    px.sort_by(f32::total_cmp);
-                    px[783] - px[392] > 0.2
-                })
-                .count();
-            assert!(bright > 9_500, "{bright} of 10000");
+    let mut sets = Vec::new();
+    for family in Family::ALL {
+        let spec = family.spec();
+        let raw = load_raw_set(spec, dir).unwrap();
+        assert_eq!(raw.labels, test.labels);
+        assert!(raw.source_sha256.starts_with(&test.source_sha256));
+        let sizes: std::collections::BTreeSet<(usize, usize)> =
+            raw.images.iter().map(|i| (i.width, i.height)).collect();
+        assert!(sizes.len() > 1000, "{spec}: {} sizes", sizes.len());
+        let (lo, hi) = family.looks().canvas;
+        assert!(sizes
+            .iter()
+            .all(|&(w, h)| (lo..=hi).contains(&w) && (lo..=hi).contains(&h)));
+        // Paper: an image's median is lighter than its darkest pixels, by far in nearly all.
+        let paper = raw
+            .images
+            .iter()
+            .filter(|i| {
+                let mut px = i.pixels.clone();
+                px.sort_by(f32::total_cmp);
+                px[px.len() / 2] - px[px.len() / 100] > 0.1
+            })
+            .count();
+        assert!(paper > 9_500, "{spec}: {paper} of 10000");
+        assert!(load_raw(spec, dir)
+            .unwrap_err()
+            .to_string()
+            .contains("mixes image sizes"));
+        for framing in Framing::ALL {
+            let d = load_domain(spec, dir, framing).unwrap();
+            assert_eq!((d.len(), d.width, d.height), (10_000, 28, 28));
+            assert_eq!(d.name, format!("{spec}[{framing}]"));
+            assert_unit_range(&d);
+            if framing == Framing::MnistFrame {
+                assert_ink_bright(&d);
+            }
         }
+        // Rendered again, the same images.
+        assert_eq!(load_raw_set(spec, dir).unwrap(), raw);
+        sets.push(raw);
     }
-    // Rendered again, the same images.
-    assert_eq!(load_raw_set("mnist-paper", dir).unwrap(), raw);
+    assert_ne!(sets[0].source_sha256, sets[1].source_sha256);
+    let same = (0..10_000)
+        .filter(|&i| sets[0].images[i] == sets[1].images[i])
+        .count();
+    assert_eq!(same, 0, "the families share no image");
+}
+
+/// The framer recovers the digit from most development-family renderings: ink is found, and
+/// the framed rendering lies within 0.10 per pixel (mean absolute difference) of the
+/// original digit framed the same way. Measured on the first 1,000 images: ink found in
+/// 916, within 0.10 in 756 (on all 10,000: 90.2% and 74.3%, `cargo run --release
+/// --example paper_dev`); the bounds leave about 4.5 points of margin. Only the development family: the held-out family's answers are
+/// never checked against its answer key outside the study.
+#[test]
+fn the_framer_recovers_most_development_digits() {
+    let _finished = Finished;
+    let Some(dir) = data_dir("the_framer_recovers_most_development_digits") else {
+        return;
+    };
+    let test = load("mnist-test", dir);
+    let n = 1_000;
+    let (mut found, mut close) = (0usize, 0usize);
+    for i in 0..n {
+        let digit = test.image(i);
+        let raw = render(digit, Family::Dev, DEV_SEED, i).unwrap();
+        let original = frame_image(digit, 28, 28, Framing::MnistFrame);
+        let Some(framed) = raw.frame(Framing::MnistFrame) else {
+            continue;
+        };
+        found += 1;
+        let diff: f32 = framed
+            .iter()
+            .zip(&original)
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f32>()
+            / 784.0;
+        close += usize::from(diff < 0.10);
+    }
+    eprintln!("ink found in {found} of {n}, within 0.10 in {close}");
+    assert!(found >= 870, "ink found in {found} of {n}");
+    assert!(close >= 710, "within 0.10 in {close} of {n}");
 }

@@ -37,6 +37,7 @@ pub struct AdaptArgs {
 const TEST_SETS: &[&str] = &[
     "mnist-test",
     "mnist-paper",
+    "mnist-paper-dev",
     "usps-test",
     "usps-esl-test",
     "usps-esl-all",

@@ -13,7 +13,7 @@ pub struct EvalArgs {
     /// A run folder (or a model.safetensors file).
     #[arg(long)]
     pub weights: PathBuf,
-    /// Data set: mnist-test, usps-test, usps-esl-test, usps-esl-all, semeion, mfeat, optdigits, mnist-paper, idx:PATH, dir:DIR (PNG or JPEG), ...
+    /// Data set: mnist-test, usps-test, usps-esl-test, usps-esl-all, semeion, mfeat, optdigits, mnist-paper, mnist-paper-dev, idx:PATH, dir:DIR (PNG or JPEG), ...
     #[arg(long, default_value = "mnist-test")]
     pub on: String,
     /// How a non-MNIST domain is brought to 28×28: resize or mnist-frame (also spelt --frame).

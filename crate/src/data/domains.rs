@@ -7,7 +7,7 @@ use super::frame::{to_mnist_frame, Framing};
 use super::idx::{load_idx_pair, resolve_spec};
 use super::mfeat::load_mfeat;
 use super::mnist::load_mnist;
-use super::mnist_paper::{render_set, PAPER_SEED};
+use super::mnist_paper::{render_set, Family};
 use super::optdigits::{load_optdigits, OptdigitsPart};
 use super::png_dir::load_folder;
 use super::raw::RawSet;
@@ -18,13 +18,15 @@ use super::usps::{
 use crate::error::{Error, Result};
 
 /// The built-in data set names. `usps-train` needs the optional LIBSVM training file
-/// (`data/usps/usps.bz2`), which `digits data fetch` does not provide. `mnist-paper` is made
-/// from MNIST's test digits ([`mnist_paper`](super::mnist_paper)); its images differ in size,
-/// so it is only loaded framed.
+/// (`data/usps/usps.bz2`), which `digits data fetch` does not provide. `mnist-paper` and
+/// `mnist-paper-dev` are made from MNIST's test digits ([`mnist_paper`](super::mnist_paper)):
+/// the held-out family, the study's test domain, and the development family the framer may
+/// be tuned on. Their images differ in size, so they are only loaded framed.
 pub const DOMAINS: &[&str] = &[
     "mnist-train",
     "mnist-test",
     "mnist-paper",
+    "mnist-paper-dev",
     "usps-test",
     "usps-train",
     "usps-esl-test",
@@ -43,13 +45,13 @@ fn folder_of(spec: &str) -> Option<&str> {
 }
 
 /// Whether a spec names a set of images that differ in size or polarity (a folder of
-/// files, `mnist-paper`), read with [`load_raw_set`] and framed per image.
+/// files, `mnist-paper`, `mnist-paper-dev`), read with [`load_raw_set`] and framed per image.
 pub fn is_raw_set(spec: &str) -> bool {
-    spec == "mnist-paper" || folder_of(spec).is_some()
+    Family::of_spec(spec).is_some() || folder_of(spec).is_some()
 }
 
 /// A set of images of any sizes and polarities: `png:DIR`/`dir:DIR` (see
-/// [`png_dir`](super::png_dir)) or `mnist-paper`.
+/// [`png_dir`](super::png_dir)), `mnist-paper` or `mnist-paper-dev`.
 pub fn load_raw_set(spec: &str, data_dir: &Path) -> Result<RawSet> {
     if let Some(dir) = folder_of(spec) {
         if dir.is_empty() {
@@ -59,8 +61,9 @@ pub fn load_raw_set(spec: &str, data_dir: &Path) -> Result<RawSet> {
         }
         return load_folder(Path::new(dir), spec);
     }
-    if spec == "mnist-paper" {
-        return render_set(&load_mnist(data_dir, Split::Test)?, PAPER_SEED, spec);
+    if let Some(family) = Family::of_spec(spec) {
+        let mnist = load_mnist(data_dir, Split::Test)?;
+        return render_set(&mnist, family, family.seed(), spec);
     }
     Err(Error::invalid(format!(
         "`{spec}` is a data set of one image size; load it with load_raw or load_domain"
@@ -70,7 +73,8 @@ pub fn load_raw_set(spec: &str, data_dir: &Path) -> Result<RawSet> {
 /// A data set in its native size and ink-bright [0, 1] scale. Besides [`DOMAINS`],
 /// `idx:PATH` reads a user IDX pair (see [`idx`](super::idx)) and `png:DIR` (or `dir:DIR`)
 /// a folder of PNG and JPEG files, which must then have one size (see
-/// [`png_dir`](super::png_dir)). `mnist-paper` has no native size: load it framed.
+/// [`png_dir`](super::png_dir)). `mnist-paper` and `mnist-paper-dev` have no native size:
+/// load them framed.
 pub fn load_raw(spec: &str, data_dir: &Path) -> Result<Dataset> {
     if let Some(rest) = spec.strip_prefix("idx:") {
         let (images, labels) = resolve_spec(rest)?;
@@ -82,7 +86,7 @@ pub fn load_raw(spec: &str, data_dir: &Path) -> Result<Dataset> {
     match spec {
         "mnist-train" => load_mnist(data_dir, Split::Train),
         "mnist-test" => load_mnist(data_dir, Split::Test),
-        "mnist-paper" => load_raw_set(spec, data_dir)?.native(),
+        "mnist-paper" | "mnist-paper-dev" => load_raw_set(spec, data_dir)?.native(),
         "usps-test" => load_usps_libsvm_test(data_dir),
         "usps-train" => load_usps_libsvm_train(data_dir),
         "usps-esl-test" => load_usps_esl(data_dir, Split::Test),

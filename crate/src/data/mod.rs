@@ -16,6 +16,7 @@
 //!   [`png_dir`]: one reader per format.
 //! - [`mnist_paper`]: MNIST's test digits rendered as scans or photos on paper.
 //! - [`paper`]: finding the ink on paper (background, polarity, noise, specks).
+//! - [`pixels`]: resampling and the ink threshold, shared by [`paper`] and [`frame`].
 //! - [`frame`]: `resize` and `mnist-frame` framings.
 //! - [`domains`]: data sets by name.
 
@@ -31,6 +32,7 @@ pub mod mnist;
 pub mod mnist_paper;
 pub mod optdigits;
 pub mod paper;
+pub mod pixels;
 pub mod png_dir;
 pub mod raw;
 pub mod semeion;
