@@ -1,6 +1,7 @@
 //! The README and `docs/` against `results/`: every study number in them is regenerated from
 //! the committed CSV files and must come out as written, so none can drift from the tables.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -82,32 +83,11 @@ fn no_study_number_is_typed_in_by_hand() {
         .collect();
     // A notebook's prose is its markdown cells; its outputs are printed by the code.
     for path in notebooks(&root) {
-        let nb: serde_json::Value = serde_json::from_str(&read(&path)).unwrap();
-        let prose: Vec<String> = nb["cells"]
-            .as_array()
-            .expect("cells")
-            .iter()
-            .filter(|c| c["cell_type"] == "markdown")
-            .map(|c| match &c["source"] {
-                serde_json::Value::Array(lines) => {
-                    lines.iter().filter_map(|l| l.as_str()).collect::<String>()
-                }
-                other => other.as_str().unwrap_or_default().to_string(),
-            })
-            .collect();
-        texts.push((path, prose.join("\n")));
+        let prose = notebook_prose(&path);
+        texts.push((path, prose));
     }
     for (path, text) in texts {
-        let mut outside = String::new();
-        let mut rest = text.as_str();
-        while let Some(at) = rest.find("<!-- digits ") {
-            outside += &rest[..at];
-            let end = rest[at..]
-                .find("<!-- /digits -->")
-                .map_or(rest.len(), |i| at + i + "<!-- /digits -->".len());
-            rest = &rest[end..];
-        }
-        outside += rest;
+        let outside = outside_markers(&text);
         for (i, line) in outside.lines().enumerate() {
             let bytes = line.as_bytes();
             for (j, _) in line.match_indices(" ± ") {
@@ -125,6 +105,337 @@ fn no_study_number_is_typed_in_by_hand() {
                 );
             }
         }
+    }
+}
+
+/// A notebook's prose: its markdown cells, one after another. Its outputs are left out: they
+/// are printed by the code cells the committed notebook ran (the test below checks that every
+/// code cell has run), and show the numbers that code computes, such as a training log or the
+/// study's tables read from `results/`.
+fn notebook_prose(path: &Path) -> String {
+    let nb: serde_json::Value = serde_json::from_str(&read(path)).unwrap();
+    let prose: Vec<String> = nb["cells"]
+        .as_array()
+        .expect("cells")
+        .iter()
+        .filter(|c| c["cell_type"] == "markdown")
+        .map(|c| match &c["source"] {
+            serde_json::Value::Array(lines) => {
+                lines.iter().filter_map(|l| l.as_str()).collect::<String>()
+            }
+            other => other.as_str().unwrap_or_default().to_string(),
+        })
+        .collect();
+    prose.join("\n")
+}
+
+const OPEN: &str = "<!-- digits ";
+const CLOSE: &str = "<!-- /digits -->";
+
+/// `text` without its generated spans (from `<!-- digits ` to `<!-- /digits -->`); the line
+/// breaks inside a span stay, so line numbers still point into `text`.
+fn outside_markers(text: &str) -> String {
+    let mut outside = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(OPEN) {
+        outside += &rest[..at];
+        let end = rest[at..]
+            .find(CLOSE)
+            .map_or(rest.len(), |i| at + i + CLOSE.len());
+        outside.extend(rest[at..end].chars().filter(|&c| c == '\n'));
+        rest = &rest[end..];
+    }
+    outside + rest
+}
+
+/// Accuracies from published sources that the docs quote as their sources give them, each
+/// anywhere. Every one is a published row (no seeds) of `results/anchors.csv`, which
+/// `the_published_accuracies_are_published_anchors` checks.
+const PUBLISHED: [(&str, &str); 15] = [
+    // The original Keras study this project re-examines: its MLP and its augmented CNN on
+    // MNIST test, then on all 9,298 USPS digits, resized.
+    ("98.01", "original Keras study, MLP, MNIST test"),
+    ("99.44", "original Keras study, augmented CNN, MNIST test"),
+    ("41.18", "original Keras study, MLP, all of USPS"),
+    ("97.45", "original Keras study, augmented CNN, all of USPS"),
+    // MNIST → USPS test without adaptation: the Transfer-Learning-Library benchmark's and
+    // CyCADA's (Hoffman et al. 2018) LeNet.
+    (
+        "82.1",
+        "Transfer-Learning-Library benchmark, LeNet, source only",
+    ),
+    ("82.2", "CyCADA (Hoffman et al. 2018), LeNet, source only"),
+    // The same benchmark's adaptation methods, and MCD's own paper (Saito et al. 2018).
+    ("91.7", "Transfer-Learning-Library benchmark, DANN"),
+    ("94.1", "Transfer-Learning-Library benchmark, MCD"),
+    ("94.5", "Transfer-Learning-Library benchmark, ADDA"),
+    ("96.0", "Transfer-Learning-Library benchmark, CDAN"),
+    ("96.5", "MCD (Saito et al. 2018)"),
+    // CyCADA (Hoffman et al. 2018) adapted, and its LeNet trained on USPS itself.
+    ("95.6", "CyCADA (Hoffman et al. 2018), CyCADA"),
+    (
+        "96.3",
+        "CyCADA (Hoffman et al. 2018), LeNet trained on USPS",
+    ),
+    // SHOT (Liang et al. 2020), on CoGAN's split of USPS.
+    ("98.0", "SHOT (Liang et al. 2020)"),
+    // Human accuracy on USPS test (Bromley & Säckinger 1991).
+    ("97.5", "Bromley & Säckinger 1991, human"),
+];
+
+/// Numbers that equal a study accuracy by chance but are something else, by file: (path,
+/// numbers, what they are).
+const COINCIDENCES: [(&str, &[&str], &str); 2] = [
+    // `digits bench`'s output, quoted: how a training step's time divides between layers.
+    (
+        "docs/performance.md",
+        &["6.3", "13.9", "72.6", "10.3", "79.0"],
+        "shares of a training step in the quoted output of `digits bench`",
+    ),
+    // The illustrative table of a 5-epoch MLP and a 1-epoch CNN, framed with and without
+    // finding the ink: other runs than the study's.
+    (
+        "docs/data.md",
+        &["95.47", "96.81", "97.96", "78.91", "75.40", "91.43"],
+        "accuracies of two short runs measured by the framing_change example",
+    ),
+];
+
+/// Files whose accuracies the docs never print (per class, per confidence bin): with them,
+/// nearly every percentage with one decimal would equal some accuracy.
+const NOT_PRINTED: [&str; 2] = ["per_class", "reliability"];
+
+/// Every accuracy of `results/*.csv` (each `*accuracy_pct` column) as the docs print it, with
+/// one and with two decimals, and where it comes from.
+fn accuracies(r: &Results) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (name, csv) in &r.tables {
+        if NOT_PRINTED.contains(&name.as_str()) {
+            continue;
+        }
+        for (col, head) in csv.header.iter().enumerate() {
+            if !head.ends_with("accuracy_pct") {
+                continue;
+            }
+            for (i, row) in csv.rows.iter().enumerate() {
+                let Ok(x) = row[col].parse::<f64>() else {
+                    continue;
+                };
+                if x.is_finite() {
+                    for d in 1..=2 {
+                        out.entry(format!("{x:.d$}")).or_insert_with(|| {
+                            // The row's first cells name it: variant, domain, framing and the like.
+                            let what = row[..3.min(row.len())].join(" ");
+                            format!("results/{name}.csv `{head}` line {} ({what})", i + 2)
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Units after which a number is a measurement of something else (a time, a size, a factor).
+const UNITS: [&str; 19] = [
+    "ms", "s", "µs", "ns", "min", "minutes", "h", "hours", "seconds", "px", "MB", "GB", "GiB", "M",
+    "GFLOP", "×", "x", "times", "°",
+];
+
+/// Whether `rest`, the text right after a number, starts with a unit (after at most a space).
+fn unit_follows(rest: &str) -> bool {
+    let rest = rest.strip_prefix(' ').unwrap_or(rest);
+    UNITS.iter().any(|u| {
+        rest.strip_prefix(u)
+            .is_some_and(|after| !after.starts_with(|c: char| c.is_alphanumeric()))
+    })
+}
+
+/// The numbers of one line with one or two decimals, with or without a % sign: not part of a
+/// longer token (a version, `1.8e-6`, `v0.13`) and not followed by a unit.
+fn decimals_in(line: &str) -> Vec<&str> {
+    let bytes = line.as_bytes();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let starts = bytes[i].is_ascii_digit()
+            && (i == 0 || {
+                let p = bytes[i - 1];
+                let thousands = p == b',' && i >= 2 && bytes[i - 2].is_ascii_digit();
+                !(p.is_ascii_alphanumeric() || p == b'.' || p == b'_' || thousands)
+            });
+        if !starts {
+            i += 1;
+            continue;
+        }
+        let mut end = i;
+        while end < bytes.len() && bytes[end].is_ascii_digit() {
+            end += 1;
+        }
+        let mut decimals = 0;
+        if end + 1 < bytes.len() && bytes[end] == b'.' && bytes[end + 1].is_ascii_digit() {
+            let point = end;
+            end += 1;
+            while end < bytes.len() && bytes[end].is_ascii_digit() {
+                end += 1;
+            }
+            decimals = end - point - 1;
+        }
+        let glued = end < bytes.len()
+            && (bytes[end].is_ascii_alphanumeric()
+                || bytes[end] == b'_'
+                || (bytes[end] == b'.' && bytes.get(end + 1).is_some_and(u8::is_ascii_digit)));
+        if (1..=2).contains(&decimals) && !glued && !unit_follows(&line[end..]) {
+            found.push(&line[i..end]);
+        }
+        i = end.max(i + 1);
+    }
+    found
+}
+
+/// The study accuracies typed into `text` (the file at `path`) outside generated spans, as
+/// (line, number, where the accuracy comes from); published and coincidental numbers aside.
+fn typed_accuracies(
+    text: &str,
+    path: &str,
+    accuracies: &BTreeMap<String, String>,
+) -> Vec<(usize, String, String)> {
+    let mut hits = Vec::new();
+    for (i, line) in outside_markers(text).lines().enumerate() {
+        for number in decimals_in(line) {
+            let allowed = PUBLISHED.iter().any(|(n, _)| *n == number)
+                || COINCIDENCES
+                    .iter()
+                    .any(|(file, ns, _)| path == *file && ns.contains(&number));
+            if let (false, Some(source)) = (allowed, accuracies.get(number)) {
+                hits.push((i + 1, number.to_string(), source.clone()));
+            }
+        }
+    }
+    hits
+}
+
+/// `docs/` and its subfolders' markdown files, sorted.
+fn markdown_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(markdown_under(&path));
+        } else if path.extension().is_some_and(|e| e == "md") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
+
+/// An accuracy of `results/*.csv`, with one or two decimals, written into the README, the docs
+/// or a notebook's prose outside a generated span, where it would not follow the next study.
+#[test]
+fn no_study_accuracy_is_typed_outside_a_generated_span() {
+    let root = root();
+    let r = Results::load(&root.join("results")).unwrap();
+    let accuracies = accuracies(&r);
+    let mut texts: Vec<(PathBuf, String)> = [root.join("README.md")]
+        .into_iter()
+        .chain(markdown_under(&root.join("docs")))
+        .chain([
+            root.join("notebooks/README.md"),
+            root.join("results/README.md"),
+        ])
+        .map(|p| {
+            let t = read(&p);
+            (p, t)
+        })
+        .collect();
+    assert!(texts.len() >= 8, "{texts:?}");
+    texts.extend(notebooks(&root).into_iter().map(|p| {
+        let t = notebook_prose(&p);
+        (p, t)
+    }));
+    let mut typed = Vec::new();
+    for (path, text) in &texts {
+        let rel = path.strip_prefix(&root).unwrap().display().to_string();
+        for (line, number, source) in typed_accuracies(text, &rel, &accuracies) {
+            typed.push(format!("{rel}:{line}: {number} is {source}"));
+        }
+    }
+    assert!(
+        typed.is_empty(),
+        "study accuracies typed by hand; mark each (see study::markdown), or, if it is a published \
+         number or another quantity that equals an accuracy by chance, reword it or add it to \
+         PUBLISHED or COINCIDENCES with its reason:\n{}",
+        typed.join("\n")
+    );
+}
+
+/// The check above finds an accuracy planted in the README, with two decimals and a % sign or
+/// with one decimal in a table cell, and leaves marked spans, units and published numbers alone.
+#[test]
+fn the_accuracy_check_finds_a_planted_accuracy() {
+    let root = root();
+    let r = Results::load(&root.join("results")).unwrap();
+    let accuracies = accuracies(&r);
+    let readme = read(&root.join("README.md"));
+    assert_eq!(typed_accuracies(&readme, "README.md", &accuracies), vec![]);
+    let mlp = r
+        .table("accuracy")
+        .unwrap()
+        .find(&[
+            ("variant", "mlp"),
+            ("domain", "mnist-test"),
+            ("framing", "native"),
+        ])
+        .unwrap()
+        .f64("accuracy_pct")
+        .unwrap();
+    let two = format!("{mlp:.2}");
+    let readme = readme.trim_end();
+    let planted = format!("{readme}\nThe MLP gets {two}% on MNIST test.\n");
+    let hits = typed_accuracies(&planted, "README.md", &accuracies);
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(
+        (hits[0].0, hits[0].1.as_str()),
+        (readme.lines().count() + 1, two.as_str())
+    );
+    let shift = r
+        .table("robustness")
+        .unwrap()
+        .find(&[("variant", "cnn"), ("family", "shift"), ("level", "3.0")])
+        .unwrap()
+        .f64("accuracy_pct")
+        .unwrap();
+    let one = format!("{shift:.1}");
+    let cell = format!("| shift 3 px | {one} |\n");
+    assert_eq!(typed_accuracies(&cell, "docs/x.md", &accuracies).len(), 1);
+    // The same numbers inside a generated span, as a time, in a version, or a published one:
+    // nothing to report.
+    let clean = format!(
+        "<!-- digits pct:accuracy_pct:2 accuracy variant=mlp domain=mnist-test framing=native -->{two}%<!-- /digits -->\n\
+         a step of {one} ms, {one}× as fast, version {two}.1, {two}e-3; the original's 98.01%\n"
+    );
+    assert_eq!(typed_accuracies(&clean, "docs/x.md", &accuracies), vec![]);
+}
+
+/// Each published number the check lets through is a published row of `results/anchors.csv`,
+/// so the list cannot hide one of the study's own.
+#[test]
+fn the_published_accuracies_are_published_anchors() {
+    let r = Results::load(&root().join("results")).unwrap();
+    let published: Vec<String> = r
+        .table("anchors")
+        .unwrap()
+        .records()
+        .iter()
+        .filter(|row| row.str("seeds").unwrap().is_empty())
+        .map(|row| row.str("accuracy_pct").unwrap().to_string())
+        .collect();
+    for (number, source) in PUBLISHED.iter() {
+        assert!(
+            published.iter().any(|p| p == number),
+            "{number} ({source}) is no published row of results/anchors.csv: {published:?}"
+        );
     }
 }
 

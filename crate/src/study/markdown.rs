@@ -293,190 +293,233 @@ pub const TABLES: [(&str, &str, &str); 7] = [
 
 /// One of [`TABLES`] as markdown, from the CSV files.
 pub fn table(r: &Results, name: &str) -> Result<String> {
-    let mut out = String::new();
     match name {
-        "accuracy" => {
-            let acc = r.table("accuracy")?;
-            let rows = acc.records();
-            let mut variants: Vec<&str> = Vec::new();
-            let mut keys: Vec<(&str, &str, &str)> = Vec::new();
-            for row in &rows {
-                let v = row.str("variant")?;
-                if !variants.contains(&v) {
-                    variants.push(v);
-                }
-                let k = (row.str("domain")?, row.str("framing")?, row.str("images")?);
-                if !keys.iter().any(|x| x.0 == k.0 && x.1 == k.1) {
-                    keys.push(k);
-                }
-            }
-            let seeds = seeds_of(r)?;
-            let heads: Vec<String> = variants
-                .iter()
-                .map(|v| format!("{v} ({} seeds)", seeds.get(*v).copied().unwrap_or(0)))
-                .collect();
-            out += &format!(
-                "| test set | framing | images | {} |\n|---|---|---:|{}\n",
-                heads.join(" | "),
-                "---:|".repeat(variants.len())
-            );
-            for (d, f, n) in &keys {
-                let mut cells = Vec::new();
-                for v in &variants {
-                    cells.push(
-                        match acc.find(&[("variant", v), ("domain", d), ("framing", f)]) {
-                            Ok(row) => {
-                                let (mean, half) = row.ci("accuracy_pct")?;
-                                pm(mean, half, row.str("seeds")?.parse().unwrap_or(1))
-                            }
-                            Err(_) => "–".into(),
-                        },
-                    );
-                }
-                out += &format!("| {d} | {f} | {n} | {} |\n", cells.join(" | "));
-            }
-        }
-        "paired" => {
-            out += "| MLP | CNN | test set | framing | CNN − MLP | largest p |\n|---|---|---|---|---:|---:|\n";
-            for row in r.table("paired_summary")?.records() {
-                let (mean, half) = row.ci("cnn_minus_mlp_pct")?;
-                // Tables written before the pairs were named paired by augmentation alone.
-                let (mlp, cnn) = match (row.str("mlp"), row.str("cnn")) {
-                    (Ok(m), Ok(c)) => (m.to_string(), c.to_string()),
-                    _ => match row.str("augment")? {
-                        "none" => ("mlp".into(), "cnn".into()),
-                        a => (format!("mlp-{a}"), format!("cnn-{a}")),
-                    },
-                };
-                out += &format!(
-                    "| {mlp} | {cnn} | {} | {} | {} | {} |\n",
-                    row.str("domain")?,
-                    row.str("framing")?,
-                    pm(mean, half, row.str("seeds")?.parse().unwrap_or(1)),
-                    p_value(row.f64("largest_mcnemar_p")?)
-                );
-            }
-        }
-        "framing" => {
-            let seeds = seeds_of(r)?;
-            out += "| model | test set | error, resize | error, mnist-frame | explained by framing | share |\n|---|---|---:|---:|---:|---:|\n";
-            for row in r.table("framing")?.records() {
-                let n = seeds.get(row.str("variant")?).copied().unwrap_or(1);
-                let cell = |col: &str| row.ci(col).map(|(m, h)| pm(m, h, n));
-                out += &format!(
-                    "| {} | {} | {} | {} | {} | {:.0}% |\n",
-                    row.str("variant")?,
-                    row.str("domain")?,
-                    cell("error_resize_pct")?,
-                    cell("error_mnist_frame_pct")?,
-                    cell("explained_by_framing_pct")?,
-                    row.f64("share_explained_pct")?
-                );
-            }
-        }
-        "robustness" => {
-            let rows = r.table("robustness")?.records();
-            let mut variants: Vec<&str> = Vec::new();
-            for row in &rows {
-                let v = row.str("variant")?;
-                if !variants.contains(&v) {
-                    variants.push(v);
-                }
-            }
-            for (i, (family, levels)) in FAMILIES.iter().enumerate() {
-                if i > 0 {
-                    out += "\n";
-                }
-                out += &format!(
-                    "| {family} | {} |\n|---|{}\n",
-                    levels
-                        .iter()
-                        .map(|l| l.to_string())
-                        .collect::<Vec<_>>()
-                        .join(" | "),
-                    "---:|".repeat(levels.len())
-                );
-                for v in &variants {
-                    let mut cells = Vec::new();
-                    for &l in levels.iter() {
-                        let hit = rows.iter().find(|x| {
-                            x.str("variant").ok() == Some(v)
-                                && x.str("family").ok() == Some(family)
-                                && x.f64("level").ok() == Some(level_value(l))
-                        });
-                        cells.push(match hit {
-                            Some(x) => format!("{:.1}", x.f64("accuracy_pct")?),
-                            None => "–".into(),
-                        });
-                    }
-                    out += &format!("| {v} | {} |\n", cells.join(" | "));
-                }
-            }
-        }
-        "calibration" => {
-            let seeds = seeds_of(r)?;
-            out += "| model | test set | framing | accuracy | confidence | ECE |\n|---|---|---|---:|---:|---:|\n";
-            for row in r.table("calibration")?.records() {
-                let n = seeds.get(row.str("variant")?).copied().unwrap_or(1);
-                let (m, h) = row.ci("ece_pct")?;
-                out += &format!(
-                    "| {} | {} | {} | {:.2} | {:.2} | {} |\n",
-                    row.str("variant")?,
-                    row.str("domain")?,
-                    row.str("framing")?,
-                    row.f64("accuracy_pct")?,
-                    row.f64("confidence_pct")?,
-                    pm(m, h, n)
-                );
-            }
-        }
-        "ink" => {
-            out += "| test set | framing | ink on rare pixels | ink on never-inked pixels | box height × width (px) |\n|---|---|---:|---:|---:|\n";
-            for row in r.table("ink")?.records() {
-                out += &format!(
-                    "| {} | {} | {:.2}% | {:.2}% | {:.1} × {:.1} |\n",
-                    row.str("domain")?,
-                    row.str("framing")?,
-                    row.f64("ink_on_rare_pixels_pct")?,
-                    row.f64("ink_on_never_inked_pixels_pct")?,
-                    row.f64("ink_box_height_px")?,
-                    row.f64("ink_box_width_px")?
-                );
-            }
-        }
-        "anchors" => {
-            out += "| source | method | backbone | trained on | target images | tested on | preparation | accuracy (%) |\n|---|---|---|---|---|---|---|---:|\n";
-            for row in r.table("anchors")?.records() {
-                let seeds: usize = row.str("seeds")?.parse().unwrap_or(1);
-                let accuracy = if seeds > 1 {
-                    let half = (row.f64("ci_high_pct")? - row.f64("ci_low_pct")?) / 2.0;
-                    pm(row.f64("accuracy_pct")?, half, seeds)
-                } else {
-                    // A published number, as its source gives it.
-                    row.str("accuracy_pct")?.to_string()
-                };
-                let cells: Vec<&str> = [
-                    "source",
-                    "method",
-                    "backbone",
-                    "trained_on",
-                    "target_images",
-                    "tested_on",
-                    "preparation",
-                ]
-                .iter()
-                .map(|c| row.str(c))
-                .collect::<Result<_>>()?;
-                out += &format!("| {} | {accuracy} |\n", cells.join(" | "));
-            }
-        }
+        "accuracy" => accuracy_table(r),
+        "paired" => paired_table(r),
+        "framing" => framing_table(r),
+        "robustness" => robustness_table(r),
+        "calibration" => calibration_table(r),
+        "ink" => ink_table(r),
+        "anchors" => anchors_table(r),
         other => {
             let names: Vec<&str> = TABLES.iter().map(|t| t.0).collect();
-            return Err(Error::invalid(format!(
+            Err(Error::invalid(format!(
                 "no study table `{other}`; the tables are {}",
                 names.join(", ")
-            )));
+            )))
         }
+    }
+}
+
+/// The variants of `rows`, each once, in the order they first appear.
+fn variants_in<'a>(rows: &[Row<'a>]) -> Result<Vec<&'a str>> {
+    let mut variants: Vec<&str> = Vec::new();
+    for row in rows {
+        let v = row.str("variant")?;
+        if !variants.contains(&v) {
+            variants.push(v);
+        }
+    }
+    Ok(variants)
+}
+
+/// The `accuracy` table: one row per test set and framing, one column per variant.
+fn accuracy_table(r: &Results) -> Result<String> {
+    let acc = r.table("accuracy")?;
+    let rows = acc.records();
+    let variants = variants_in(&rows)?;
+    // Test sets and framings in file order, each with its image count.
+    let mut keys: Vec<(&str, &str, &str)> = Vec::new();
+    for row in &rows {
+        let k = (row.str("domain")?, row.str("framing")?, row.str("images")?);
+        if !keys.iter().any(|x| x.0 == k.0 && x.1 == k.1) {
+            keys.push(k);
+        }
+    }
+    let seeds = seeds_of(r)?;
+    let heads: Vec<String> = variants
+        .iter()
+        .map(|v| format!("{v} ({} seeds)", seeds.get(*v).copied().unwrap_or(0)))
+        .collect();
+    let mut out = format!(
+        "| test set | framing | images | {} |\n|---|---|---:|{}\n",
+        heads.join(" | "),
+        "---:|".repeat(variants.len())
+    );
+    for (d, f, n) in &keys {
+        let mut cells = Vec::new();
+        for v in &variants {
+            cells.push(
+                match acc.find(&[("variant", v), ("domain", d), ("framing", f)]) {
+                    Ok(row) => {
+                        let (mean, half) = row.ci("accuracy_pct")?;
+                        pm(mean, half, row.str("seeds")?.parse().unwrap_or(1))
+                    }
+                    Err(_) => "–".into(),
+                },
+            );
+        }
+        out += &format!("| {d} | {f} | {n} | {} |\n", cells.join(" | "));
+    }
+    Ok(out)
+}
+
+/// The `paired` table: CNN minus MLP per pair, test set and framing.
+fn paired_table(r: &Results) -> Result<String> {
+    let mut out = String::from(
+        "| MLP | CNN | test set | framing | CNN − MLP | largest p |\n|---|---|---|---|---:|---:|\n",
+    );
+    for row in r.table("paired_summary")?.records() {
+        let (mean, half) = row.ci("cnn_minus_mlp_pct")?;
+        // Tables written before the pairs were named paired by augmentation alone.
+        let (mlp, cnn) = match (row.str("mlp"), row.str("cnn")) {
+            (Ok(m), Ok(c)) => (m.to_string(), c.to_string()),
+            _ => match row.str("augment")? {
+                "none" => ("mlp".into(), "cnn".into()),
+                a => (format!("mlp-{a}"), format!("cnn-{a}")),
+            },
+        };
+        out += &format!(
+            "| {mlp} | {cnn} | {} | {} | {} | {} |\n",
+            row.str("domain")?,
+            row.str("framing")?,
+            pm(mean, half, row.str("seeds")?.parse().unwrap_or(1)),
+            p_value(row.f64("largest_mcnemar_p")?)
+        );
+    }
+    Ok(out)
+}
+
+/// The `framing` table: error resized against framed, per model and test set.
+fn framing_table(r: &Results) -> Result<String> {
+    let seeds = seeds_of(r)?;
+    let mut out = String::from("| model | test set | error, resize | error, mnist-frame | explained by framing | share |\n|---|---|---:|---:|---:|---:|\n");
+    for row in r.table("framing")?.records() {
+        let n = seeds.get(row.str("variant")?).copied().unwrap_or(1);
+        let cell = |col: &str| row.ci(col).map(|(m, h)| pm(m, h, n));
+        out += &format!(
+            "| {} | {} | {} | {} | {} | {:.0}% |\n",
+            row.str("variant")?,
+            row.str("domain")?,
+            cell("error_resize_pct")?,
+            cell("error_mnist_frame_pct")?,
+            cell("explained_by_framing_pct")?,
+            row.f64("share_explained_pct")?
+        );
+    }
+    Ok(out)
+}
+
+/// The `robustness` tables: one per family of [`FAMILIES`], a column per level.
+fn robustness_table(r: &Results) -> Result<String> {
+    let rows = r.table("robustness")?.records();
+    let variants = variants_in(&rows)?;
+    let mut out = String::new();
+    for (i, (family, levels)) in FAMILIES.iter().enumerate() {
+        if i > 0 {
+            out += "\n";
+        }
+        out += &robustness_family(&rows, &variants, family, levels)?;
+    }
+    Ok(out)
+}
+
+/// One family's robustness table: a row per variant, its accuracy at each level.
+fn robustness_family(
+    rows: &[Row<'_>],
+    variants: &[&str],
+    family: &str,
+    levels: &[f32],
+) -> Result<String> {
+    let mut out = format!(
+        "| {family} | {} |\n|---|{}\n",
+        levels
+            .iter()
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>()
+            .join(" | "),
+        "---:|".repeat(levels.len())
+    );
+    for v in variants {
+        let mut cells = Vec::new();
+        for &l in levels {
+            let hit = rows.iter().find(|x| {
+                x.str("variant").ok() == Some(v)
+                    && x.str("family").ok() == Some(family)
+                    && x.f64("level").ok() == Some(level_value(l))
+            });
+            cells.push(match hit {
+                Some(x) => format!("{:.1}", x.f64("accuracy_pct")?),
+                None => "–".into(),
+            });
+        }
+        out += &format!("| {v} | {} |\n", cells.join(" | "));
+    }
+    Ok(out)
+}
+
+/// The `calibration` table: accuracy, confidence and ECE per model, test set and framing.
+fn calibration_table(r: &Results) -> Result<String> {
+    let seeds = seeds_of(r)?;
+    let mut out = String::from("| model | test set | framing | accuracy | confidence | ECE |\n|---|---|---|---:|---:|---:|\n");
+    for row in r.table("calibration")?.records() {
+        let n = seeds.get(row.str("variant")?).copied().unwrap_or(1);
+        let (m, h) = row.ci("ece_pct")?;
+        out += &format!(
+            "| {} | {} | {} | {:.2} | {:.2} | {} |\n",
+            row.str("variant")?,
+            row.str("domain")?,
+            row.str("framing")?,
+            row.f64("accuracy_pct")?,
+            row.f64("confidence_pct")?,
+            pm(m, h, n)
+        );
+    }
+    Ok(out)
+}
+
+/// The `ink` table: where each test set's ink falls in the 28×28 frame.
+fn ink_table(r: &Results) -> Result<String> {
+    let mut out = String::from("| test set | framing | ink on rare pixels | ink on never-inked pixels | box height × width (px) |\n|---|---|---:|---:|---:|\n");
+    for row in r.table("ink")?.records() {
+        out += &format!(
+            "| {} | {} | {:.2}% | {:.2}% | {:.1} × {:.1} |\n",
+            row.str("domain")?,
+            row.str("framing")?,
+            row.f64("ink_on_rare_pixels_pct")?,
+            row.f64("ink_on_never_inked_pixels_pct")?,
+            row.f64("ink_box_height_px")?,
+            row.f64("ink_box_width_px")?
+        );
+    }
+    Ok(out)
+}
+
+/// The `anchors` table: published results with their protocols, then ours.
+fn anchors_table(r: &Results) -> Result<String> {
+    let mut out = String::from("| source | method | backbone | trained on | target images | tested on | preparation | accuracy (%) |\n|---|---|---|---|---|---|---|---:|\n");
+    for row in r.table("anchors")?.records() {
+        let seeds: usize = row.str("seeds")?.parse().unwrap_or(1);
+        let accuracy = if seeds > 1 {
+            let half = (row.f64("ci_high_pct")? - row.f64("ci_low_pct")?) / 2.0;
+            pm(row.f64("accuracy_pct")?, half, seeds)
+        } else {
+            // A published number, as its source gives it.
+            row.str("accuracy_pct")?.to_string()
+        };
+        let cells: Vec<&str> = [
+            "source",
+            "method",
+            "backbone",
+            "trained_on",
+            "target_images",
+            "tested_on",
+            "preparation",
+        ]
+        .iter()
+        .map(|c| row.str(c))
+        .collect::<Result<_>>()?;
+        out += &format!("| {} | {accuracy} |\n", cells.join(" | "));
     }
     Ok(out)
 }
