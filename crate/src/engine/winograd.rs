@@ -18,20 +18,52 @@
 //! [`conv_backward_pooled`] starts from the pooled gradient, so the full-size output and its
 //! gradient are never made.
 //!
-//! Work is split into chunks of a few images whose transformed tiles stay in cache; chunks run
-//! in parallel with single-threaded GEMMs. The weight gradient is summed over a fixed number
-//! of image groups in order, so the numbers do not depend on the thread count.
+//! # Layout and threading
+//!
+//! A pass covers several images at once (see [`PASS_COLS`]): its transformed tiles are
+//! matrices whose `T` columns are every tile of every image of the pass, image by image, so
+//! each of the 16 products per pass has `T` in the hundreds. Each buffer is laid out so that
+//! whoever writes it owns a contiguous part, and the products read the others in place
+//! through strides:
+//! - the input transform writes `V` channel by channel (`[C][ξ][T]`), one task per channel;
+//! - the products write `M`, `dV` and `dU` position by position (`[ξ][·][·]`), one task per ξ,
+//!   each product single-threaded;
+//! - the output-gradient transform writes `dM` by output channel (`[O][ξ][T]`);
+//! - the output transform and the input gradient's untransform write whole images, one task
+//!   per group of images.
+//!
+//! Every task writes its own elements and every sum runs in an order fixed by the shapes, so
+//! the numbers do not depend on the thread count. The one long sum, the weight gradient's over
+//! all tiles, is cut into fixed groups of images (see [`GROUP_COLS`]).
+
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
 use super::gemm::{matmul_strided, Strides};
-use super::kernels::{self, ConvDims};
+use super::kernels::ConvDims;
 
 /// Tile positions: a 4×4 input tile gives a 2×2 output tile.
 const XI: usize = 16;
-/// Images per chunk: their transformed tiles (16 × channels × 49 tiles each at 14×14) fit the
-/// per-core cache.
-const CHUNK: usize = 2;
+
+/// Most tile columns in one group of images, the unit of the weight gradient's sum. The sum
+/// over all tiles of a batch (6,272 at batch 128 and 14×14) must not be handed to `gemm` as one
+/// product: `gemm` 0.19 cuts the inner dimension into blocks of `kc` values whose size comes
+/// from the CPU's cache sizes, and sums block by block, so a long inner dimension would be
+/// summed in an order, and to a float result, that depends on the machine. `kc` is never below
+/// `min(k, 512)` (`gemm-common` 0.19, `cache::kernel_params`: `.max(512).min(k)`, and `k.min(512)`
+/// for small products), so a product with `k ≤ 512` is one block on every machine. Each group's
+/// product is such a product, added onto the running sum in group order: the same float result
+/// everywhere. 256 leaves room below that bound and keeps each group's product long enough.
+const GROUP_COLS: usize = 256;
+
+/// Most tile columns in one pass: two groups of 14×14 images (10 images, 490 tiles). A pass's
+/// buffers then take 7 MB at 32 → 192 channels, and stay in the last-level cache between the
+/// transforms and the products. Measured on a 2-core AVX-512 machine, a whole batch of 128 in
+/// one pass (6,272 columns) made the products about an eighth faster (60% of the GEMM peak
+/// instead of 52%) but the whole convolution about half again slower: its 77 MB `M` goes to
+/// memory and back, and the transforms then wait on it.
+const PASS_COLS: usize = 512;
 
 /// `G a` for a column of a 3×3 kernel.
 #[inline(always)]
@@ -179,7 +211,9 @@ macro_rules! both_axes_lanes {
 // its adjoint `A a`, with
 //     Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],   Aᵀ = [1 1 1 0; 0 1 −1 −1].
 
-#[inline(always)]
+/// `Bᵀ a`: the input transform ([`transform_tile_row`]) computes it inline; the tests check
+/// it against its adjoint and the two transforms against each other.
+#[cfg(test)]
 fn bt_l(a: [[f32; LANE]; 4]) -> [[f32; LANE]; 4] {
     [
         sub(a[0], a[2]),
@@ -206,6 +240,39 @@ fn a_l(v: [[f32; LANE]; 2]) -> [[f32; LANE]; 4] {
     [v[0], add(v[0], v[1]), sub(v[0], v[1]), v[1].map(|x| -x)]
 }
 
+/// Like [`lanes`], in place: `f` reads the first `N` of the `M` rows and writes all `M` (each
+/// block is read whole before any of it is written).
+#[inline(always)]
+fn lanes_in_place<const N: usize, const M: usize>(
+    rows: [&mut [f32]; M],
+    len: usize,
+    f: impl Fn(&[[f32; LANE]; N]) -> [[f32; LANE]; M],
+) {
+    let mut rows = rows.map(|r| &mut r[..len]);
+    let whole = len - len % LANE;
+    let mut t = 0;
+    while t < whole {
+        let x: [[f32; LANE]; N] =
+            std::array::from_fn(|k| rows[k][t..t + LANE].try_into().expect("eight lanes"));
+        let y = f(&x);
+        for (yk, r) in y.iter().zip(rows.iter_mut()) {
+            r[t..t + LANE].copy_from_slice(yk);
+        }
+        t += LANE;
+    }
+    if t < len {
+        let n = len - t;
+        let mut x = [[0.0f32; LANE]; N];
+        for (xk, r) in x.iter_mut().zip(&rows) {
+            xk[..n].copy_from_slice(&r[t..]);
+        }
+        let y = f(&x);
+        for (yk, r) in y.iter().zip(rows.iter_mut()) {
+            r[t..].copy_from_slice(&yk[..n]);
+        }
+    }
+}
+
 /// Take out the rows `first, first + stride, …` (`M` of them, `stride ≥ 1`) of a buffer cut
 /// into rows of `len`, as disjoint mutable slices.
 fn rows_mut<const M: usize>(
@@ -226,9 +293,79 @@ fn rows_mut<const M: usize>(
     })
 }
 
-/// Rows `first, first + stride, …` of a buffer cut into rows of `len`.
-fn rows<const N: usize>(buf: &[f32], len: usize, first: usize, stride: usize) -> [&[f32]; N] {
-    std::array::from_fn(|k| &buf[(first + k * stride) * len..][..len])
+/// Columns `col..col + cols` of the rows `first, first + stride, …` of a buffer cut into rows
+/// of `len`.
+fn rows_at<const N: usize>(
+    buf: &[f32],
+    len: usize,
+    first: usize,
+    stride: usize,
+    (col, cols): (usize, usize),
+) -> [&[f32]; N] {
+    std::array::from_fn(|k| &buf[(first + k * stride) * len + col..][..cols])
+}
+
+/// How a batch is cut: groups of `group` images (the weight gradient's unit of summation and
+/// the output transforms' unit of work), passes of `pass` images (a whole number of groups).
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    /// Tiles of one image.
+    per_img: usize,
+    group: usize,
+    pass: usize,
+}
+
+impl Plan {
+    /// The plan for `d`, passes of at most `pass_cols` tile columns (at least one group).
+    fn new(d: &ConvDims, pass_cols: usize) -> Self {
+        let (th, tw) = tiles(d);
+        let per_img = th * tw;
+        let group = (GROUP_COLS / per_img).max(1);
+        let pass = group * (pass_cols / (group * per_img)).max(1);
+        Plan {
+            per_img,
+            group,
+            pass,
+        }
+    }
+
+    /// `(first image, images)` of each pass over `batch` images, in order.
+    fn passes(&self, batch: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        (0..batch)
+            .step_by(self.pass)
+            .map(move |first| (first, self.pass.min(batch - first)))
+    }
+
+    /// `(first image, images)` of each group of a pass of `n` images, relative to the pass.
+    fn groups(&self, n: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        (0..n)
+            .step_by(self.group)
+            .map(move |first| (first, self.group.min(n - first)))
+    }
+}
+
+/// Strides of matrix ξ inside a buffer laid out `[rows][ξ][cols]`: row `r` at `r·16·cols`.
+fn interleaved(cols: usize) -> Strides {
+    Strides::rows(XI * cols)
+}
+
+/// The two large buffers of a pass (`V` or `dV`, and `M` or `dM`), kept from call to call
+/// rather than allocated and zeroed for each. Every entry is written before it is read, so
+/// what a previous call left does not matter. Two calls at once simply make a second pair.
+static BUFFERS: Mutex<Option<(Vec<f32>, Vec<f32>)>> = Mutex::new(None);
+
+/// Run `f` on buffers of `v_len` and `m_len` floats.
+fn with_buffers<R>(v_len: usize, m_len: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
+    let lock = || BUFFERS.lock().unwrap_or_else(|e| e.into_inner());
+    let (mut v, mut m) = lock().take().unwrap_or_default();
+    for (buf, len) in [(&mut v, v_len), (&mut m, m_len)] {
+        if buf.len() < len {
+            buf.resize(len, 0.0);
+        }
+    }
+    let out = f(&mut v[..v_len], &mut m[..m_len]);
+    *lock() = Some((v, m));
+    out
 }
 
 /// A zero-padded copy of one `h × w` plane: one row and column of zeros before, and enough
@@ -242,62 +379,108 @@ fn pad_plane(plane: &[f32], d: &ConvDims, padded: &mut [f32]) {
     }
 }
 
-/// Transform the input tiles of `n` images into `V`: 16 matrices `C × T` (T = n × tiles),
-/// `V[ξ][c][t] = (Bᵀ d B)[ξ]` for the 4×4 input tile `d` of tile `t` in channel `c`.
-/// `gathered` is scratch of 16 × T, `padded` of one padded plane.
-fn transform_input(
-    x: &[f32],
-    n: usize,
-    d: &ConvDims,
-    v: &mut [f32],
-    gathered: &mut [f32],
-    padded: &mut [f32],
-) {
+/// Transform the input tiles of the `n` images of `x` into `V`, laid out `[C][ξ][T]`:
+/// `V[c][ξ][t] = (Bᵀ d B)[ξ]` for the 4×4 input tile `d` of tile `t` in channel `c`, one task
+/// per channel.
+fn transform_input(x: &[f32], n: usize, d: &ConvDims, v: &mut [f32]) {
     let (th, tw) = tiles(d);
-    let (t_all, per_img) = (n * th * tw, th * tw);
+    let (cols, per_img) = (n * th * tw, th * tw);
     let (hw, pw) = (d.h * d.w, 2 * tw + 2);
-    for c in 0..d.c_in {
-        // Gather the 16 entries of every tile of channel c, one row per entry.
-        for img in 0..n {
-            pad_plane(&x[(img * d.c_in + c) * hw..][..hw], d, padded);
-            for k in 0..XI {
-                let (i, j) = (k / 4, k % 4);
-                let row = &mut gathered[k * t_all + img * per_img..][..per_img];
-                for ty in 0..th {
-                    let src = &padded[(2 * ty + i) * pw + j..];
-                    for (tx, dst) in row[ty * tw..][..tw].iter_mut().enumerate() {
-                        *dst = src[2 * tx];
+    v[..d.c_in * XI * cols]
+        .par_chunks_mut(XI * cols)
+        .enumerate()
+        .for_each_init(
+            || (vec![0.0f32; (2 * th + 2) * pw], vec![0.0f32; 8 * (tw + 1)]),
+            |(padded, halves), (c, v_c)| {
+                for img in 0..n {
+                    pad_plane(&x[(img * d.c_in + c) * hw..][..hw], d, padded);
+                    for ty in 0..th {
+                        let col = img * per_img + ty * tw;
+                        transform_tile_row(
+                            &padded[2 * ty * pw..][..4 * pw],
+                            tw,
+                            halves,
+                            v_c,
+                            cols,
+                            col,
+                        );
                     }
                 }
-            }
+            },
+        );
+}
+
+/// `Bᵀ d B` of the `tw` tiles of one tile row, whose four padded rows are `rows`, into
+/// columns `col..col + tw` of the 16 rows (of `cols`) of `v_c`. The same operations in the
+/// same order as `both_axes_lanes!(bt_l, …)`: first down each column, then along each row,
+/// where the row's even and odd columns are taken apart first so that each output is a
+/// difference or sum of two contiguous runs.
+fn transform_tile_row(
+    rows: &[f32],
+    tw: usize,
+    halves: &mut [f32],
+    v_c: &mut [f32],
+    cols: usize,
+    col: usize,
+) {
+    let pw = 2 * tw + 2;
+    let (half, r) = (tw + 1, |i: usize| &rows[i * pw..][..pw]);
+    let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
+    for x in 0..half {
+        let col_of = |k: usize| {
+            let (a0, a1, a2, a3) = (r0[k], r1[k], r2[k], r3[k]);
+            [a0 - a2, a1 + a2, a2 - a1, a1 - a3]
+        };
+        let (even, odd) = (col_of(2 * x), col_of(2 * x + 1));
+        for i in 0..4 {
+            halves[2 * i * half + x] = even[i];
+            halves[(2 * i + 1) * half + x] = odd[i];
         }
-        let ins = rows::<16>(gathered, t_all, 0, 1);
-        let outs = rows_mut::<16>(v, t_all, c, d.c_in);
-        lanes(ins, outs, t_all, |x| both_axes_lanes!(bt_l, x, 4, 4));
+    }
+    for i in 0..4 {
+        let e = &halves[2 * i * half..][..half];
+        let o = &halves[(2 * i + 1) * half..][..half];
+        let out = |j: usize| (4 * i + j) * cols + col;
+        let (e0, e1, o0, o1) = (&e[..tw], &e[1..], &o[..tw], &o[1..]);
+        for (t, dst) in v_c[out(0)..][..tw].iter_mut().enumerate() {
+            *dst = e0[t] - e1[t];
+        }
+        for (t, dst) in v_c[out(1)..][..tw].iter_mut().enumerate() {
+            *dst = o0[t] + e1[t];
+        }
+        for (t, dst) in v_c[out(2)..][..tw].iter_mut().enumerate() {
+            *dst = e1[t] - o0[t];
+        }
+        for (t, dst) in v_c[out(3)..][..tw].iter_mut().enumerate() {
+            *dst = o0[t] - o1[t];
+        }
     }
 }
 
-/// The adjoint of [`transform_input`]: add `B dV Bᵀ` of every tile back onto its pixels.
+/// The adjoint of [`transform_input`] for the images of one group: add `B dV Bᵀ` of every
+/// tile back onto its pixels in `dx_g`. `dv` is laid out `[ξ][C][T]`; the group's tiles are
+/// its columns `col..col + n·tiles`.
 fn untransform_input_grad(
     dv: &[f32],
-    n: usize,
+    cols: usize,
+    (col, n): (usize, usize),
     d: &ConvDims,
-    dx: &mut [f32],
-    gathered: &mut [f32],
-    padded: &mut [f32],
+    dx_g: &mut [f32],
 ) {
     let (th, tw) = tiles(d);
-    let (t_all, per_img) = (n * th * tw, th * tw);
+    let (g_cols, per_img) = (n * th * tw, th * tw);
     let (hw, pw) = (d.h * d.w, 2 * tw + 2);
+    let mut gathered = vec![0.0f32; XI * g_cols];
+    let mut padded = vec![0.0f32; (2 * th + 2) * pw];
     for c in 0..d.c_in {
-        let ins = rows::<16>(dv, t_all, c, d.c_in);
-        let outs = rows_mut::<16>(gathered, t_all, 0, 1);
-        lanes(ins, outs, t_all, |x| both_axes_lanes!(b_l, x, 4, 4));
+        let ins = rows_at::<16>(dv, cols, c, d.c_in, (col, g_cols));
+        let outs = rows_mut::<16>(&mut gathered, g_cols, 0, 1);
+        lanes(ins, outs, g_cols, |x| both_axes_lanes!(b_l, x, 4, 4));
         for img in 0..n {
-            padded[..(2 * th + 2) * pw].fill(0.0);
+            padded.fill(0.0);
             for k in 0..XI {
                 let (i, j) = (k / 4, k % 4);
-                let row = &gathered[k * t_all + img * per_img..][..per_img];
+                let row = &gathered[k * g_cols + img * per_img..][..per_img];
                 for ty in 0..th {
                     let dst = &mut padded[(2 * ty + i) * pw + j..];
                     for (tx, v) in row[ty * tw..][..tw].iter().enumerate() {
@@ -305,7 +488,7 @@ fn untransform_input_grad(
                     }
                 }
             }
-            let plane = &mut dx[(img * d.c_in + c) * hw..][..hw];
+            let plane = &mut dx_g[(img * d.c_in + c) * hw..][..hw];
             for y in 0..d.h {
                 let src = &padded[(y + 1) * pw + 1..][..d.w];
                 plane[y * d.w..][..d.w]
@@ -317,169 +500,145 @@ fn untransform_input_grad(
     }
 }
 
-/// The 16 products of one step, one per tile position ξ: `c[ξ] (m×n) = a[ξ] · b[ξ]` (or `+=`),
-/// each single-threaded (the chunks already run in parallel). Matrix ξ of each operand starts
-/// `ξ` matrices into its buffer.
-#[allow(clippy::too_many_arguments)]
-fn per_position(
-    m: usize,
+/// Transform a pass's `n` images and multiply by the weights: `m` then holds the 16 matrices
+/// `M[ξ] (O × T)`, laid out `[ξ][O][T]`. Returns T.
+fn forward_products(
+    x: &[f32],
     n: usize,
-    k: usize,
-    a: &[f32],
-    sa: Strides,
-    b: &[f32],
-    sb: Strides,
-    c: &mut [f32],
-    sc: Strides,
-    accumulate: bool,
-) {
-    for xi in 0..XI {
-        matmul_strided(
-            m,
-            n,
-            k,
-            &a[xi * m * k..],
-            sa,
-            &b[xi * k * n..],
-            sb,
-            &mut c[xi * m * n..],
-            sc,
-            accumulate,
-            false,
-        );
-    }
-}
-
-/// Buffers of one chunk of `n` images, reused across its steps.
-struct Scratch {
-    /// Transformed input tiles, 16 × C × T (or their gradient).
-    v: Vec<f32>,
-    /// Transformed output tiles, 16 × O × T (or their gradient).
-    m: Vec<f32>,
-    /// One channel's gathered tiles, 16 × T.
-    gathered: Vec<f32>,
-    /// One channel's zero-padded plane.
-    padded: Vec<f32>,
-    /// One output channel's 2×2 tiles, 4 × T.
-    out_tiles: Vec<f32>,
-}
-
-impl Scratch {
-    fn new(n: usize, d: &ConvDims) -> Self {
-        let (th, tw) = tiles(d);
-        let t_all = n * th * tw;
-        Scratch {
-            v: vec![0.0; XI * d.c_in * t_all],
-            m: vec![0.0; XI * d.c_out * t_all],
-            gathered: vec![0.0; XI * t_all],
-            padded: vec![0.0; (2 * th + 2) * (2 * tw + 2)],
-            out_tiles: vec![0.0; 4 * t_all],
-        }
-    }
-}
-
-thread_local! {
-    /// Each thread's last forward scratch, kept for the next call of the same sizes: rayon
-    /// makes a fresh `for_each_init` state for every piece of work it splits off, and zeroing
-    /// a megabyte and more each time cost a tenth of a forward pass.
-    static FORWARD_SCRATCH: std::cell::RefCell<Option<(usize, ConvDims, Scratch)>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// Run `f` with a scratch for chunks of `n` images of sizes `d`, reusing this thread's last one
-/// when it has those sizes. Every entry of a scratch is written before it is read, so what
-/// a previous call left in it does not matter.
-fn with_forward_scratch<R>(n: usize, d: &ConvDims, f: impl FnOnce(&mut Scratch) -> R) -> R {
-    let key = ConvDims { batch: 0, ..*d };
-    let cached = FORWARD_SCRATCH.with(|c| c.borrow_mut().take());
-    let mut s = match cached {
-        Some((cn, cd, s)) if cn == n && cd == key => s,
-        _ => Scratch::new(n, d),
-    };
-    let out = f(&mut s);
-    FORWARD_SCRATCH.with(|c| *c.borrow_mut() = Some((n, key, s)));
-    out
-}
-
-/// Transform a chunk's input tiles and multiply them by the weights: `s.m` then holds the
-/// 16 matrices `M[ξ] (O × T)`. Returns T.
-fn chunk_products(x_c: &[f32], u: &[f32], d: &ConvDims, s: &mut Scratch) -> usize {
-    let n = x_c.len() / (d.c_in * d.h * d.w);
+    u: &[f32],
+    d: &ConvDims,
+    v: &mut [f32],
+    m: &mut [f32],
+) -> usize {
     let (th, tw) = tiles(d);
-    let t_all = n * th * tw;
-    transform_input(x_c, n, d, &mut s.v, &mut s.gathered, &mut s.padded);
-    // M[ξ] (O × T) = U[ξ] (O × C) · V[ξ] (C × T)
-    per_position(
-        d.c_out,
-        t_all,
-        d.c_in,
-        u,
-        Strides::rows(d.c_in),
-        &s.v,
-        Strides::rows(t_all),
-        &mut s.m,
-        Strides::rows(t_all),
-        false,
-    );
-    t_all
+    let cols = n * th * tw;
+    transform_input(x, n, d, v);
+    // M[ξ] (O × T) = U[ξ] (O × C) · V[ξ] (C × T); the inner dimension is C.
+    m[..XI * d.c_out * cols]
+        .par_chunks_mut(d.c_out * cols)
+        .enumerate()
+        .for_each(|(xi, m_xi)| {
+            matmul_strided(
+                d.c_out,
+                cols,
+                d.c_in,
+                &u[xi * d.c_out * d.c_in..],
+                Strides::rows(d.c_in),
+                &v[xi * cols..],
+                interleaved(cols),
+                m_xi,
+                Strides::rows(cols),
+                false,
+                false,
+            );
+        });
+    cols
 }
 
-/// Output channel `o`'s 2×2 tiles from `s.m` into `s.out_tiles`: row `k = 2i + j` holds output
-/// pixel `(i, j)` of every tile, bias not yet added.
-fn output_tiles(s: &mut Scratch, o: usize, c_out: usize, t_all: usize) {
-    let ins = rows::<16>(&s.m, t_all, o, c_out);
-    let outs = rows_mut::<4>(&mut s.out_tiles, t_all, 0, 1);
-    lanes(ins, outs, t_all, |m| both_axes_lanes!(at_l, m, 4, 2));
+/// Output channel `o`'s 2×2 tiles for the columns `col..col + out_tiles.len() / 4` of `m`
+/// (`[ξ][O][T]`, T = `cols`) into `out_tiles`: row `k = 2i + j` holds output pixel `(i, j)` of
+/// every tile, bias not yet added.
+fn output_tiles(m: &[f32], cols: usize, o: usize, c_out: usize, col: usize, out_tiles: &mut [f32]) {
+    let g_cols = out_tiles.len() / 4;
+    let ins = rows_at::<16>(m, cols, o, c_out, (col, g_cols));
+    let outs = rows_mut::<4>(out_tiles, g_cols, 0, 1);
+    lanes(ins, outs, g_cols, |m| both_axes_lanes!(at_l, m, 4, 2));
+}
+
+/// Run the forward products pass by pass; after each, `emit(first, n, cols, m)` writes out the
+/// pass's images `first..first + n` from its `M`.
+fn forward_passes(
+    x: &[f32],
+    u: &[f32],
+    d: &ConvDims,
+    plan: &Plan,
+    mut emit: impl FnMut(usize, usize, usize, &[f32]),
+) {
+    let hw = d.h * d.w;
+    let cols = plan.pass.min(d.batch) * plan.per_img;
+    with_buffers(XI * d.c_in * cols, XI * d.c_out * cols, |v, m| {
+        for (first, n) in plan.passes(d.batch) {
+            let x_p = &x[first * d.c_in * hw..][..n * d.c_in * hw];
+            let cols = forward_products(x_p, n, u, d, v, m);
+            emit(first, n, cols, m);
+        }
+    });
 }
 
 /// Forward 3×3 'same' convolution with bias, optionally ReLU: `(B, C, H, W) → (B, O, H, W)`,
 /// from `x` and `u = transform_weights(weight)`. The same function as
 /// [`super::kernels::conv_forward`] up to rounding.
 pub fn conv_forward(x: &[f32], u: &[f32], bias: &[f32], d: ConvDims, relu: bool) -> Vec<f32> {
-    let hw = d.h * d.w;
+    conv_forward_with(x, u, bias, d, relu, &Plan::new(&d, PASS_COLS))
+}
+
+fn conv_forward_with(
+    x: &[f32],
+    u: &[f32],
+    bias: &[f32],
+    d: ConvDims,
+    relu: bool,
+    plan: &Plan,
+) -> Vec<f32> {
     check_forward(x, u, bias, &d);
-    let (th, tw) = tiles(&d);
-    let per_img = th * tw;
+    let hw = d.h * d.w;
     let mut out = vec![0.0f32; d.batch * d.c_out * hw];
-    out.par_chunks_mut(CHUNK * d.c_out * hw)
-        .zip(x.par_chunks(CHUNK * d.c_in * hw))
-        .for_each(|(out_c, x_c)| {
-            with_forward_scratch(CHUNK, &d, |s| {
-                let n = x_c.len() / (d.c_in * hw);
-                let t_all = chunk_products(x_c, u, &d, s);
-                for o in 0..d.c_out {
-                    output_tiles(s, o, d.c_out, t_all);
-                    let bo = bias[o];
-                    let pw = 2 * tw;
-                    for img in 0..n {
-                        // Tiles into a plane of whole tiles, then its top-left h × w onto the output.
-                        for k in 0..4 {
-                            let (i, j) = (k / 2, k % 2);
-                            let row = &s.out_tiles[k * t_all + img * per_img..][..per_img];
-                            for ty in 0..th {
-                                let dst = &mut s.padded[(2 * ty + i) * pw + j..];
-                                for (tx, v) in row[ty * tw..][..tw].iter().enumerate() {
-                                    dst[2 * tx] = *v;
-                                }
-                            }
-                        }
-                        let plane = &mut out_c[(img * d.c_out + o) * hw..][..hw];
-                        for y in 0..d.h {
-                            let src = &s.padded[y * pw..][..d.w];
-                            let dst = &mut plane[y * d.w..][..d.w];
-                            if relu {
-                                dst.iter_mut()
-                                    .zip(src)
-                                    .for_each(|(p, v)| *p = (v + bo).max(0.0));
-                            } else {
-                                dst.iter_mut().zip(src).for_each(|(p, v)| *p = v + bo);
-                            }
-                        }
+    forward_passes(x, u, &d, plan, |first, n, cols, m| {
+        out[first * d.c_out * hw..][..n * d.c_out * hw]
+            .par_chunks_mut(plan.group * d.c_out * hw)
+            .zip(plan.groups(n).collect::<Vec<_>>())
+            .for_each(|(out_g, (g_first, g_n))| {
+                let col = g_first * plan.per_img;
+                write_group(m, cols, (col, g_n), bias, &d, relu, out_g);
+            });
+    });
+    out
+}
+
+/// The full-size output of the `n` images of one group (columns from `col` of `m`, T = `cols`)
+/// into `out_g`, bias and the optional ReLU applied.
+fn write_group(
+    m: &[f32],
+    cols: usize,
+    (col, n): (usize, usize),
+    bias: &[f32],
+    d: &ConvDims,
+    relu: bool,
+    out_g: &mut [f32],
+) {
+    let (th, tw) = tiles(d);
+    let (per_img, hw, pw) = (th * tw, d.h * d.w, 2 * tw);
+    let mut out_tiles = vec![0.0f32; 4 * n * per_img];
+    let mut plane_buf = vec![0.0f32; 2 * th * pw];
+    for (o, &bo) in bias.iter().enumerate() {
+        output_tiles(m, cols, o, d.c_out, col, &mut out_tiles);
+        let g_cols = n * per_img;
+        for img in 0..n {
+            // Tiles into a plane of whole tiles, then its top-left h × w onto the output.
+            for k in 0..4 {
+                let (i, j) = (k / 2, k % 2);
+                let row = &out_tiles[k * g_cols + img * per_img..][..per_img];
+                for ty in 0..th {
+                    let dst = &mut plane_buf[(2 * ty + i) * pw + j..];
+                    for (tx, v) in row[ty * tw..][..tw].iter().enumerate() {
+                        dst[2 * tx] = *v;
                     }
                 }
-            })
-        });
-    out
+            }
+            let plane = &mut out_g[(img * d.c_out + o) * hw..][..hw];
+            for y in 0..d.h {
+                let src = &plane_buf[y * pw..][..d.w];
+                let dst = &mut plane[y * d.w..][..d.w];
+                if relu {
+                    dst.iter_mut()
+                        .zip(src)
+                        .for_each(|(p, v)| *p = (v + bo).max(0.0));
+                } else {
+                    dst.iter_mut().zip(src).for_each(|(p, v)| *p = v + bo);
+                }
+            }
+        }
+    }
 }
 
 fn check_forward(x: &[f32], u: &[f32], bias: &[f32], d: &ConvDims) {
@@ -500,62 +659,91 @@ pub fn conv_forward_pooled(
     d: ConvDims,
     relu: bool,
 ) -> (Vec<f32>, Vec<u32>) {
+    conv_forward_pooled_with(x, u, bias, d, relu, &Plan::new(&d, PASS_COLS))
+}
+
+fn conv_forward_pooled_with(
+    x: &[f32],
+    u: &[f32],
+    bias: &[f32],
+    d: ConvDims,
+    relu: bool,
+    plan: &Plan,
+) -> (Vec<f32>, Vec<u32>) {
     check_forward(x, u, bias, &d);
     assert!(
         d.h.is_multiple_of(2) && d.w.is_multiple_of(2),
         "max pooling needs even sides"
     );
-    let hw = d.h * d.w;
     assert!(
-        d.batch * d.c_out * hw <= u32::MAX as usize,
+        d.batch * d.c_out * d.h * d.w <= u32::MAX as usize,
         "tensor too large for u32 indices"
     );
-    let (th, tw) = tiles(&d);
-    let per_img = th * tw;
+    let per_img = plan.per_img;
     let pooled_len = d.batch * d.c_out * per_img;
     let (mut pooled, mut argmax) = (vec![0.0f32; pooled_len], vec![0u32; pooled_len]);
-    pooled
-        .par_chunks_mut(CHUNK * d.c_out * per_img)
-        .zip(argmax.par_chunks_mut(CHUNK * d.c_out * per_img))
-        .zip(x.par_chunks(CHUNK * d.c_in * hw))
-        .enumerate()
-        .for_each(|(chunk, ((pooled_c, arg_c), x_c))| {
-            with_forward_scratch(CHUNK, &d, |s| {
-                let n = x_c.len() / (d.c_in * hw);
-                let t_all = chunk_products(x_c, u, &d, s);
-                for (o, &bo) in bias.iter().enumerate() {
-                    output_tiles(s, o, d.c_out, t_all);
-                    let r: [&[f32]; 4] =
-                        std::array::from_fn(|k| &s.out_tiles[k * t_all..][..t_all]);
-                    for img in 0..n {
-                        let plane = (chunk * CHUNK + img) * d.c_out + o;
-                        let dst = (img * d.c_out + o) * per_img;
-                        // Tiles row by row: no division per tile to find its place.
-                        for ty in 0..th {
-                            for tx in 0..tw {
-                                let t = ty * tw + tx;
-                                let tile = img * per_img + t;
-                                // The window in reading order, as maxpool_forward reads it.
-                                let mut best = f32::NEG_INFINITY;
-                                let mut at = 0;
-                                for (k, row) in r.iter().enumerate() {
-                                    let v = row[tile] + bo;
-                                    let v = if relu { v.max(0.0) } else { v };
-                                    if k == 0 || v > best {
-                                        best = v;
-                                        at = k;
-                                    }
-                                }
-                                pooled_c[dst + t] = best;
-                                arg_c[dst + t] =
-                                    (plane * hw + (2 * ty + at / 2) * d.w + 2 * tx + at % 2) as u32;
-                            }
+    forward_passes(x, u, &d, plan, |first, n, cols, m| {
+        let span = first * d.c_out * per_img..(first + n) * d.c_out * per_img;
+        let chunk = plan.group * d.c_out * per_img;
+        pooled[span.clone()]
+            .par_chunks_mut(chunk)
+            .zip(argmax[span].par_chunks_mut(chunk))
+            .zip(plan.groups(n).collect::<Vec<_>>())
+            .for_each(|((pooled_g, arg_g), (g_first, g_n))| {
+                let col = g_first * per_img;
+                let group = (first + g_first, col, g_n);
+                pool_group(m, cols, group, bias, &d, relu, pooled_g, arg_g);
+            });
+    });
+    (pooled, argmax)
+}
+
+/// Pool the output of the `n` images of one group (the first being image `first` of the
+/// batch, its tiles columns `col..` of `m`) into `pooled_g` and `arg_g`.
+#[allow(clippy::too_many_arguments)]
+fn pool_group(
+    m: &[f32],
+    cols: usize,
+    (first, col, n): (usize, usize, usize),
+    bias: &[f32],
+    d: &ConvDims,
+    relu: bool,
+    pooled_g: &mut [f32],
+    arg_g: &mut [u32],
+) {
+    let (th, tw) = tiles(d);
+    let (per_img, hw) = (th * tw, d.h * d.w);
+    let g_cols = n * per_img;
+    let mut out_tiles = vec![0.0f32; 4 * g_cols];
+    for (o, &bo) in bias.iter().enumerate() {
+        output_tiles(m, cols, o, d.c_out, col, &mut out_tiles);
+        let r: [&[f32]; 4] = std::array::from_fn(|k| &out_tiles[k * g_cols..][..g_cols]);
+        for img in 0..n {
+            let plane = (first + img) * d.c_out + o;
+            let dst = (img * d.c_out + o) * per_img;
+            // Tiles row by row: no division per tile to find its place.
+            for ty in 0..th {
+                for tx in 0..tw {
+                    let t = ty * tw + tx;
+                    let tile = img * per_img + t;
+                    // The window in reading order, as maxpool_forward reads it.
+                    let mut best = f32::NEG_INFINITY;
+                    let mut at = 0;
+                    for (k, row) in r.iter().enumerate() {
+                        let v = row[tile] + bo;
+                        let v = if relu { v.max(0.0) } else { v };
+                        if k == 0 || v > best {
+                            best = v;
+                            at = k;
                         }
                     }
+                    pooled_g[dst + t] = best;
+                    arg_g[dst + t] =
+                        (plane * hw + (2 * ty + at / 2) * d.w + 2 * tx + at % 2) as u32;
                 }
-            })
-        });
-    (pooled, argmax)
+            }
+        }
+    }
 }
 
 /// Where the gradient of a convolution's output comes from.
@@ -572,102 +760,125 @@ enum OutputGrad<'a> {
     },
 }
 
-/// `dM`: the adjoint of the output transform applied to the output gradient of the `n` images
-/// from `first` on, 16 matrices `O × T`; also adds each output channel's gradient sum into
-/// `db`. `out_tiles` is scratch of 4 × T, `padded` of one plane of whole tiles.
-#[allow(clippy::too_many_arguments)]
+/// Scratch of one output-gradient task.
+#[derive(Default)]
+struct GradScratch {
+    /// One plane of whole tiles.
+    padded: Vec<f32>,
+    /// Each tile's winner in its pooling window.
+    window: Vec<u8>,
+    /// The winners' gradients in reading order.
+    sum_rows: Vec<f32>,
+}
+
+/// `dM`, laid out `[O][ξ][T]`: the adjoint of the output transform applied to the output
+/// gradient of the `n` images from `first` on, one task per output channel; also adds each
+/// channel's gradient sum into `db`, image by image.
 fn transform_output_grad(
     grad: &OutputGrad,
-    first: usize,
-    n: usize,
+    (first, n): (usize, usize),
     d: &ConvDims,
     dm: &mut [f32],
     db: &mut [f32],
-    out_tiles: &mut [f32],
-    padded: &mut [f32],
 ) {
     let (th, tw) = tiles(d);
-    let (t_all, per_img) = (n * th * tw, th * tw);
-    let hw = d.h * d.w;
-    let pw = 2 * tw;
-    let (mut window, mut sum_rows) = (Vec::with_capacity(per_img), Vec::with_capacity(per_img));
-    for (o, db_o) in db.iter_mut().enumerate() {
-        for img in 0..n {
-            let plane_index = (first + img) * d.c_out + o;
-            match *grad {
-                OutputGrad::Full(dy) => {
-                    let plane = &dy[plane_index * hw..][..hw];
-                    *db_o += plane.iter().sum::<f32>();
-                    // The plane into one of whole tiles (zeros past an odd side), then gathered.
-                    if d.h % 2 == 1 || d.w % 2 == 1 {
-                        padded.fill(0.0);
-                    }
-                    for y in 0..d.h {
-                        padded[y * pw..][..d.w].copy_from_slice(&plane[y * d.w..][..d.w]);
-                    }
-                    for k in 0..4 {
-                        let (i, j) = (k / 2, k % 2);
-                        let row = &mut out_tiles[k * t_all + img * per_img..][..per_img];
-                        for ty in 0..th {
-                            let src = &padded[(2 * ty + i) * pw + j..];
-                            for (tx, dst) in row[ty * tw..][..tw].iter_mut().enumerate() {
-                                *dst = src[2 * tx];
-                            }
-                        }
+    let cols = n * th * tw;
+    dm[..d.c_out * XI * cols]
+        .par_chunks_mut(XI * cols)
+        .zip(db.par_iter_mut())
+        .enumerate()
+        .for_each_init(GradScratch::default, |s, (o, (dm_o, db_o))| {
+            for img in 0..n {
+                let plane = (first + img) * d.c_out + o;
+                *db_o += tiles_of_grad(grad, plane, img, d, cols, dm_o, s);
+            }
+            let rows = rows_mut::<16>(dm_o, cols, 0, 1);
+            lanes_in_place::<4, 16>(rows, cols, |g| both_axes_lanes!(a_l, g, 2, 4));
+        });
+}
+
+/// The output gradient of plane `plane` (image and output channel) as 2×2 tiles: row
+/// `k = 2i + j` of `rows` (rows of `cols`) gets pixel `(i, j)` of every tile, at the columns of
+/// the pass's image `img`. Returns the plane's gradient sum.
+fn tiles_of_grad(
+    grad: &OutputGrad,
+    plane_index: usize,
+    img: usize,
+    d: &ConvDims,
+    cols: usize,
+    rows: &mut [f32],
+    s: &mut GradScratch,
+) -> f32 {
+    let (th, tw) = tiles(d);
+    let (hw, per_img, pw) = (d.h * d.w, th * tw, 2 * tw);
+    match *grad {
+        OutputGrad::Full(dy) => {
+            let plane = &dy[plane_index * hw..][..hw];
+            // The plane into one of whole tiles (zeros past an odd side), then gathered.
+            s.padded.clear();
+            s.padded.resize(2 * th * pw, 0.0);
+            for y in 0..d.h {
+                s.padded[y * pw..][..d.w].copy_from_slice(&plane[y * d.w..][..d.w]);
+            }
+            for k in 0..4 {
+                let (i, j) = (k / 2, k % 2);
+                let row = &mut rows[k * cols + img * per_img..][..per_img];
+                for ty in 0..th {
+                    let src = &s.padded[(2 * ty + i) * pw + j..];
+                    for (tx, dst) in row[ty * tw..][..tw].iter_mut().enumerate() {
+                        *dst = src[2 * tx];
                     }
                 }
-                OutputGrad::Pooled { dp, argmax, dead } => {
-                    let (dp, argmax) = (
-                        &dp[plane_index * per_img..][..per_img],
-                        &argmax[plane_index * per_img..][..per_img],
-                    );
-                    // Each tile's gradient is zero but at its window's winner, found as its
-                    // offset from the window's corner (no division per tile). `window[t]` is
-                    // the winner's place in the window, 0..4 in reading order, or 4 for none.
-                    let base = plane_index * hw;
-                    window.clear();
-                    for ty in 0..th {
-                        for tx in 0..tw {
-                            let a = argmax[ty * tw + tx];
-                            window.push(if a == dead {
-                                4
-                            } else {
-                                let rel = a as usize - base - (2 * ty * d.w + 2 * tx);
-                                let below = usize::from(rel >= d.w);
-                                (2 * below + rel - below * d.w) as u8
-                            });
-                        }
-                    }
-                    // The channel's sum runs over the winners in the full plane's reading
-                    // order, as the full-size sum does (its other terms are zeros).
-                    sum_rows.clear();
-                    for ty in 0..th {
-                        for i in 0..2u8 {
-                            for tx in 0..tw {
-                                let t = ty * tw + tx;
-                                if window[t] < 4 && window[t] / 2 == i {
-                                    sum_rows.push(dp[t]);
-                                }
-                            }
-                        }
-                    }
-                    *db_o += sum_rows.iter().sum::<f32>();
-                    for t in 0..per_img {
-                        let tile = img * per_img + t;
-                        for k in 0..4 {
-                            out_tiles[k * t_all + tile] = 0.0;
-                        }
-                        let k = usize::from(window[t]);
-                        if k < 4 {
-                            out_tiles[k * t_all + tile] = dp[t];
+            }
+            plane.iter().sum::<f32>()
+        }
+        OutputGrad::Pooled { dp, argmax, dead } => {
+            let (dp, argmax) = (
+                &dp[plane_index * per_img..][..per_img],
+                &argmax[plane_index * per_img..][..per_img],
+            );
+            // Each tile's gradient is zero but at its window's winner, found as its offset
+            // from the window's corner (no division per tile). `window[t]` is the winner's
+            // place in the window, 0..4 in reading order, or 4 for none.
+            let base = plane_index * hw;
+            s.window.clear();
+            for ty in 0..th {
+                for tx in 0..tw {
+                    let a = argmax[ty * tw + tx];
+                    s.window.push(if a == dead {
+                        4
+                    } else {
+                        let rel = a as usize - base - (2 * ty * d.w + 2 * tx);
+                        let below = usize::from(rel >= d.w);
+                        (2 * below + rel - below * d.w) as u8
+                    });
+                }
+            }
+            // The channel's sum runs over the winners in the full plane's reading order, as
+            // the full-size sum does (its other terms are zeros).
+            s.sum_rows.clear();
+            for ty in 0..th {
+                for i in 0..2u8 {
+                    for tx in 0..tw {
+                        let t = ty * tw + tx;
+                        if s.window[t] < 4 && s.window[t] / 2 == i {
+                            s.sum_rows.push(dp[t]);
                         }
                     }
                 }
             }
+            for t in 0..per_img {
+                let tile = img * per_img + t;
+                for k in 0..4 {
+                    rows[k * cols + tile] = 0.0;
+                }
+                let k = usize::from(s.window[t]);
+                if k < 4 {
+                    rows[k * cols + tile] = dp[t];
+                }
+            }
+            s.sum_rows.iter().sum::<f32>()
         }
-        let ins = rows::<4>(out_tiles, t_all, 0, 1);
-        let outs = rows_mut::<16>(dm, t_all, o, d.c_out);
-        lanes(ins, outs, t_all, |g| both_axes_lanes!(a_l, g, 2, 4));
     }
 }
 
@@ -683,7 +894,8 @@ pub fn conv_backward(
     want_dx: bool,
 ) -> Option<Vec<f32>> {
     assert_eq!(dy.len(), d.batch * d.c_out * d.h * d.w);
-    backward(x, u, &OutputGrad::Full(dy), d, dw, db, want_dx)
+    let plan = Plan::new(&d, PASS_COLS);
+    backward(x, u, &OutputGrad::Full(dy), d, (dw, db), want_dx, &plan)
 }
 
 /// Gradients of [`conv_forward_pooled`] given `dp`, the pooled output's gradient, and the
@@ -704,15 +916,9 @@ pub fn conv_backward_pooled(
 ) -> Option<Vec<f32>> {
     assert_eq!(dp.len(), d.batch * d.c_out * d.h * d.w / 4);
     assert_eq!(argmax.len(), dp.len());
-    backward(
-        x,
-        u,
-        &OutputGrad::Pooled { dp, argmax, dead },
-        d,
-        dw,
-        db,
-        want_dx,
-    )
+    let grad = OutputGrad::Pooled { dp, argmax, dead };
+    let plan = Plan::new(&d, PASS_COLS);
+    backward(x, u, &grad, d, (dw, db), want_dx, &plan)
 }
 
 fn backward(
@@ -720,88 +926,94 @@ fn backward(
     u: &[f32],
     grad: &OutputGrad,
     d: ConvDims,
-    dw: &mut [f32],
-    db: &mut [f32],
+    (dw, db): (&mut [f32], &mut [f32]),
     want_dx: bool,
+    plan: &Plan,
 ) -> Option<Vec<f32>> {
     let hw = d.h * d.w;
     assert_eq!(x.len(), d.batch * d.c_in * hw);
     assert_eq!(dw.len(), d.c_out * d.c_in * 9);
-    let (th, tw) = tiles(&d);
     let mut dx = vec![0.0f32; if want_dx { x.len() } else { 0 }];
-    // Each group owns a fixed range of images (and so of dx) and its own dU and db partials.
-    // Each group owns its images' part of dx.
-    let (bounds, dx_parts) = kernels::image_groups(d.batch, d.c_in * hw, &mut dx);
-    let partials: Vec<(Vec<f32>, Vec<f32>)> = bounds
-        .par_iter()
-        .zip(dx_parts)
-        .map(|(&(first, last), dx_g)| {
-            let mut du = vec![0.0f32; XI * d.c_out * d.c_in];
-            let mut dbp = vec![0.0f32; d.c_out];
-            let mut s = Scratch::new(CHUNK, &d);
-            for start in (first..last).step_by(CHUNK) {
-                let n = CHUNK.min(last - start);
-                let t_all = n * th * tw;
-                let x_c = &x[start * d.c_in * hw..][..n * d.c_in * hw];
-                transform_input(x_c, n, &d, &mut s.v, &mut s.gathered, &mut s.padded);
-                transform_output_grad(
-                    grad,
-                    start,
-                    n,
-                    &d,
-                    &mut s.m,
-                    &mut dbp,
-                    &mut s.out_tiles,
-                    &mut s.padded,
-                );
-                // dU[ξ] (O × C) += dM[ξ] (O × T) · V[ξ]ᵀ (T × C)
-                per_position(
-                    d.c_out,
-                    d.c_in,
-                    t_all,
-                    &s.m,
-                    Strides::rows(t_all),
-                    &s.v,
-                    Strides::transposed(t_all),
-                    &mut du,
-                    Strides::rows(d.c_in),
-                    true,
-                );
-                if want_dx {
-                    // dV[ξ] (C × T) = U[ξ]ᵀ (C × O) · dM[ξ] (O × T); reuse `v` for it.
-                    per_position(
-                        d.c_in,
-                        t_all,
-                        d.c_out,
-                        u,
-                        Strides::transposed(d.c_in),
-                        &s.m,
-                        Strides::rows(t_all),
-                        &mut s.v,
-                        Strides::rows(t_all),
-                        false,
-                    );
-                    let local = (start - first) * d.c_in * hw;
-                    untransform_input_grad(
-                        &s.v,
-                        n,
-                        &d,
-                        &mut dx_g[local..][..n * d.c_in * hw],
-                        &mut s.gathered,
-                        &mut s.padded,
-                    );
-                }
-            }
-            (du, dbp)
-        })
-        .collect();
     let mut du = vec![0.0f32; XI * d.c_out * d.c_in];
-    for (part, dbp) in partials {
-        du.iter_mut().zip(part).for_each(|(s, p)| *s += p);
-        db.iter_mut().zip(dbp).for_each(|(s, p)| *s += p);
-    }
+    let mut db_sum = vec![0.0f32; d.c_out];
+    let cols = plan.pass.min(d.batch) * plan.per_img;
+    with_buffers(XI * d.c_in * cols, XI * d.c_out * cols, |v, dm| {
+        for (first, n) in plan.passes(d.batch) {
+            let cols = n * plan.per_img;
+            transform_input(&x[first * d.c_in * hw..][..n * d.c_in * hw], n, &d, v);
+            transform_output_grad(grad, (first, n), &d, dm, &mut db_sum);
+            weight_grad_products(plan, n, &d, dm, v, &mut du);
+            if want_dx {
+                // dV[ξ] (C × T) = U[ξ]ᵀ (C × O) · dM[ξ] (O × T), into `v` ([ξ][C][T]); the inner
+                // dimension is O.
+                v[..XI * d.c_in * cols]
+                    .par_chunks_mut(d.c_in * cols)
+                    .enumerate()
+                    .for_each(|(xi, dv_xi)| {
+                        matmul_strided(
+                            d.c_in,
+                            cols,
+                            d.c_out,
+                            &u[xi * d.c_out * d.c_in..],
+                            Strides::transposed(d.c_in),
+                            &dm[xi * cols..],
+                            interleaved(cols),
+                            dv_xi,
+                            Strides::rows(cols),
+                            false,
+                            false,
+                        );
+                    });
+                dx[first * d.c_in * hw..][..n * d.c_in * hw]
+                    .par_chunks_mut(plan.group * d.c_in * hw)
+                    .zip(plan.groups(n).collect::<Vec<_>>())
+                    .for_each(|(dx_g, (g_first, g_n))| {
+                        let group = (g_first * plan.per_img, g_n);
+                        untransform_input_grad(v, cols, group, &d, dx_g);
+                    });
+            }
+        }
+    });
+    db.iter_mut().zip(db_sum).for_each(|(s, p)| *s += p);
     untransform_weight_grad(&du, d.c_out, d.c_in, dw);
     want_dx.then_some(dx)
+}
+
+/// `dU[ξ] (O × C) += dM[ξ] (O × T) · V[ξ]ᵀ (T × C)` for a pass of `n` images, one task per ξ.
+/// The sum over T runs group by group in order, each group one product (see [`GROUP_COLS`]),
+/// so its order is fixed by the shapes alone: the same on any thread count and any CPU.
+fn weight_grad_products(
+    plan: &Plan,
+    n: usize,
+    d: &ConvDims,
+    dm: &[f32],
+    v: &[f32],
+    du: &mut [f32],
+) {
+    let cols = n * plan.per_img;
+    du.par_chunks_mut(d.c_out * d.c_in)
+        .enumerate()
+        .for_each(|(xi, du_xi)| {
+            for (g_first, g_n) in plan.groups(n) {
+                let col = xi * cols + g_first * plan.per_img;
+                matmul_strided(
+                    d.c_out,
+                    d.c_in,
+                    g_n * plan.per_img,
+                    &dm[col..],
+                    interleaved(cols),
+                    &v[col..],
+                    Strides {
+                        rs: 1,
+                        cs: XI * cols,
+                    },
+                    du_xi,
+                    Strides::rows(d.c_in),
+                    true,
+                    false,
+                );
+            }
+        });
 }
 
 #[cfg(test)]
@@ -860,6 +1072,33 @@ mod tests {
             let lhs: f32 = gx.iter().zip(&y).map(|(a, b)| a * b).sum();
             let rhs: f32 = x3.iter().zip(&gty).map(|(a, b)| a * b).sum();
             assert!((lhs - rhs).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn the_row_input_transform_is_bt_on_both_axes_bit_for_bit() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let tw = 5;
+        let pw = 2 * tw + 2;
+        let rows = random(4 * pw, &mut rng);
+        let mut halves = vec![0.0; 8 * (tw + 1)];
+        let mut v = vec![0.0; 16 * tw];
+        transform_tile_row(&rows, tw, &mut halves, &mut v, tw, 0);
+        for tx in 0..tw {
+            // Tile tx in lane 0 of each block.
+            let tile: [[f32; LANE]; 16] = std::array::from_fn(|k| {
+                let mut b = [0.0; LANE];
+                b[0] = rows[(k / 4) * pw + 2 * tx + k % 4];
+                b
+            });
+            let want = both_axes_lanes!(bt_l, &tile, 4, 4);
+            for k in 0..16 {
+                assert_eq!(
+                    v[k * tw + tx].to_bits(),
+                    want[k][0].to_bits(),
+                    "tile {tx}, {k}"
+                );
+            }
         }
     }
 
@@ -934,7 +1173,83 @@ mod tests {
                 (y, dw, db, dx)
             })
         };
-        assert_eq!(run(1), run(3));
+        let one = run(1);
+        for threads in [2, 3, 8] {
+            assert!(run(threads) == one, "{threads} threads differ from 1");
+        }
+    }
+
+    #[test]
+    fn results_do_not_depend_on_how_a_batch_is_cut_into_passes() {
+        // Passes of one group, of two, and the whole batch: the groups, and with them every
+        // sum's order, stay the same, so every number does.
+        let mut rng = StdRng::seed_from_u64(11);
+        let d = ConvDims {
+            batch: 13,
+            c_in: 3,
+            c_out: 4,
+            h: 14,
+            w: 14,
+        };
+        let x = random(d.batch * d.c_in * 196, &mut rng);
+        let w = random(d.c_out * d.c_in * 9, &mut rng);
+        let bias = random(d.c_out, &mut rng);
+        let dy = random(d.batch * d.c_out * 196, &mut rng);
+        let dp = random(d.batch * d.c_out * 49, &mut rng);
+        let u = transform_weights(&w, d.c_out, d.c_in);
+        let run = |pass_cols: usize| {
+            let plan = Plan::new(&d, pass_cols);
+            let y = conv_forward_with(&x, &u, &bias, d, true, &plan);
+            let (p, arg) = conv_forward_pooled_with(&x, &u, &bias, d, true, &plan);
+            let (mut dw, mut db) = (vec![0.0; w.len()], vec![0.0; d.c_out]);
+            let full = OutputGrad::Full(&dy);
+            let dx = backward(&x, &u, &full, d, (&mut dw, &mut db), true, &plan);
+            let pooled = OutputGrad::Pooled {
+                dp: &dp,
+                argmax: &arg,
+                dead: u32::MAX,
+            };
+            let (mut dw2, mut db2) = (vec![0.0; w.len()], vec![0.0; d.c_out]);
+            let dx2 = backward(&x, &u, &pooled, d, (&mut dw2, &mut db2), true, &plan);
+            (plan.pass, (y, p, arg), (dw, db, dx), (dw2, db2, dx2))
+        };
+        let whole = run(1 << 20);
+        assert!(whole.0 >= d.batch, "the whole batch in one pass");
+        for pass_cols in [1, 2 * GROUP_COLS] {
+            let other = run(pass_cols);
+            assert!(other.0 < d.batch, "{pass_cols}: {} images a pass", other.0);
+            assert!(other.1 == whole.1, "forward, passes of {} images", other.0);
+            assert!(other.2 == whole.2, "backward, passes of {} images", other.0);
+            assert!(
+                other.3 == whole.3,
+                "pooled backward, passes of {} images",
+                other.0
+            );
+        }
+    }
+
+    #[test]
+    fn no_weight_gradient_product_sums_more_than_one_block_of_gemm() {
+        // gemm 0.19 never cuts an inner dimension of at most 512 (see GROUP_COLS).
+        for side in 1..40 {
+            let d = ConvDims {
+                batch: 300,
+                c_in: 1,
+                c_out: 1,
+                h: side,
+                w: side,
+            };
+            let plan = Plan::new(&d, PASS_COLS);
+            let per_img = side.div_ceil(2).pow(2);
+            assert!(
+                plan.group * per_img <= GROUP_COLS.max(per_img),
+                "side {side}"
+            );
+            assert!(
+                plan.group * per_img <= 512 || plan.group == 1,
+                "side {side}"
+            );
+        }
     }
 
     #[test]
