@@ -191,3 +191,18 @@ fn figures_go_to_a_folder_of_their_own_unless_told_otherwise() {
     assert!(!dir.join("img").exists(), "the default wrote into img/");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn bench_refuses_unknown_models_and_algorithms_in_one_line_naming_the_valid_ones() {
+    let err = one_line_error(&digits(&["bench", "--model", "resnet"]));
+    assert!(err.contains("resnet") && err.contains("`cnn`"), "{err}");
+    let err = one_line_error(&digits(&["bench", "resnet"]));
+    assert!(err.contains("`mlp`"), "{err}");
+    let err = one_line_error(&digits(&["bench", "--conv", "nonsense"]));
+    assert!(
+        err.contains("nonsense") && err.contains("`im2col`") && err.contains("`winograd`"),
+        "{err}"
+    );
+    let err = one_line_error(&digits(&["bench", "--no-such-flag"]));
+    assert!(err.contains("--no-such-flag"), "{err}");
+}

@@ -1,12 +1,14 @@
 //! The same seed gives the same numbers whatever the thread count, shown for whole runs: a CNN
 //! trained for two hundred steps with each convolution algorithm, the MLP through plain
-//! `train()`, and what each then answers on a test set. The kernels' own tests check the parts;
+//! `train()`, and what each then answers on a test set, which the forward-only pass computes
+//! (checked alone too, across its batch split). The kernels' own tests check the parts;
 //! these check that nothing between them (batching, reductions, the optimiser, evaluation)
 //! depends on how many threads there are.
 
 use digits::data::synthetic::blocks;
 use digits::data::Dataset;
-use digits::eval::{evaluate, Evaluation};
+use digits::engine::infer::INFER_BATCH;
+use digits::eval::{evaluate, predict_probabilities, Evaluation};
 use digits::models::{Arch, ConvAlgo, Weights};
 use digits::train::history::EpochRecord;
 use digits::train::{train, Progress, TrainConfig, TrainOptions};
@@ -122,4 +124,43 @@ fn an_mlp_trained_by_plain_train_is_bit_identical_on_one_two_and_three_threads()
         ..TrainConfig::new(Arch::Mlp)
     };
     assert_same_on_every_thread_count("mlp", &cfg);
+}
+
+/// The forward-only pass that evaluation runs gives the same probabilities, bit for bit, on
+/// every thread count: for both published models and both convolution algorithms, on more
+/// images than one of its batches holds, so the split between batches is crossed too.
+#[test]
+fn forward_only_evaluation_is_bit_identical_on_one_two_and_three_threads() {
+    let test = blocks(INFER_BATCH + 100, 4, false);
+    for (arch, conv) in [
+        (Arch::Cnn, ConvAlgo::Winograd),
+        (Arch::Cnn, ConvAlgo::Im2col),
+        (Arch::Mlp, ConvAlgo::default()),
+    ] {
+        let weights = arch.init(8);
+        let net = arch
+            .inference_net(&weights, conv)
+            .expect("fresh weights fit");
+        let on = |threads: usize| -> Vec<u32> {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a thread pool")
+                .install(|| predict_probabilities(&net, &test))
+                .iter()
+                .map(|p| p.to_bits())
+                .collect()
+        };
+        let one = on(1);
+        assert_eq!(one.len(), test.len() * 10);
+        for t in &THREADS[1..] {
+            assert!(on(*t) == one, "{arch} ({conv}): {t} threads differ");
+        }
+        // `evaluate` (the default algorithm) is this same pass.
+        if conv.is_default() {
+            let e = evaluate(arch, &weights, &test).expect("evaluation");
+            let bits: Vec<u32> = e.probabilities.iter().map(|p| p.to_bits()).collect();
+            assert!(bits == one, "{arch}: evaluate runs another pass");
+        }
+    }
 }

@@ -47,7 +47,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use dfdx::tensor::Cpu;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -257,16 +256,14 @@ pub fn adapt(
     if !quiet && !history.is_empty() {
         eprintln!("resuming the adaptation after round {}", history.len());
     }
-    let dev = Cpu::default();
     let rounds = cfg.portions.len();
     while history.len() < rounds {
         let round = history.len() + 1;
         let portion = cfg.portions[round - 1];
         let started = Instant::now();
         let probs = {
-            let mut model = source_cfg.arch.build(&dev, &weights, 0.0)?;
-            model.set_conv(source_cfg.conv);
-            predict_images(model.as_ref(), &dev, &target.images, target.pixels())
+            let net = source_cfg.arch.inference_net(&weights, source_cfg.conv)?;
+            predict_images(&net, &target.images, target.pixels())
         };
         let kept = select_balanced(&probs, portion);
         let mut class_counts = [0usize; 10];
@@ -290,8 +287,8 @@ pub fn adapt(
         };
         let (val_accuracy, val_loss) = if parts.is_empty() {
             // Nothing was kept and no source sampled: the round leaves the model as it is.
-            let model = source_cfg.arch.build(&dev, &weights, 0.0)?;
-            let v = crate::eval::evaluate_model(model.as_ref(), &dev, source_val)?;
+            let net = source_cfg.arch.inference_net(&weights, source_cfg.conv)?;
+            let v = crate::eval::evaluate_net(&net, source_val)?;
             (v.accuracy, v.loss)
         } else {
             let mixed = Dataset::concat(format!("{}+mnist", pseudo.name), &parts)?;

@@ -15,8 +15,9 @@ use serde::Serialize;
 use self::profile::Phase;
 use crate::data::Dataset;
 use crate::engine::gemm::{self, matmul, Layout};
+use crate::engine::infer::INFER_BATCH;
 use crate::eval::predict_probabilities;
-use crate::models::{Arch, Classifier, ConvAlgo};
+use crate::models::{model_net, Arch, Classifier, ConvAlgo};
 use crate::train::optim::{Adam, AdamConfig};
 use crate::train::{beside, gather_batch, train_step};
 
@@ -105,7 +106,10 @@ pub struct ModelBench {
     pub step_gflop: f64,
     pub achieved_gflops: f64,
     pub fraction_of_peak: f64,
+    /// Images per second of the forward-only pass (no tape), [`INFER_BATCH`] images a call.
     pub inference_images_per_second: f64,
+    /// Each layer of the forward-only pass and the kernel that computes it.
+    pub inference_kernels: Vec<String>,
     /// Where a training step's time goes.
     pub shares: Vec<Share>,
     /// Median seconds of a training step whose batches are augmented with the original's
@@ -179,122 +183,205 @@ pub fn keras_augmentation_seconds(batch: usize) -> f64 {
     median(times)
 }
 
-/// Time training steps and inference of one published model on random images.
-pub fn bench_model(arch: Arch, conv: ConvAlgo, cfg: &BenchConfig, peak: &Peak) -> ModelBench {
-    crate::runtime::keep_freed_memory();
-    let dev = Cpu::default();
-    let weights = arch.init(0);
-    let mut model = arch
-        .build(&dev, &weights, arch.default_dropout())
-        .expect("fresh weights fit");
-    model.set_conv(conv);
-    let mut adam = Adam::new(AdamConfig::keras(1e-3), &weights);
-    let data = random_batch(cfg.batch_size * 4, 1);
-    let px = data.pixels();
-    let mut images = vec![0.0f32; cfg.batch_size * px];
-    // Batch `s` into `buf`: its one-hot targets and labels.
-    let batch = |s: usize, buf: &mut [f32]| {
-        let idx: Vec<usize> = (0..cfg.batch_size)
-            .map(|j| (s * cfg.batch_size + j) % data.len())
-            .collect();
-        let onehot = gather_batch(&data, &idx, buf);
-        let labels: Vec<u8> = idx.iter().map(|&i| data.labels[i]).collect();
-        (onehot, labels)
-    };
-    let mut step = |s: usize, model: &mut Box<dyn Classifier>| {
-        let (onehot, labels) = batch(s, &mut images);
+/// What a timed run of training steps gives: each step's seconds, the run's total seconds, and
+/// the profiled phases' seconds.
+struct TimedSteps {
+    times: Vec<f64>,
+    total: f64,
+    phases: Vec<(Phase, f64)>,
+}
+
+/// A model being benchmarked, with its optimiser and the random data its batches come from.
+struct Bench<'a> {
+    cfg: &'a BenchConfig,
+    dev: Cpu,
+    model: Box<dyn Classifier>,
+    adam: Adam,
+    data: Dataset,
+}
+
+impl<'a> Bench<'a> {
+    /// `arch` with fresh weights, its convolutions computed with `conv`.
+    fn new(arch: Arch, conv: ConvAlgo, cfg: &'a BenchConfig) -> Self {
+        let dev = Cpu::default();
+        let weights = arch.init(0);
+        let mut model = arch
+            .build(&dev, &weights, arch.default_dropout())
+            .expect("fresh weights fit");
+        model.set_conv(conv);
+        Bench {
+            cfg,
+            dev,
+            model,
+            adam: Adam::new(AdamConfig::keras(1e-3), &weights),
+            data: random_batch(cfg.batch_size * 4, 1),
+        }
+    }
+
+    /// Batch `s` into `buf`: its one-hot targets and labels.
+    fn batch(&self, s: usize, buf: &mut [f32]) -> (Vec<f32>, Vec<u8>) {
+        batch_of(self.cfg, &self.data, s, buf)
+    }
+
+    /// One training step on `images` (batch `s`'s targets given).
+    fn step(&mut self, s: usize, images: &[f32], onehot: Vec<f32>, labels: &[u8]) {
         train_step(
-            model.as_mut(),
-            &dev,
-            &mut adam,
-            &images,
+            self.model.as_mut(),
+            &self.dev,
+            &mut self.adam,
+            images,
             onehot,
-            &labels,
+            labels,
             s as u64,
         );
-    };
-    let warm_up = Instant::now();
-    step(0, &mut model);
-    // At least `cfg.steps` steps and at least about a second of them: a millisecond-long MLP
-    // step needs hundreds for a median that the machine's noise does not move.
-    let steps = cfg
-        .steps
-        .max((1.0 / warm_up.elapsed().as_secs_f64().max(1e-4)).ceil() as usize)
-        .min(2000);
-    profile::enable(true);
-    let mut times = Vec::with_capacity(steps);
-    let total = Instant::now();
-    for s in 1..=steps {
-        let t = Instant::now();
-        step(s, &mut model);
-        times.push(t.elapsed().as_secs_f64());
     }
-    let total = total.elapsed().as_secs_f64();
-    let phases = profile::totals();
-    profile::enable(false);
 
-    // The same steps with every batch augmented by the original's preset, each batch prepared
-    // on another thread while the previous one trains, as `train` does: what augmenting really
-    // adds to a step, rather than its time alone.
-    let spec = crate::augment::AugmentSpec::preset("keras").expect("the keras preset exists");
-    let prepare = |s: usize, buf: &mut [f32]| {
-        let targets = batch(s, buf);
-        crate::augment::augment_batch(buf, 28, &spec, s as u64);
-        targets
-    };
-    let mut next_images = vec![0.0f32; cfg.batch_size * px];
-    let mut current = prepare(0, &mut images);
-    let mut augmented_times = Vec::with_capacity(steps);
-    for s in 1..=steps {
-        let t = Instant::now();
-        let (onehot, labels) = current;
-        let buf = &mut next_images;
-        (_, current) = beside(
-            || {
-                train_step(
-                    model.as_mut(),
-                    &dev,
-                    &mut adam,
-                    &images,
-                    onehot,
-                    &labels,
-                    s as u64,
-                )
-            },
-            || prepare(s, buf),
-        );
-        std::mem::swap(&mut images, &mut next_images);
-        augmented_times.push(t.elapsed().as_secs_f64());
+    fn image_buffer(&self) -> Vec<f32> {
+        vec![0.0f32; self.cfg.batch_size * self.data.pixels()]
     }
-    let augmented_step_seconds = median(augmented_times);
 
-    let counted: f64 = phases.iter().map(|(_, s)| s).sum();
-    let mut shares: Vec<Share> = phases
+    /// One warm-up step, then at least `cfg.steps` timed steps and at least about a second of
+    /// them (a millisecond-long MLP step needs hundreds for a median that the machine's noise
+    /// does not move), profiled.
+    fn time_steps(&mut self) -> TimedSteps {
+        let mut images = self.image_buffer();
+        let mut run = |bench: &mut Self, s: usize| {
+            let (onehot, labels) = bench.batch(s, &mut images);
+            bench.step(s, &images, onehot, &labels);
+        };
+        let warm_up = Instant::now();
+        run(self, 0);
+        let steps = self
+            .cfg
+            .steps
+            .max((1.0 / warm_up.elapsed().as_secs_f64().max(1e-4)).ceil() as usize)
+            .min(2000);
+        profile::enable(true);
+        let mut times = Vec::with_capacity(steps);
+        let total = Instant::now();
+        for s in 1..=steps {
+            let t = Instant::now();
+            run(self, s);
+            times.push(t.elapsed().as_secs_f64());
+        }
+        let total = total.elapsed().as_secs_f64();
+        let phases = profile::totals();
+        profile::enable(false);
+        TimedSteps {
+            times,
+            total,
+            phases,
+        }
+    }
+
+    /// Median seconds of `steps` steps whose batches are augmented by the original's preset,
+    /// each batch prepared on another thread while the previous one trains, as `train` does:
+    /// what augmenting really adds to a step, rather than its time alone.
+    fn median_augmented_step(&mut self, steps: usize) -> f64 {
+        let spec = crate::augment::AugmentSpec::preset("keras").expect("the keras preset exists");
+        let prepare = |cfg: &BenchConfig, data: &Dataset, s: usize, buf: &mut [f32]| {
+            let targets = batch_of(cfg, data, s, buf);
+            crate::augment::augment_batch(buf, 28, &spec, s as u64);
+            targets
+        };
+        let (mut images, mut next_images) = (self.image_buffer(), self.image_buffer());
+        let mut current = prepare(self.cfg, &self.data, 0, &mut images);
+        let mut times = Vec::with_capacity(steps);
+        // The step borrows the model and optimiser, the preparation the data: apart.
+        let Bench {
+            cfg,
+            dev,
+            model,
+            adam,
+            data,
+        } = self;
+        for s in 1..=steps {
+            let t = Instant::now();
+            let (onehot, labels) = current;
+            let buf = &mut next_images;
+            (_, current) = beside(
+                || {
+                    train_step(
+                        model.as_mut(),
+                        dev,
+                        adam,
+                        &images,
+                        onehot,
+                        &labels,
+                        s as u64,
+                    )
+                },
+                || prepare(cfg, data, s, buf),
+            );
+            std::mem::swap(&mut images, &mut next_images);
+            times.push(t.elapsed().as_secs_f64());
+        }
+        median(times)
+    }
+}
+
+/// Batch `s` of `data` (batches of `cfg.batch_size`, wrapping around) into `buf`: its one-hot
+/// targets and labels.
+fn batch_of(cfg: &BenchConfig, data: &Dataset, s: usize, buf: &mut [f32]) -> (Vec<f32>, Vec<u8>) {
+    let idx: Vec<usize> = (0..cfg.batch_size)
+        .map(|j| (s * cfg.batch_size + j) % data.len())
+        .collect();
+    let onehot = gather_batch(data, &idx, buf);
+    let labels: Vec<u8> = idx.iter().map(|&i| data.labels[i]).collect();
+    (onehot, labels)
+}
+
+/// Each profiled phase's share of `run`'s total time, and the rest (what no phase counted).
+fn step_shares(run: &TimedSteps) -> Vec<Share> {
+    let counted: f64 = run.phases.iter().map(|(_, s)| s).sum();
+    let mut shares: Vec<Share> = run
+        .phases
         .iter()
         .filter(|(p, s)| *s > 0.0 || *p == Phase::Augmentation)
         .map(|(p, s)| Share {
             part: p.name().into(),
-            fraction: s / total,
+            fraction: s / run.total,
         })
         .collect();
     shares.push(Share {
         part: "loss and the rest (dfdx, bookkeeping)".into(),
-        fraction: ((total - counted) / total).max(0.0),
+        fraction: ((run.total - counted) / run.total).max(0.0),
     });
+    shares
+}
 
-    let step_seconds = median(times);
-    let step_gflop = training_flops(arch, cfg.batch_size) / 1e9;
-    let achieved = step_gflop / step_seconds;
-
-    let infer = random_batch(cfg.inference_batch, 2);
-    predict_probabilities(model.as_ref(), &dev, &infer);
+/// Images per second of the forward-only pass ([`crate::engine::infer`]) of `model` over
+/// `images` random images, after one warm-up pass; and the kernels each layer ran on.
+fn time_inference(
+    arch: Arch,
+    model: &dyn Classifier,
+    conv: ConvAlgo,
+    images: usize,
+) -> (f64, Vec<String>) {
+    let net = model_net(arch, model, conv).expect("a built model's weights fit its layout");
+    let infer = random_batch(images, 2);
+    predict_probabilities(&net, &infer);
     let reps = 3;
     let t = Instant::now();
     for _ in 0..reps {
-        predict_probabilities(model.as_ref(), &dev, &infer);
+        predict_probabilities(&net, &infer);
     }
-    let inference_images_per_second = (reps * infer.len()) as f64 / t.elapsed().as_secs_f64();
+    let rate = (reps * infer.len()) as f64 / t.elapsed().as_secs_f64();
+    (rate, net.kernels())
+}
 
+/// Time training steps and inference of one model on random images.
+pub fn bench_model(arch: Arch, conv: ConvAlgo, cfg: &BenchConfig, peak: &Peak) -> ModelBench {
+    crate::runtime::keep_freed_memory();
+    let mut bench = Bench::new(arch, conv, cfg);
+    let run = bench.time_steps();
+    let augmented_step_seconds = bench.median_augmented_step(run.times.len());
+    let shares = step_shares(&run);
+    let step_seconds = median(run.times);
+    let step_gflop = training_flops(arch, cfg.batch_size) / 1e9;
+    let achieved = step_gflop / step_seconds;
+    let (inference_images_per_second, inference_kernels) =
+        time_inference(arch, bench.model.as_ref(), conv, cfg.inference_batch);
     ModelBench {
         model: arch.to_string(),
         conv: arch.has_convolutions().then_some(conv),
@@ -306,6 +393,7 @@ pub fn bench_model(arch: Arch, conv: ConvAlgo, cfg: &BenchConfig, peak: &Peak) -
         achieved_gflops: achieved,
         fraction_of_peak: achieved / peak.gflops,
         inference_images_per_second,
+        inference_kernels,
         shares,
         keras_augmented_step_seconds: augmented_step_seconds,
         keras_augmentation_share: ((augmented_step_seconds - step_seconds)
@@ -367,9 +455,12 @@ impl std::fmt::Display for BenchReport {
             )?;
             writeln!(
                 f,
-                "  inference: {:.0} images/s",
+                "  inference (forward only, {INFER_BATCH} images a call): {:.0} images/s, on",
                 m.inference_images_per_second
             )?;
+            for k in &m.inference_kernels {
+                writeln!(f, "    {k}")?;
+            }
             writeln!(f, "  where a training step's time goes:")?;
             for s in &m.shares {
                 writeln!(f, "    {:<30} {:5.1}%", s.part, 100.0 * s.fraction)?;

@@ -6,12 +6,16 @@ use digits::Result;
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Models to measure (default: both).
+    /// Models to measure (default: both): `mlp`, `cnn`, `mlp-1586`, `mlp-H1-H2` or
+    /// `cnn-C1-C2-DENSE`.
     pub models: Vec<Arch>,
+    /// More models to measure, as with the positional names.
+    #[arg(long = "model", value_delimiter = ',')]
+    pub model: Vec<Arch>,
     /// Fewest training steps timed per model (more when they take under a second).
     #[arg(long, default_value_t = 20)]
     pub steps: usize,
-    /// Convolution algorithms to measure the CNN with (default: both).
+    /// Convolution algorithms to measure the CNN with: `im2col`, `winograd` (default: both).
     #[arg(long, value_delimiter = ',')]
     pub conv: Vec<ConvAlgo>,
     #[arg(long)]
@@ -23,8 +27,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         steps: args.steps.max(1),
         ..Default::default()
     };
-    if !args.models.is_empty() {
-        cfg.archs = args.models.clone();
+    let archs: Vec<Arch> = args.models.iter().chain(&args.model).copied().collect();
+    if !archs.is_empty() {
+        cfg.archs = archs;
     }
     if !args.conv.is_empty() {
         cfg.convs = args.conv.clone();

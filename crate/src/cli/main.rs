@@ -65,7 +65,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return parse_failure(e),
+    };
     // Show whole trial tables; set here, before any thread can read the environment.
     digits::runtime::show_whole_tables();
     match dispatch(&cli) {
@@ -75,6 +78,26 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Help and version print as clap writes them; a bad command line is one line, as every other
+/// error: clap's first line (which names the argument and, for a bad value, the valid ones) and
+/// where to look for the rest.
+fn parse_failure(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid command line");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    eprintln!("error: {first}; see `digits help` for the commands and their options");
+    ExitCode::from(2)
 }
 
 fn dispatch(cli: &Cli) -> Result<()> {

@@ -9,11 +9,14 @@
 //! - [`kernels`]: im2col convolution, pooling and their gradients on plain slices.
 //! - [`winograd`]: Winograd F(2×2, 3×3) convolution and its exact adjoint.
 //! - [`direct`]: the direct 3×3 stencil with ReLU and pooling fused, for few input channels.
+//! - [`infer`]: the forward pass alone on plain slices (evaluation and prediction): no tape,
+//!   weights prepared once, each layer one fused kernel over a large batch.
 //! - [`gemm`]: the matrix products everything above reduces to, and the backend that ran them.
 //! - [`params`]: weights as plain data (named tensors), their initialisation and their layout.
 
 pub mod direct;
 pub mod gemm;
+pub mod infer;
 pub mod kernels;
 pub mod layers;
 pub mod params;

@@ -1,16 +1,12 @@
 //! What a trained model does on a data set: accuracy, per-class accuracy, confusion matrix,
 //! confidence, and the mistakes themselves.
 
-use dfdx::tensor::Cpu;
 use serde::Serialize;
 
 use crate::data::Dataset;
-use crate::models::{Arch, Classifier, Weights};
+use crate::engine::infer::Net;
+use crate::models::{Arch, ConvAlgo, Weights};
 use crate::{Error, Result};
-
-/// Images per inference call: large enough to keep the GEMMs efficient, small enough that the
-/// CNN's activations stay a few hundred MB.
-const EVAL_BATCH: usize = 1000;
 
 /// Check that a data set is in the models' 28×28 input frame.
 pub fn require_mnist_frame(ds: &Dataset) -> Result<()> {
@@ -26,27 +22,17 @@ pub fn require_mnist_frame(ds: &Dataset) -> Result<()> {
     Ok(())
 }
 
-/// Class probabilities (softmax of the logits), `n × 10`, computed in batches.
-pub fn predict_probabilities(model: &dyn Classifier, dev: &Cpu, ds: &Dataset) -> Vec<f32> {
-    predict_images(model, dev, &ds.images, ds.pixels())
+/// Class probabilities (softmax of the logits), `n × 10`, by the forward-only pass.
+pub fn predict_probabilities(net: &Net, ds: &Dataset) -> Vec<f32> {
+    predict_images(net, &ds.images, ds.pixels())
 }
 
 /// Class probabilities of 28×28 images stored one after another (`px` values each), `n × 10`:
 /// what [`predict_probabilities`] computes, for images that come without labels.
-pub fn predict_images(model: &dyn Classifier, dev: &Cpu, images: &[f32], px: usize) -> Vec<f32> {
+pub fn predict_images(net: &Net, images: &[f32], px: usize) -> Vec<f32> {
     crate::runtime::keep_freed_memory();
-    let len = images.len() / px;
-    let mut probs = Vec::with_capacity(len * 10);
-    for start in (0..len).step_by(EVAL_BATCH) {
-        let n = EVAL_BATCH.min(len - start);
-        let logits = model
-            .logits(dev, &images[start * px..(start + n) * px], n)
-            .as_vec();
-        for row in logits.chunks(10) {
-            probs.extend(softmax(row));
-        }
-    }
-    probs
+    let logits = net.logits(images, images.len() / px);
+    logits.chunks(10).flat_map(softmax).collect()
 }
 
 /// Softmax computed in f64 with the maximum subtracted, so large logits cannot overflow.
@@ -199,17 +185,15 @@ pub fn summarise(ds: &Dataset, probabilities: Vec<f32>) -> Evaluation {
     }
 }
 
-/// Evaluate a built model.
-pub fn evaluate_model(model: &dyn Classifier, dev: &Cpu, ds: &Dataset) -> Result<Evaluation> {
+/// Evaluate a forward-only network (see [`crate::models::model_net`] for a built model).
+pub fn evaluate_net(net: &Net, ds: &Dataset) -> Result<Evaluation> {
     require_mnist_frame(ds)?;
-    Ok(summarise(ds, predict_probabilities(model, dev, ds)))
+    Ok(summarise(ds, predict_probabilities(net, ds)))
 }
 
-/// Evaluate weights of a published architecture (the model is built inside the call).
+/// Evaluate weights of an architecture, its convolutions computed by the default algorithm.
 pub fn evaluate(arch: Arch, weights: &Weights, ds: &Dataset) -> Result<Evaluation> {
-    let dev = Cpu::default();
-    let model = arch.build(&dev, weights, 0.0)?;
-    evaluate_model(model.as_ref(), &dev, ds)
+    evaluate_net(&arch.inference_net(weights, ConvAlgo::default())?, ds)
 }
 
 #[cfg(test)]

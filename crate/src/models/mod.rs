@@ -8,6 +8,7 @@
 
 mod cnn;
 mod dynamic;
+mod infer;
 mod mlp;
 
 use std::fmt;
@@ -21,6 +22,7 @@ pub use crate::engine::layers::ConvAlgo;
 pub use crate::engine::params::{init_weights, Init, NamedTensor, Param, ParamSpec, Weights};
 pub use cnn::Cnn;
 pub use dynamic::{CnnDyn, MlpDyn};
+pub use infer::model_net;
 pub use mlp::{Mlp, MlpOne};
 
 use crate::{Error, Result};
@@ -348,14 +350,7 @@ impl Arch {
     /// Build the dfdx model from `weights` (checked against the layout first): typed for the
     /// published architectures, runtime-sized for the variants.
     pub fn build(self, dev: &Cpu, weights: &Weights, dropout: f32) -> Result<Box<dyn Classifier>> {
-        // Only a hand-built value can hold a zero size (parsing refuses them); a layer of no
-        // units has nothing to train.
-        if self.layers().iter().any(|l| l.output.contains(&0)) {
-            return Err(Error::invalid(format!(
-                "architecture `{self}` has a layer of size 0"
-            )));
-        }
-        weights.check_layout(&self.to_string(), &self.layout())?;
+        self.check_weights(weights)?;
         if !(0.0..1.0).contains(&dropout) {
             return Err(Error::invalid(format!(
                 "dropout must be in [0, 1), got {dropout}"
@@ -368,6 +363,18 @@ impl Arch {
             Arch::MlpOf { .. } => Box::new(MlpDyn::from_weights(dev, weights, dropout)),
             Arch::CnnOf { .. } => Box::new(CnnDyn::from_weights(dev, weights, dropout)),
         })
+    }
+
+    /// Check that `weights` fit this architecture, which must have no layer of size 0.
+    fn check_weights(self, weights: &Weights) -> Result<()> {
+        // Only a hand-built value can hold a zero size (parsing refuses them); a layer of no
+        // units has nothing to train.
+        if self.layers().iter().any(|l| l.output.contains(&0)) {
+            return Err(Error::invalid(format!(
+                "architecture `{self}` has a layer of size 0"
+            )));
+        }
+        weights.check_layout(&self.to_string(), &self.layout())
     }
 
     /// A table like Keras's `model.summary()`.

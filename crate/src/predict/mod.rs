@@ -19,14 +19,13 @@
 
 use std::path::{Path, PathBuf};
 
-use dfdx::tensor::Cpu;
 use serde::Serialize;
 
 use crate::data::frame::{resize_image, FRAME};
 use crate::data::raw::{is_image_file, read_image, RawImage};
 use crate::data::{Dataset, Framing};
 use crate::eval::predict_probabilities;
-use crate::models::{Arch, Weights};
+use crate::models::{Arch, ConvAlgo, Weights};
 use crate::plot::{digit_grid, Figure};
 use crate::study::VARIANTS;
 use crate::train::run::load_model;
@@ -241,10 +240,9 @@ pub fn predict_framed(
     let mut per_model = Vec::with_capacity(models.len());
     if n > 0 {
         let ds = Dataset::new("inputs", framed, vec![0; n], FRAME, FRAME, "")?;
-        let dev = Cpu::default();
         for m in models {
-            let model = m.arch.build(&dev, &m.weights, 0.0)?;
-            per_model.push(predict_probabilities(model.as_ref(), &dev, &ds));
+            let net = m.arch.inference_net(&m.weights, ConvAlgo::default())?;
+            per_model.push(predict_probabilities(&net, &ds));
         }
     }
     let mut k = 0;

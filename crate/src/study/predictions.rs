@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::Dataset;
 use crate::eval::{argmax, predict_probabilities, require_mnist_frame};
 use crate::io::write_atomic;
-use crate::models::{Arch, Weights};
+use crate::models::{Arch, ConvAlgo, Weights};
 use crate::{Error, Result};
 
 /// One model's answers on one set: the predicted class and the probability it gave it.
@@ -83,9 +83,8 @@ pub fn save_cache(run_dir: &Path, cache: &PredictionCache) -> Result<()> {
 /// Predict every image of `ds` with a freshly built model.
 pub fn predict(arch: Arch, weights: &Weights, ds: &Dataset) -> Result<Predictions> {
     require_mnist_frame(ds)?;
-    let dev = dfdx::tensor::Cpu::default();
-    let model = arch.build(&dev, weights, 0.0)?;
-    let probs = predict_probabilities(model.as_ref(), &dev, ds);
+    let net = arch.inference_net(weights, ConvAlgo::default())?;
+    let probs = predict_probabilities(&net, ds);
     let mut predicted = Vec::with_capacity(ds.len());
     let mut confidence = Vec::with_capacity(ds.len());
     for row in probs.chunks(10) {

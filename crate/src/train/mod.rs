@@ -34,8 +34,8 @@ use crate::augment::{augment_batch, AugmentSpec};
 use crate::bench::profile::{self, Phase};
 use crate::data::Dataset;
 use crate::engine::mix_seed;
-use crate::eval::{argmax, evaluate_model, require_mnist_frame};
-use crate::models::{export_weights, Arch, Classifier, ConvAlgo, Weights};
+use crate::eval::{argmax, evaluate_net, require_mnist_frame};
+use crate::models::{export_weights, model_net, Arch, Classifier, ConvAlgo, Weights};
 use crate::train::checkpoint::{load_safetensors, save_safetensors};
 use crate::train::history::EpochRecord;
 use crate::train::optim::{Adam, AdamConfig};
@@ -384,7 +384,7 @@ pub fn train(
             train,
             progress,
         )?;
-        let v = evaluate_model(model.as_ref(), &dev, val)?;
+        let v = evaluate_net(&model_net(cfg.arch, model.as_ref(), cfg.conv)?, val)?;
         let record = EpochRecord {
             epoch,
             train_loss,
