@@ -262,7 +262,7 @@ fn a_folder_with_another_adaptation_is_refused_and_the_same_one_reused() {
     } = &source;
     let dir = tmp("finished");
     let cfg = short();
-    assert!(finished_adapt_run(&dir, &cfg, &record, w, &target)
+    assert!(finished_adapt_run(&dir, &cfg, record, w, target)
         .unwrap()
         .is_none());
     let (out, rec) = source.adapt(&dir, &cfg, tr).unwrap();
@@ -275,7 +275,7 @@ fn a_folder_with_another_adaptation_is_refused_and_the_same_one_reused() {
     assert!(rec.target_data.ends_with("+unlabeled"));
     // The same adaptation is reused.
     assert_eq!(
-        finished_adapt_run(&dir, &cfg, &record, w, &target).unwrap(),
+        finished_adapt_run(&dir, &cfg, record, w, target).unwrap(),
         Some(rec.clone())
     );
     // Another seed, another target, other source weights: refused, in one line.
@@ -284,9 +284,9 @@ fn a_folder_with_another_adaptation_is_refused_and_the_same_one_reused() {
     other_w.tensors[0].data[0] += 1.0;
     let other_cfg = AdaptConfig { seed: 6, ..short() };
     for err in [
-        finished_adapt_run(&dir, &other_cfg, &record, w, &target),
-        finished_adapt_run(&dir, &cfg, &record, w, &other_target),
-        finished_adapt_run(&dir, &cfg, &record, &other_w, &target),
+        finished_adapt_run(&dir, &other_cfg, record, w, target),
+        finished_adapt_run(&dir, &cfg, record, w, &other_target),
+        finished_adapt_run(&dir, &cfg, record, &other_w, target),
     ] {
         let err = err.unwrap_err().to_string();
         assert!(
@@ -298,7 +298,7 @@ fn a_folder_with_another_adaptation_is_refused_and_the_same_one_reused() {
     let mut foreign = rec.clone();
     foreign.versions.gemm = Some("OpenBLAS 0.3.21 (Zen kernels)".into());
     digits::adapt::run::save_adapt_record(&dir, &foreign).unwrap();
-    let err = finished_adapt_run(&dir, &cfg, &record, w, &target)
+    let err = finished_adapt_run(&dir, &cfg, record, w, target)
         .unwrap_err()
         .to_string();
     assert!(
@@ -306,7 +306,7 @@ fn a_folder_with_another_adaptation_is_refused_and_the_same_one_reused() {
         "{err}"
     );
     // A trained run's folder is not an adapted run.
-    let err = finished_adapt_run(&src_dir, &cfg, &record, w, &target)
+    let err = finished_adapt_run(src_dir, &cfg, record, w, target)
         .unwrap_err()
         .to_string();
     assert!(err.contains("not the record of an adapted run"), "{err}");
@@ -412,7 +412,7 @@ fn an_empty_or_unreadable_adaptation_record_is_one_line_naming_the_file() {
         let want = format!("{}: adaptation record has {kept} rounds", path.display());
         for err in [
             load_adapt_record(&dir).unwrap_err().to_string(),
-            finished_adapt_run(&dir, &cfg, &record, w, &target)
+            finished_adapt_run(&dir, &cfg, record, w, target)
                 .unwrap_err()
                 .to_string(),
             figures_error(&dir),

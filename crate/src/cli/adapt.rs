@@ -172,7 +172,7 @@ fn print_summary(
     let arch = source.config.arch;
     let last = record.rounds.last().ok_or_else(|| {
         Error::format(
-            run::record_path(&dir),
+            run::record_path(dir),
             "adaptation record has no rounds; delete the folder and run `digits adapt` again",
         )
     })?;
