@@ -4,6 +4,9 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
 use crate::{Error, Result};
 
 /// Write `bytes` to `path` atomically: into a temporary file beside it, flushed to disk, then
@@ -30,6 +33,30 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = fs::remove_file(&tmp);
         Error::io(path, e)
     })
+}
+
+/// Write `record` to `path` as pretty JSON, atomically.
+pub fn write_json<T: Serialize>(path: &Path, record: &T) -> Result<()> {
+    let json = serde_json::to_string_pretty(record).expect("record serialises");
+    write_atomic(path, json.as_bytes())
+}
+
+/// Read the JSON record at `path`. A missing file is [`Error::Missing`] with `missing_hint`;
+/// one that does not parse is a one-line format error saying `unreadable` of the parser's
+/// message.
+pub fn read_json<T: DeserializeOwned>(
+    path: &Path,
+    missing_hint: &str,
+    unreadable: impl FnOnce(serde_json::Error) -> String,
+) -> Result<T> {
+    let text = fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Missing {
+            path: path.to_path_buf(),
+            hint: missing_hint.into(),
+        },
+        _ => Error::io(path, e),
+    })?;
+    serde_json::from_str(&text).map_err(|e| Error::format(path, unreadable(e)))
 }
 
 #[cfg(test)]

@@ -251,30 +251,21 @@ fn adaptation_helps_on_a_shifted_domain() {
 
 #[test]
 fn a_folder_with_another_adaptation_is_refused_and_the_same_one_reused() {
-    let cfg_src = source_config();
-    let (tr, val) = (blocks(300, 1, 0, 0.3), blocks(100, 2, 0, 0.3));
-    let src_dir = tmp("source");
-    let (trained, record): (_, RunRecord) =
-        train_run(&cfg_src, &tr, &val, 0.1, &src_dir, false, Progress::Quiet).unwrap();
-    let target = Unlabeled::from_dataset(blocks(200, 3, 1, 0.3));
+    let source = SourceRun::train("source");
+    let SourceRun {
+        tr,
+        val,
+        dir: src_dir,
+        record,
+        weights: w,
+        target,
+    } = &source;
     let dir = tmp("finished");
     let cfg = short();
-    let w = &trained.weights;
-    assert!(finished_adapt_run(&dir, &cfg, &record, w, &target)
+    assert!(finished_adapt_run(&dir, &cfg, record, w, target)
         .unwrap()
         .is_none());
-    let (out, rec) = adapt_run(
-        &dir,
-        &cfg,
-        &record,
-        w,
-        &tr,
-        &val,
-        &target,
-        false,
-        Progress::Quiet,
-    )
-    .unwrap();
+    let (out, rec) = source.adapt(&dir, &cfg, tr).unwrap();
     // Loaded exactly as a trained run is.
     let (arch, loaded) = load_model(&dir).unwrap();
     assert_eq!(arch, Arch::Mlp);
@@ -284,7 +275,7 @@ fn a_folder_with_another_adaptation_is_refused_and_the_same_one_reused() {
     assert!(rec.target_data.ends_with("+unlabeled"));
     // The same adaptation is reused.
     assert_eq!(
-        finished_adapt_run(&dir, &cfg, &record, w, &target).unwrap(),
+        finished_adapt_run(&dir, &cfg, record, w, target).unwrap(),
         Some(rec.clone())
     );
     // Another seed, another target, other source weights: refused, in one line.
@@ -293,9 +284,9 @@ fn a_folder_with_another_adaptation_is_refused_and_the_same_one_reused() {
     other_w.tensors[0].data[0] += 1.0;
     let other_cfg = AdaptConfig { seed: 6, ..short() };
     for err in [
-        finished_adapt_run(&dir, &other_cfg, &record, w, &target),
-        finished_adapt_run(&dir, &cfg, &record, w, &other_target),
-        finished_adapt_run(&dir, &cfg, &record, &other_w, &target),
+        finished_adapt_run(&dir, &other_cfg, record, w, target),
+        finished_adapt_run(&dir, &cfg, record, w, &other_target),
+        finished_adapt_run(&dir, &cfg, record, &other_w, target),
     ] {
         let err = err.unwrap_err().to_string();
         assert!(
@@ -307,7 +298,7 @@ fn a_folder_with_another_adaptation_is_refused_and_the_same_one_reused() {
     let mut foreign = rec.clone();
     foreign.versions.gemm = Some("OpenBLAS 0.3.21 (Zen kernels)".into());
     digits::adapt::run::save_adapt_record(&dir, &foreign).unwrap();
-    let err = finished_adapt_run(&dir, &cfg, &record, w, &target)
+    let err = finished_adapt_run(&dir, &cfg, record, w, target)
         .unwrap_err()
         .to_string();
     assert!(
@@ -315,27 +306,72 @@ fn a_folder_with_another_adaptation_is_refused_and_the_same_one_reused() {
         "{err}"
     );
     // A trained run's folder is not an adapted run.
-    let err = finished_adapt_run(&src_dir, &cfg, &record, w, &target)
+    let err = finished_adapt_run(src_dir, &cfg, record, w, target)
         .unwrap_err()
         .to_string();
     assert!(err.contains("not the record of an adapted run"), "{err}");
     // Source data other than the run's is refused before any work.
-    let err = adapt_run(
-        &dir,
-        &cfg,
-        &record,
-        w,
-        &val,
-        &val,
-        &target,
-        false,
-        Progress::Quiet,
-    )
-    .unwrap_err()
-    .to_string();
+    let err = source.adapt(&dir, &cfg, val).unwrap_err().to_string();
     assert!(err.contains("not the training data"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
     std::fs::remove_dir_all(src_dir).unwrap();
+}
+
+/// A trained source run in its own folder, with its data and an unlabeled, shifted target:
+/// what the tests of adapted-run folders start from.
+struct SourceRun {
+    tr: Dataset,
+    val: Dataset,
+    dir: std::path::PathBuf,
+    record: RunRecord,
+    weights: Weights,
+    target: Unlabeled,
+}
+
+impl SourceRun {
+    fn train(name: &str) -> SourceRun {
+        let (tr, val) = (blocks(300, 1, 0, 0.3), blocks(100, 2, 0, 0.3));
+        let dir = tmp(name);
+        let (trained, record) = train_run(
+            &source_config(),
+            &tr,
+            &val,
+            0.1,
+            &dir,
+            false,
+            Progress::Quiet,
+        )
+        .unwrap();
+        SourceRun {
+            tr,
+            val,
+            dir,
+            record,
+            weights: trained.weights,
+            target: Unlabeled::from_dataset(blocks(200, 3, 1, 0.3)),
+        }
+    }
+
+    /// Adapt this run to its target into `dir`, quietly and from scratch, claiming
+    /// `source_train` as the run's training data.
+    fn adapt(
+        &self,
+        dir: &std::path::Path,
+        cfg: &AdaptConfig,
+        source_train: &Dataset,
+    ) -> digits::Result<(AdaptOutcome, digits::adapt::run::AdaptRecord)> {
+        adapt_run(
+            dir,
+            cfg,
+            &self.record,
+            &self.weights,
+            source_train,
+            &self.val,
+            &self.target,
+            false,
+            Progress::Quiet,
+        )
+    }
 }
 
 /// The one-line error of `digits figures DIR`, which reads the adaptation record in DIR.
@@ -357,26 +393,16 @@ fn figures_error(dir: &std::path::Path) -> String {
 
 #[test]
 fn an_empty_or_unreadable_adaptation_record_is_one_line_naming_the_file() {
-    let cfg_src = source_config();
-    let (tr, val) = (blocks(300, 1, 0, 0.3), blocks(100, 2, 0, 0.3));
-    let src_dir = tmp("corrupt-source");
-    let (trained, record) =
-        train_run(&cfg_src, &tr, &val, 0.1, &src_dir, false, Progress::Quiet).unwrap();
-    let target = Unlabeled::from_dataset(blocks(200, 3, 1, 0.3));
+    let source = SourceRun::train("corrupt-source");
+    let SourceRun {
+        record,
+        weights: w,
+        target,
+        ..
+    } = &source;
     let dir = tmp("corrupt");
-    let (cfg, w) = (short(), &trained.weights);
-    let (_, rec) = adapt_run(
-        &dir,
-        &cfg,
-        &record,
-        w,
-        &tr,
-        &val,
-        &target,
-        false,
-        Progress::Quiet,
-    )
-    .unwrap();
+    let cfg = short();
+    let (_, rec) = source.adapt(&dir, &cfg, &source.tr).unwrap();
     let path = dir.join("run.json");
     // A record with no rounds, or fewer than its schedule, is refused by every reader.
     for kept in [0, 2] {
@@ -386,7 +412,7 @@ fn an_empty_or_unreadable_adaptation_record_is_one_line_naming_the_file() {
         let want = format!("{}: adaptation record has {kept} rounds", path.display());
         for err in [
             load_adapt_record(&dir).unwrap_err().to_string(),
-            finished_adapt_run(&dir, &cfg, &record, w, &target)
+            finished_adapt_run(&dir, &cfg, record, w, target)
                 .unwrap_err()
                 .to_string(),
             figures_error(&dir),
@@ -404,5 +430,5 @@ fn an_empty_or_unreadable_adaptation_record_is_one_line_naming_the_file() {
     let err = figures_error(&dir);
     assert!(err.contains(&path.display().to_string()), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
-    std::fs::remove_dir_all(src_dir).unwrap();
+    std::fs::remove_dir_all(&source.dir).unwrap();
 }

@@ -50,6 +50,51 @@ fn sample(n: usize, k: usize, rng: &mut StdRng) -> Vec<usize> {
     (0..k.min(n)).map(|_| rng.gen_range(0..n)).collect()
 }
 
+/// Check a layer's gradients of its input, weights and bias (`analytic`) against central
+/// differences of `eval`, the loss as a function of those three values (`at`): a sample of the
+/// input's and the weights' coordinates, every bias.
+fn check_layer(
+    layer: &str,
+    analytic: &[Vec<f32>; 3],
+    at: [&[f32]; 3],
+    eval: impl Fn(&[f32], &[f32], &[f32]) -> f64,
+    rng: &mut StdRng,
+) {
+    for (k, part) in ["dx", "dw", "db"].into_iter().enumerate() {
+        let coords = match k {
+            2 => (0..at[k].len()).collect(),
+            _ => sample(at[k].len(), 20, rng),
+        };
+        check(
+            &format!("{layer} {part}"),
+            &analytic[k],
+            coords.into_iter(),
+            |i, d| {
+                let mut moved = at.map(<[f32]>::to_vec);
+                moved[k][i] += d;
+                eval(&moved[0], &moved[1], &moved[2])
+            },
+        );
+    }
+}
+
+/// A layer with its ReLU fused (output, input, weight and bias gradients) against the plain
+/// layer followed by dfdx's ReLU: the same output, the same gradients up to rounding.
+fn assert_fused_matches(fused: Fused, reference: Fused) {
+    assert_eq!(fused.0, reference.0);
+    for (a, e) in [
+        (&fused.1, &reference.1),
+        (&fused.2, &reference.2),
+        (&fused.3, &reference.3),
+    ] {
+        for (x, y) in a.iter().zip(e.iter()) {
+            assert!((x - y).abs() < 1e-4, "{x} vs {y}");
+        }
+    }
+}
+
+type Fused = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>);
+
 #[test]
 fn conv2d_backward_matches_finite_differences() {
     conv2d_check(ConvAlgo::Im2col, 1..4);
@@ -95,36 +140,12 @@ fn conv2d_check(algo: ConvAlgo, channels: std::ops::Range<usize>) {
         let out = conv2d_3x3(x.leaky_trace(), &wt, &bt, opts);
         let rt = dev.tensor_from_vec(r.clone(), (b, o, h, w));
         let grads = (out * rt).sum().backward();
-        let (gx, gw, gb) = (
+        let grads = [
             grads.get(&x).as_vec(),
             grads.get(&wt).as_vec(),
             grads.get(&bt).as_vec(),
-        );
-        check(
-            "conv dx",
-            &gx,
-            sample(xv.len(), 20, &mut rng).into_iter(),
-            |i, d| {
-                let mut v = xv.clone();
-                v[i] += d;
-                eval(&v, &wv, &bv)
-            },
-        );
-        check(
-            "conv dw",
-            &gw,
-            sample(wv.len(), 20, &mut rng).into_iter(),
-            |i, d| {
-                let mut v = wv.clone();
-                v[i] += d;
-                eval(&xv, &v, &bv)
-            },
-        );
-        check("conv db", &gb, 0..o, |i, d| {
-            let mut v = bv.clone();
-            v[i] += d;
-            eval(&xv, &wv, &v)
-        });
+        ];
+        check_layer("conv", &grads, [&xv, &wv, &bv], eval, &mut rng);
     }
 }
 
@@ -171,36 +192,12 @@ fn dense_backward_matches_finite_differences_and_dfdx_linear() {
         let out = dense(x.leaky_trace(), &wt, &bt, opts);
         let rt = dev.tensor_from_vec(r.clone(), (b, o));
         let grads = (out * rt).sum().backward();
-        let (gx, gw, gb) = (
+        let grads = [
             grads.get(&x).as_vec(),
             grads.get(&wt).as_vec(),
             grads.get(&bt).as_vec(),
-        );
-        check(
-            "dense dx",
-            &gx,
-            sample(xv.len(), 20, &mut rng).into_iter(),
-            |k, d| {
-                let mut v = xv.clone();
-                v[k] += d;
-                eval(&v, &wv, &bv)
-            },
-        );
-        check(
-            "dense dw",
-            &gw,
-            sample(wv.len(), 20, &mut rng).into_iter(),
-            |k, d| {
-                let mut v = wv.clone();
-                v[k] += d;
-                eval(&xv, &v, &bv)
-            },
-        );
-        check("dense db", &gb, 0..o, |k, d| {
-            let mut v = bv.clone();
-            v[k] += d;
-            eval(&xv, &wv, &v)
-        });
+        ];
+        check_layer("dense", &grads, [&xv, &wv, &bv], eval, &mut rng);
     }
 }
 
@@ -234,17 +231,7 @@ fn fused_relu_backward_equals_dfdx_relu_after_plain_dense() {
             g.get(&bt).as_vec(),
         )
     };
-    let (fused, reference) = (run(true), run(false));
-    assert_eq!(fused.0, reference.0);
-    for (a, e) in [
-        (&fused.1, &reference.1),
-        (&fused.2, &reference.2),
-        (&fused.3, &reference.3),
-    ] {
-        for (x, y) in a.iter().zip(e.iter()) {
-            assert!((x - y).abs() < 1e-4, "{x} vs {y}");
-        }
-    }
+    assert_fused_matches(run(true), run(false));
 }
 
 #[test]
@@ -285,17 +272,7 @@ fn fused_relu_check(algo: ConvAlgo) {
             g.get(&bt).as_vec(),
         )
     };
-    let (fused, reference) = (run(true), run(false));
-    assert_eq!(fused.0, reference.0);
-    for (a, e) in [
-        (&fused.1, &reference.1),
-        (&fused.2, &reference.2),
-        (&fused.3, &reference.3),
-    ] {
-        for (x, y) in a.iter().zip(e.iter()) {
-            assert!((x - y).abs() < 1e-4, "{x} vs {y}");
-        }
-    }
+    assert_fused_matches(run(true), run(false));
 }
 
 #[test]

@@ -8,7 +8,6 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use digits::data::fetch::fetch;
 use digits::data::mnist_paper::{example_files, ExampleKind, EXAMPLES};
 use digits::data::paper::{ink_stages, Polarity};
 use digits::data::raw::read_image;
@@ -21,15 +20,12 @@ fn examples_dir() -> PathBuf {
 
 #[test]
 fn the_committed_examples_are_what_the_generator_makes() {
-    let Some(mirror) = common::mirror_or_skip() else {
+    let Some((root, data)) = common::fresh_root_with_data("own-digits") else {
         return;
     };
-    let data = std::env::temp_dir().join(format!("digits-own-digits-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data);
-    fetch(&data, Some(&mirror), false).unwrap();
     let mnist = load_mnist(&data, Split::Test).unwrap();
     let files = example_files(&mnist).unwrap();
-    std::fs::remove_dir_all(&data).unwrap();
+    std::fs::remove_dir_all(&root).unwrap();
     assert_eq!(files.len(), EXAMPLES.len());
     for (rel, bytes) in &files {
         let committed = std::fs::read(examples_dir().join(rel))

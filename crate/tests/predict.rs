@@ -19,6 +19,10 @@ use digits::models::{Arch, Weights};
 use digits::train::checkpoint::save_safetensors;
 use digits::train::{train, Progress, TrainConfig, TrainOptions};
 use image::{ExtendedColorType, ImageEncoder};
+
+#[path = "common/png.rs"]
+mod png_files;
+use png_files::claimed_png;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 fn digits(args: &[&str]) -> Output {
@@ -145,37 +149,6 @@ fn write_rgb_jpeg(path: &Path, w: usize, h: usize, grey: &[u8]) {
         .write_image(&rgb, w as u32, h as u32, ExtendedColorType::Rgb8)
         .unwrap();
     std::fs::write(path, out).unwrap();
-}
-
-/// A PNG whose header claims `w`×`h` grey pixels, with no image data behind it.
-fn claimed_png(w: u32, h: u32) -> Vec<u8> {
-    let chunk = |kind: &[u8; 4], data: &[u8]| {
-        let mut body = kind.to_vec();
-        body.extend(data);
-        let mut c = 0xffff_ffffu32;
-        for &b in &body {
-            c ^= b as u32;
-            for _ in 0..8 {
-                c = if c & 1 != 0 {
-                    0xedb8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-            }
-        }
-        let mut out = (data.len() as u32).to_be_bytes().to_vec();
-        out.extend(body);
-        out.extend((!c).to_be_bytes());
-        out
-    };
-    let mut ihdr = w.to_be_bytes().to_vec();
-    ihdr.extend(h.to_be_bytes());
-    ihdr.extend([8, 0, 0, 0, 0]);
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    out.extend(chunk(b"IHDR", &ihdr));
-    out.extend(chunk(b"IDAT", &[]));
-    out.extend(chunk(b"IEND", &[]));
-    out
 }
 
 /// The same digit as a small dark-on-light PNG and a larger light-on-dark RGB JPEG.

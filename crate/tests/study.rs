@@ -8,7 +8,6 @@ mod common;
 
 use std::path::Path;
 
-use digits::data::fetch::fetch;
 use digits::search::Shard;
 use digits::study::stats::mean_ci;
 use digits::study::{run_shard, run_study, StudyConfig, VARIANTS};
@@ -43,13 +42,9 @@ fn num(s: &str) -> f64 {
 
 #[test]
 fn a_small_study_runs_reuses_and_agrees_with_itself() {
-    let Some(mirror) = common::mirror_or_skip() else {
+    let Some((root, data)) = common::fresh_root_with_data("study-test") else {
         return;
     };
-    let root = std::env::temp_dir().join(format!("digits-study-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    let data = root.join("data");
-    fetch(&data, Some(&mirror), false).unwrap();
     let cfg = StudyConfig {
         variants: vec![VARIANTS[0], VARIANTS[1]],
         seeds: vec![0, 1],
@@ -344,13 +339,9 @@ fn a_small_study_runs_reuses_and_agrees_with_itself() {
 
 #[test]
 fn each_variant_trains_on_its_own_digits_and_pairs_are_the_named_ones() {
-    let Some(mirror) = common::mirror_or_skip() else {
+    let Some((root, data)) = common::fresh_root_with_data("variants-test") else {
         return;
     };
-    let root = std::env::temp_dir().join(format!("digits-variants-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    let data = root.join("data");
-    fetch(&data, Some(&mirror), false).unwrap();
     let named = |n: &str| digits::study::variant_named(n).unwrap();
     let cfg = StudyConfig {
         variants: vec![

@@ -28,6 +28,15 @@ fn config(arch: Arch, epochs: usize) -> TrainConfig {
     }
 }
 
+/// Options that continue the training checkpointed at `ckpt`.
+fn resuming(ckpt: &std::path::Path) -> TrainOptions<'static> {
+    TrainOptions {
+        checkpoint: Some(ckpt.to_path_buf()),
+        resume: true,
+        ..quiet()
+    }
+}
+
 fn tmp(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("digits-train-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -150,17 +159,7 @@ fn interrupted_run_resumes_to_the_uninterrupted_result() {
         let first = train(&cfg, &tr, &val, stop_after_two).unwrap();
         assert!(!first.completed);
         assert_eq!(first.history.len(), 2);
-        let resumed = train(
-            &cfg,
-            &tr,
-            &val,
-            TrainOptions {
-                checkpoint: Some(ckpt.clone()),
-                resume: true,
-                ..quiet()
-            },
-        )
-        .unwrap();
+        let resumed = train(&cfg, &tr, &val, resuming(&ckpt)).unwrap();
         assert!(resumed.completed);
         assert_eq!(
             resumed.weights, whole.weights,
@@ -185,18 +184,9 @@ fn interrupted_run_resumes_to_the_uninterrupted_result() {
             },
         ];
         for other in &others[..if arch == Arch::Cnn { 2 } else { 1 }] {
-            let err = train(
-                other,
-                &tr,
-                &val,
-                TrainOptions {
-                    checkpoint: Some(ckpt.clone()),
-                    resume: true,
-                    ..quiet()
-                },
-            )
-            .unwrap_err()
-            .to_string();
+            let err = train(other, &tr, &val, resuming(&ckpt))
+                .unwrap_err()
+                .to_string();
             assert!(
                 err.contains("different configuration") && !err.contains('\n'),
                 "{err}"
@@ -234,12 +224,7 @@ fn augmented_runs_resume_exactly_and_never_augment_validation() {
         ..quiet()
     };
     assert!(!train(&cfg, &tr, &val, stop_after_two).unwrap().completed);
-    let resume = || TrainOptions {
-        checkpoint: Some(ckpt.clone()),
-        resume: true,
-        ..quiet()
-    };
-    let resumed = train(&cfg, &tr, &val, resume()).unwrap();
+    let resumed = train(&cfg, &tr, &val, resuming(&ckpt)).unwrap();
     assert_eq!(resumed.weights, whole.weights, "resumed weights differ");
     assert_eq!(without_time(&resumed.history), without_time(&whole.history));
     // Another augmentation is another configuration.
@@ -247,7 +232,9 @@ fn augmented_runs_resume_exactly_and_never_augment_validation() {
         augment: Some("keras".parse().unwrap()),
         ..cfg.clone()
     };
-    let err = train(&other, &tr, &val, resume()).unwrap_err().to_string();
+    let err = train(&other, &tr, &val, resuming(&ckpt))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("different configuration"), "{err}");
     // A checkpoint another engine wrote (or one that does not say) would not resume exactly.
     let mut loaded = digits::train::checkpoint::load_safetensors(&ckpt).unwrap();
@@ -259,7 +246,9 @@ fn augmented_runs_resume_exactly_and_never_augment_validation() {
         let sets: Vec<(&str, &digits::models::Weights)> =
             loaded.sets.iter().map(|(k, w)| (k.as_str(), w)).collect();
         digits::train::checkpoint::save_safetensors(&ckpt, &sets, &loaded.metadata).unwrap();
-        let err = train(&cfg, &tr, &val, resume()).unwrap_err().to_string();
+        let err = train(&cfg, &tr, &val, resuming(&ckpt))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("another engine") && !err.contains('\n'),
             "{err}"

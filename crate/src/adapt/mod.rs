@@ -238,14 +238,14 @@ pub fn adapt(
             target.height
         )));
     }
-    let ids = Ids::of(
+    let inputs = Inputs {
         cfg,
         source_cfg,
-        source_weights,
         source_train,
         source_val,
         target,
-    );
+    };
+    let ids = Ids::of(&inputs, source_weights);
     let (mut weights, mut history) = match &opts.checkpoint {
         Some(path) if opts.resume && path.exists() => {
             load_checkpoint(path, &ids, source_cfg, cfg.portions.len())?
@@ -259,73 +259,14 @@ pub fn adapt(
     let rounds = cfg.portions.len();
     while history.len() < rounds {
         let round = history.len() + 1;
-        let portion = cfg.portions[round - 1];
-        let started = Instant::now();
-        let probs = {
-            let net = source_cfg.arch.inference_net(&weights, source_cfg.conv)?;
-            predict_images(&net, &target.images, target.pixels())
-        };
-        let kept = select_balanced(&probs, portion);
-        let mut class_counts = [0usize; 10];
-        for &(_, c) in &kept {
-            class_counts[c as usize] += 1;
-        }
-        let (idx, labels): (Vec<usize>, Vec<u8>) = kept.iter().copied().unzip();
-        let pseudo = target.pseudo_labelled(&idx, &labels, &format!("cbst-round{round}"))?;
-        let n_source = (cfg.source_ratio * kept.len() as f64).round() as usize;
-        let source = source_train.subset(n_source, mix_seed(cfg.seed ^ SOURCE_SALT, round as u64));
-        let parts: Vec<&Dataset> = [&pseudo, &source]
-            .into_iter()
-            .filter(|d| !d.is_empty())
-            .collect();
-        let round_cfg = TrainConfig {
-            epochs: cfg.epochs_per_round,
-            patience: None,
-            seed: mix_seed(cfg.seed ^ ROUND_SALT, round as u64),
-            lr: cfg.lr.unwrap_or(source_cfg.lr),
-            ..source_cfg.clone()
-        };
-        let (val_accuracy, val_loss) = if parts.is_empty() {
-            // Nothing was kept and no source sampled: the round leaves the model as it is.
-            let net = source_cfg.arch.inference_net(&weights, source_cfg.conv)?;
-            let v = crate::eval::evaluate_net(&net, source_val)?;
-            (v.accuracy, v.loss)
-        } else {
-            let mixed = Dataset::concat(format!("{}+mnist", pseudo.name), &parts)?;
-            let out = train(
-                &round_cfg,
-                &mixed,
-                source_val,
-                TrainOptions {
-                    progress: if quiet {
-                        Progress::Quiet
-                    } else {
-                        opts.progress
-                    },
-                    initial: Some(weights),
-                    ..Default::default()
-                },
-            )?;
-            weights = out.weights;
-            let last = out.history.last().expect("at least one epoch ran");
-            (last.val_accuracy, last.val_loss)
-        };
-        let record = RoundRecord {
-            round,
-            portion,
-            kept: kept.len(),
-            class_counts,
-            source_images: source.len(),
-            mnist_val_accuracy: val_accuracy,
-            mnist_val_loss: val_loss,
-            seconds: started.elapsed().as_secs_f64(),
-        };
+        let (next, record) = run_round(&inputs, weights, round, opts.progress)?;
+        weights = next;
         if !quiet {
             eprintln!(
                 "adapt round {round}/{rounds}: kept {} of {} target images ({:.0}% of each class; per class {:?}) + {} MNIST | MNIST val acc {:.2}% | {:.1} s",
                 record.kept,
                 target.len(),
-                100.0 * portion,
+                100.0 * record.portion,
                 record.class_counts,
                 record.source_images,
                 100.0 * record.mnist_val_accuracy,
@@ -345,6 +286,94 @@ pub fn adapt(
     Ok(outcome(weights, history, true))
 }
 
+/// What an adaptation reads besides the weights: the settings, the source run's configuration
+/// and data, and the target's images.
+struct Inputs<'a> {
+    cfg: &'a AdaptConfig,
+    source_cfg: &'a TrainConfig,
+    source_train: &'a Dataset,
+    source_val: &'a Dataset,
+    target: &'a Unlabeled,
+}
+
+/// One round of self-training from `weights`: pseudo-label the target's most confident
+/// images of each class, train on them mixed with a sample of the source, and score on the
+/// source's validation split. Returns the new weights and the round's record.
+fn run_round(
+    inputs: &Inputs,
+    mut weights: Weights,
+    round: usize,
+    progress: Progress,
+) -> Result<(Weights, RoundRecord)> {
+    let Inputs {
+        cfg,
+        source_cfg,
+        source_train,
+        source_val,
+        target,
+    } = *inputs;
+    let portion = cfg.portions[round - 1];
+    let started = Instant::now();
+    let probs = {
+        let net = source_cfg.arch.inference_net(&weights, source_cfg.conv)?;
+        predict_images(&net, &target.images, target.pixels())
+    };
+    let kept = select_balanced(&probs, portion);
+    let mut class_counts = [0usize; 10];
+    for &(_, c) in &kept {
+        class_counts[c as usize] += 1;
+    }
+    let (idx, labels): (Vec<usize>, Vec<u8>) = kept.iter().copied().unzip();
+    let pseudo = target.pseudo_labelled(&idx, &labels, &format!("cbst-round{round}"))?;
+    let n_source = (cfg.source_ratio * kept.len() as f64).round() as usize;
+    let source = source_train.subset(n_source, mix_seed(cfg.seed ^ SOURCE_SALT, round as u64));
+    let parts: Vec<&Dataset> = [&pseudo, &source]
+        .into_iter()
+        .filter(|d| !d.is_empty())
+        .collect();
+    let round_cfg = TrainConfig {
+        epochs: cfg.epochs_per_round,
+        patience: None,
+        seed: mix_seed(cfg.seed ^ ROUND_SALT, round as u64),
+        lr: cfg.lr.unwrap_or(source_cfg.lr),
+        ..source_cfg.clone()
+    };
+    let (val_accuracy, val_loss) = if parts.is_empty() {
+        // Nothing was kept and no source sampled: the round leaves the model as it is.
+        let net = source_cfg.arch.inference_net(&weights, source_cfg.conv)?;
+        let v = crate::eval::evaluate_net(&net, source_val)?;
+        (v.accuracy, v.loss)
+    } else {
+        let mixed = Dataset::concat(format!("{}+mnist", pseudo.name), &parts)?;
+        let out = train(
+            &round_cfg,
+            &mixed,
+            source_val,
+            TrainOptions {
+                progress,
+                initial: Some(weights),
+                ..Default::default()
+            },
+        )?;
+        weights = out.weights;
+        let last = out.history.last().expect("at least one epoch ran");
+        (last.val_accuracy, last.val_loss)
+    };
+    Ok((
+        weights,
+        RoundRecord {
+            round,
+            portion,
+            kept: kept.len(),
+            class_counts,
+            source_images: source.len(),
+            mnist_val_accuracy: val_accuracy,
+            mnist_val_loss: val_loss,
+            seconds: started.elapsed().as_secs_f64(),
+        },
+    ))
+}
+
 fn outcome(weights: Weights, history: Vec<RoundRecord>, completed: bool) -> AdaptOutcome {
     AdaptOutcome {
         weights,
@@ -358,27 +387,23 @@ fn outcome(weights: Weights, history: Vec<RoundRecord>, completed: bool) -> Adap
 struct Ids(BTreeMap<String, String>);
 
 impl Ids {
-    fn of(
-        cfg: &AdaptConfig,
-        source_cfg: &TrainConfig,
-        source_weights: &Weights,
-        source_train: &Dataset,
-        source_val: &Dataset,
-        target: &Unlabeled,
-    ) -> Ids {
+    fn of(inputs: &Inputs, source_weights: &Weights) -> Ids {
         Ids(BTreeMap::from([
             (
                 "adapt_config".into(),
-                serde_json::to_string(cfg).expect("config serialises"),
+                serde_json::to_string(inputs.cfg).expect("config serialises"),
             ),
             (
                 "source_config".into(),
-                serde_json::to_string(source_cfg).expect("config serialises"),
+                serde_json::to_string(inputs.source_cfg).expect("config serialises"),
             ),
             ("source_weights".into(), weights_sha256(source_weights)),
-            ("source_train".into(), source_train.source_sha256.clone()),
-            ("source_val".into(), source_val.source_sha256.clone()),
-            ("target".into(), target.source_sha256.clone()),
+            (
+                "source_train".into(),
+                inputs.source_train.source_sha256.clone(),
+            ),
+            ("source_val".into(), inputs.source_val.source_sha256.clone()),
+            ("target".into(), inputs.target.source_sha256.clone()),
             ("engine".into(), crate::engine::gemm::backend_name()),
         ]))
     }

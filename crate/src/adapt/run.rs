@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{adapt, weights_sha256, AdaptConfig, AdaptOptions, AdaptOutcome, RoundRecord};
 use crate::data::{Dataset, Unlabeled};
-use crate::io::write_atomic;
+use crate::io::{read_json, write_json};
 use crate::models::Weights;
 use crate::train::checkpoint::save_safetensors;
 use crate::train::run::{model_path, record_path, same_engine, EvalSummary, RunRecord, Versions};
@@ -157,25 +157,18 @@ pub fn finished_adapt_run(
 }
 
 pub fn save_adapt_record(dir: &Path, record: &AdaptRecord) -> Result<()> {
-    let json = serde_json::to_string_pretty(record).expect("record serialises");
-    write_atomic(&record_path(dir), json.as_bytes())
+    write_json(&record_path(dir), record)
 }
 
 pub fn load_adapt_record(dir: &Path) -> Result<AdaptRecord> {
     let path = record_path(dir);
-    let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Missing {
-            path: path.clone(),
-            hint: "not a finished adapted run; make one with `digits adapt`".into(),
+    let record: AdaptRecord = read_json(
+        &path,
+        "not a finished adapted run; make one with `digits adapt`",
+        |e| {
+            format!("not the record of an adapted run ({e}); move the folder away, or choose another --out")
         },
-        _ => Error::io(&path, e),
-    })?;
-    let record: AdaptRecord = serde_json::from_str(&text).map_err(|e| {
-        Error::format(
-            &path,
-            format!("not the record of an adapted run ({e}); move the folder away, or choose another --out"),
-        )
-    })?;
+    )?;
     check_rounds(&path, &record)?;
     Ok(record)
 }

@@ -4,18 +4,16 @@
 //! Absolute times on shared machines are noisy; the ratios printed beside them (achieved
 //! GFLOP/s over the peak measured in the same run, shares of the step) are what to compare.
 
-pub mod profile;
-
 use std::time::Instant;
 
 use dfdx::tensor::Cpu;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde::Serialize;
 
-use self::profile::Phase;
 use crate::data::Dataset;
 use crate::engine::gemm::{self, matmul, Layout};
 use crate::engine::infer::INFER_BATCH;
+use crate::engine::profile::{self, Phase};
 use crate::eval::predict_probabilities;
 use crate::models::{model_net, Arch, Classifier, ConvAlgo};
 use crate::train::optim::{Adam, AdamConfig};

@@ -4,11 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use digits::adapt::run::{adapt_run, adapt_run_name, finished_adapt_run, save_adapt_record};
+use digits::adapt::run::{
+    adapt_run, adapt_run_name, finished_adapt_run, save_adapt_record, AdaptRecord,
+};
 use digits::adapt::AdaptConfig;
-use digits::data::{Framing, Unlabeled};
+use digits::data::{Dataset, Framing, Unlabeled};
 use digits::eval::evaluate;
-use digits::train::run::{self, EvalSummary};
+use digits::models::Weights;
+use digits::train::run::{self, EvalSummary, RunRecord};
 use digits::train::Progress;
 use digits::{Error, Result};
 
@@ -65,17 +68,7 @@ pub fn run(data_dir: &Path, a: &AdaptArgs) -> Result<()> {
         seed: a.seed.unwrap_or(source.config.seed),
         ..AdaptConfig::cbst()
     };
-    let run_name = a
-        .run
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| run::run_name(&source.config));
-    let dir = a.out.clone().unwrap_or_else(|| {
-        a.run
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join(adapt_run_name(&run_name, &a.target, a.framing.name()))
-    });
+    let dir = a.out.clone().unwrap_or_else(|| default_dir(a, &source));
     let target = run::try_domain(&a.target, data_dir, a.framing)?.ok_or_else(|| {
         Error::invalid(format!(
             "`{}`: data not found in {}; run `digits data fetch`",
@@ -121,16 +114,16 @@ pub fn run(data_dir: &Path, a: &AdaptArgs) -> Result<()> {
             (outcome.weights, record)
         }
     };
-    let arch = source.config.arch;
-    record.results.clear();
-    for &(spec, framing) in REPORT {
-        match run::try_domain(spec, data_dir, framing)? {
-            Some(ds) => record
-                .results
-                .push(EvalSummary::from(&evaluate(arch, &weights, &ds)?)),
-            None => eprintln!("{spec}: data not found, skipped (run `digits data fetch`)"),
-        }
-    }
+    record.results = report_sets(data_dir, true)?
+        .iter()
+        .map(|ds| {
+            Ok(EvalSummary::from(&evaluate(
+                source.config.arch,
+                &weights,
+                ds,
+            )?))
+        })
+        .collect::<Result<_>>()?;
     save_adapt_record(&dir, &record)?;
     if a.json {
         println!(
@@ -139,9 +132,48 @@ pub fn run(data_dir: &Path, a: &AdaptArgs) -> Result<()> {
         );
         return Ok(());
     }
+    print_summary(data_dir, &dir, &source, &source_weights, &record)
+}
+
+/// The adapted run's folder unless `--out` names one: beside the source run, named after it,
+/// the target and the framing.
+fn default_dir(a: &AdaptArgs, source: &RunRecord) -> PathBuf {
+    let run_name = a
+        .run
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| run::run_name(&source.config));
+    a.run
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(adapt_run_name(&run_name, &a.target, a.framing.name()))
+}
+
+/// The [`REPORT`] sets found in `data_dir`; a missing one is skipped, and said so when `say`.
+fn report_sets(data_dir: &Path, say: bool) -> Result<Vec<Dataset>> {
+    let mut sets = Vec::new();
+    for &(spec, framing) in REPORT {
+        match run::try_domain(spec, data_dir, framing)? {
+            Some(ds) => sets.push(ds),
+            None if say => eprintln!("{spec}: data not found, skipped (run `digits data fetch`)"),
+            None => {}
+        }
+    }
+    Ok(sets)
+}
+
+/// The adapted run's rounds and its accuracy on each report set beside the source run's.
+fn print_summary(
+    data_dir: &Path,
+    dir: &Path,
+    source: &RunRecord,
+    source_weights: &Weights,
+    record: &AdaptRecord,
+) -> Result<()> {
+    let arch = source.config.arch;
     let last = record.rounds.last().ok_or_else(|| {
         Error::format(
-            run::record_path(&dir),
+            run::record_path(dir),
             "adaptation record has no rounds; delete the folder and run `digits adapt` again",
         )
     })?;
@@ -158,18 +190,15 @@ pub fn run(data_dir: &Path, a: &AdaptArgs) -> Result<()> {
             .map(|r| format!("MNIST test {:.2}%", 100.0 * r.accuracy))
             .unwrap_or_else(|| "no MNIST test result".into())
     );
-    let before: Vec<(String, f64)> = {
-        let mut v = Vec::new();
-        for &(spec, framing) in REPORT {
-            if let Some(ds) = run::try_domain(spec, data_dir, framing)? {
-                v.push((
-                    ds.name.clone(),
-                    evaluate(arch, &source_weights, &ds)?.accuracy,
-                ));
-            }
-        }
-        v
-    };
+    let before: Vec<(String, f64)> = report_sets(data_dir, false)?
+        .iter()
+        .map(|ds| {
+            Ok((
+                ds.name.clone(),
+                evaluate(arch, source_weights, ds)?.accuracy,
+            ))
+        })
+        .collect::<Result<_>>()?;
     for r in &record.results {
         let was = before
             .iter()

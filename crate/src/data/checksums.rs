@@ -9,7 +9,6 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::dataset::hex;
 use crate::error::{Error, Result};
 
 /// How a file is stored on disk.
@@ -208,6 +207,16 @@ pub const FILES: &[KnownFile] = &[
 
 pub fn known_file(rel_path: &str) -> Option<&'static KnownFile> {
     FILES.iter().find(|f| f.rel_path == rel_path)
+}
+
+/// Bytes as lowercase hexadecimal, two digits a byte (how sha256 digests are written).
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

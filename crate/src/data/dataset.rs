@@ -18,6 +18,7 @@ use std::fmt;
 use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use sha2::{Digest, Sha256};
 
+use super::checksums::hex;
 use crate::error::{Error, Result};
 
 /// Which half of a data set with an official train/test split.
@@ -233,15 +234,6 @@ impl Dataset {
             source_sha256: format!("{}{suffix}", self.source_sha256),
         }
     }
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 #[cfg(test)]

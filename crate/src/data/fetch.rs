@@ -10,7 +10,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::checksums::{self, known_file, sha256_hex, KnownFile, FILES};
+use super::checksums::{self, sha256_hex, KnownFile, FILES};
 use super::download::download;
 use crate::error::{Error, Result};
 
@@ -413,17 +413,6 @@ fn status_of(data_dir: &Path, file: &KnownFile) -> FileStatus {
     status
 }
 
-/// Looks a file up by its path under the data directory, for callers that name one.
-pub fn file_entry(rel_path: &str) -> Result<&'static KnownFile> {
-    known_file(rel_path).ok_or_else(|| {
-        let names: Vec<&str> = FILES.iter().map(|f| f.rel_path).collect();
-        Error::invalid(format!(
-            "unknown data file `{rel_path}`; known files: {}",
-            names.join(", ")
-        ))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -640,11 +629,5 @@ mod tests {
         assert!(get("semeion/semeion.data")
             .to_string()
             .contains("expected f43228ae"));
-    }
-
-    #[test]
-    fn unknown_entry_lists_known_files() {
-        let e = file_entry("foo").unwrap_err().to_string();
-        assert!(e.contains("usps/usps.t.bz2"), "{e}");
     }
 }

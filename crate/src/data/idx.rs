@@ -223,9 +223,10 @@ pub fn resolve_spec(spec: &str) -> Result<(PathBuf, PathBuf)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
+    /// An IDX image file of `n` images of `rows`×`cols` holding `pixels`.
     pub(crate) fn images_file(n: u32, rows: u32, cols: u32, pixels: &[u8]) -> Vec<u8> {
         let mut v = Vec::new();
         for x in [IMAGES_MAGIC, n, rows, cols] {
@@ -235,7 +236,8 @@ mod tests {
         v
     }
 
-    fn labels_file(labels: &[u8]) -> Vec<u8> {
+    /// An IDX label file holding `labels`.
+    pub(crate) fn labels_file(labels: &[u8]) -> Vec<u8> {
         let mut v = Vec::new();
         for x in [LABELS_MAGIC, labels.len() as u32] {
             v.extend_from_slice(&x.to_be_bytes());

@@ -85,6 +85,7 @@ pub fn load_mnist(data_dir: &Path, split: Split) -> Result<Dataset> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::idx::tests::{images_file, labels_file};
     use crate::data::testutil::TempDir;
 
     #[test]
@@ -104,12 +105,8 @@ mod tests {
         let dir = TempDir::new("mnist-bad");
         std::fs::create_dir_all(dir.join("mnist")).unwrap();
         // A well-formed but tiny IDX file.
-        let mut bytes = Vec::new();
-        for x in [0x0803u32, 1, 28, 28] {
-            bytes.extend_from_slice(&x.to_be_bytes());
-        }
-        bytes.resize(16 + 784, 0);
-        std::fs::write(dir.join("mnist/train-images-idx3-ubyte"), &bytes).unwrap();
+        let bytes = images_file(1, 28, 28, &[0; 784]);
+        std::fs::write(dir.join("mnist/train-images-idx3-ubyte"), bytes).unwrap();
         let e = load_mnist(&dir, Split::Train).unwrap_err();
         assert!(
             e.to_string()
@@ -122,12 +119,8 @@ mod tests {
     fn a_well_formed_but_different_file_fails_its_checksum() {
         let dir = TempDir::new("mnist-sum");
         std::fs::create_dir_all(dir.join("mnist")).unwrap();
-        let mut bytes = Vec::new();
-        for x in [0x0801u32, 60_000] {
-            bytes.extend_from_slice(&x.to_be_bytes());
-        }
-        bytes.resize(8 + 60_000, 0);
-        std::fs::write(dir.join("mnist/train-labels-idx1-ubyte"), &bytes).unwrap();
+        let bytes = labels_file(&[0; 60_000]);
+        std::fs::write(dir.join("mnist/train-labels-idx1-ubyte"), bytes).unwrap();
         let e =
             read_checked(&dir, "train-labels-idx1-ubyte", 60_000, parse_label_file).unwrap_err();
         assert!(matches!(e, Error::Checksum { .. }), "{e}");

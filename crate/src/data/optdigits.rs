@@ -48,6 +48,70 @@ fn header_value(lines: &[&str], key: &str) -> Option<usize> {
     })
 }
 
+/// Refuses a header whose bitmaps are not 32×32, the only size the format's files use.
+fn check_sizes(path: &Path, header: &[&str], fix: &str) -> Result<()> {
+    for key in ["entwidth", "entheight"] {
+        if let Some(v) = header_value(header, key) {
+            if v != SIDE {
+                return Err(Error::format(
+                    path,
+                    format!("header says {key} = {v}, only 32 is supported; {fix}"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads the digit whose 32 bitmap rows start at line index `i` into `images` and returns the
+/// label on the line after them.
+fn read_digit(
+    path: &Path,
+    lines: &[&str],
+    i: usize,
+    fix: &str,
+    images: &mut Vec<f32>,
+) -> Result<u8> {
+    for row in 0..SIDE {
+        let ln = i + row + 1;
+        let Some(line) = lines.get(i + row) else {
+            return Err(line_error(
+                path,
+                ln,
+                format!("file ends inside a digit after {row} of 32 bitmap rows"),
+                fix,
+            ));
+        };
+        let line = line.trim_end();
+        if line.len() != SIDE || !line.bytes().all(|b| b == b'0' || b == b'1') {
+            return Err(line_error(
+                path,
+                ln,
+                format!(
+                    "bitmap row {} of a digit is `{line}`, expected 32 characters 0/1",
+                    row + 1
+                ),
+                fix,
+            ));
+        }
+        images.extend(line.bytes().map(|b| if b == b'1' { 1.0f32 } else { 0.0 }));
+    }
+    let ln = i + SIDE + 1;
+    let label = lines
+        .get(i + SIDE)
+        .ok_or_else(|| line_error(path, ln, "file ends before the digit's label line", fix))?
+        .trim();
+    match label.parse::<u8>() {
+        Ok(d) if d < 10 && label.len() == 1 => Ok(d),
+        _ => Err(line_error(
+            path,
+            ln,
+            format!("label line is `{label}`, expected a digit 0..9"),
+            fix,
+        )),
+    }
+}
+
 /// Parses an `optdigits-orig` file. `path` is only named in errors.
 pub fn parse_optdigits(
     path: &Path,
@@ -67,16 +131,7 @@ pub fn parse_optdigits(
         ));
     }
     let header = &lines[..HEADER_LINES];
-    for key in ["entwidth", "entheight"] {
-        if let Some(v) = header_value(header, key) {
-            if v != SIDE {
-                return Err(Error::format(
-                    path,
-                    format!("header says {key} = {v}, only 32 is supported; {fix}"),
-                ));
-            }
-        }
-    }
+    check_sizes(path, header, fix)?;
     let mut images = Vec::new();
     let mut labels = Vec::new();
     let mut i = HEADER_LINES;
@@ -97,46 +152,7 @@ pub fn parse_optdigits(
             }
             break;
         }
-        for row in 0..SIDE {
-            let ln = i + row + 1;
-            let Some(line) = lines.get(i + row) else {
-                return Err(line_error(
-                    path,
-                    ln,
-                    format!("file ends inside a digit after {row} of 32 bitmap rows"),
-                    fix,
-                ));
-            };
-            let line = line.trim_end();
-            if line.len() != SIDE || !line.bytes().all(|b| b == b'0' || b == b'1') {
-                return Err(line_error(
-                    path,
-                    ln,
-                    format!(
-                        "bitmap row {} of a digit is `{line}`, expected 32 characters 0/1",
-                        row + 1
-                    ),
-                    fix,
-                ));
-            }
-            images.extend(line.bytes().map(|b| if b == b'1' { 1.0f32 } else { 0.0 }));
-        }
-        let ln = i + SIDE + 1;
-        let label = lines
-            .get(i + SIDE)
-            .ok_or_else(|| line_error(path, ln, "file ends before the digit's label line", fix))?
-            .trim();
-        match label.parse::<u8>() {
-            Ok(d) if d < 10 && label.len() == 1 => labels.push(d),
-            _ => {
-                return Err(line_error(
-                    path,
-                    ln,
-                    format!("label line is `{label}`, expected a digit 0..9"),
-                    fix,
-                ))
-            }
-        }
+        labels.push(read_digit(path, &lines, i, fix, &mut images)?);
         i += SIDE + 1;
     }
     if labels.is_empty() {

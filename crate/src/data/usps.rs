@@ -35,6 +35,57 @@ fn check_value(v: f32) -> bool {
     (-1.0 - RANGE_SLACK..=1.0 + RANGE_SLACK).contains(&v)
 }
 
+/// One line of a file being parsed: where its errors point and what they advise.
+#[derive(Clone, Copy)]
+struct Line<'a> {
+    path: &'a Path,
+    ln: usize,
+    fix: &'a str,
+}
+
+impl Line<'_> {
+    fn error(self, what: String) -> Error {
+        line_error(self.path, self.ln, what, self.fix)
+    }
+
+    /// The line's label token as a number in `lo..=hi`; `expected` says what that means.
+    fn label(self, tok: &str, lo: u8, hi: u8, expected: &str) -> Result<u8> {
+        integer_label(tok, lo, hi)
+            .ok_or_else(|| self.error(format!("bad label `{tok}`: expected {expected}")))
+    }
+
+    /// A pixel token at `place`: a number in [-1, 1], brought to [0, 1].
+    fn pixel(self, tok: &str, place: std::fmt::Arguments) -> Result<f32> {
+        let v = finite_f32(tok)
+            .ok_or_else(|| self.error(format!("unparsable number `{tok}` at {place}")))?;
+        if !check_value(v) {
+            return Err(self.error(format!("value {v} at {place} is outside [-1, 1]")));
+        }
+        Ok(to_unit(v))
+    }
+}
+
+/// Each non-blank line of `text`: where it is, its first token (the label) and the rest.
+fn labelled_lines<'a>(
+    path: &'a Path,
+    text: &'a str,
+    fix: &'a str,
+) -> impl Iterator<Item = (Line<'a>, &'a str, std::str::SplitWhitespace<'a>)> {
+    text.lines().enumerate().filter_map(move |(i, line)| {
+        let mut tokens = line.split_whitespace();
+        let label = tokens.next()?;
+        Some((
+            Line {
+                path,
+                ln: i + 1,
+                fix,
+            },
+            label,
+            tokens,
+        ))
+    })
+}
+
 /// Parses the LIBSVM rendering. `path` is only named in errors.
 pub fn parse_libsvm(
     path: &Path,
@@ -45,64 +96,31 @@ pub fn parse_libsvm(
 ) -> Result<Dataset> {
     let mut images = Vec::new();
     let mut labels = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let ln = i + 1;
-        let mut tokens = line.split_whitespace();
-        let Some(label) = tokens.next() else { continue };
-        let digit = integer_label(label, 1, 10).ok_or_else(|| {
-            line_error(
-                path,
-                ln,
-                format!("bad label `{label}`: expected 1..10 (digit + 1)"),
-                fix,
-            )
-        })?;
-        let mut img = [0.0f32; PIXELS];
+    for (at, label, tokens) in labelled_lines(path, text, fix) {
+        let digit = at.label(label, 1, 10, "1..10 (digit + 1)")?;
+        // An omitted feature is 0, mid-grey.
+        let mut img = [to_unit(0.0); PIXELS];
         let mut last = 0usize;
         for tok in tokens {
-            let (idx, val) = tok.split_once(':').ok_or_else(|| {
-                line_error(path, ln, format!("feature `{tok}` is not index:value"), fix)
-            })?;
+            let (idx, val) = tok
+                .split_once(':')
+                .ok_or_else(|| at.error(format!("feature `{tok}` is not index:value")))?;
             let idx: usize = idx
                 .parse()
                 .ok()
                 .filter(|&k| (1..=PIXELS).contains(&k))
                 .ok_or_else(|| {
-                    line_error(
-                        path,
-                        ln,
-                        format!("feature index `{idx}` is not within 1..{PIXELS}"),
-                        fix,
-                    )
+                    at.error(format!("feature index `{idx}` is not within 1..{PIXELS}"))
                 })?;
             if idx <= last {
-                return Err(line_error(
-                    path,
-                    ln,
-                    format!("feature index {idx} after {last}: indices must increase"),
-                    fix,
-                ));
+                return Err(at.error(format!(
+                    "feature index {idx} after {last}: indices must increase"
+                )));
             }
             last = idx;
-            let v = finite_f32(val).ok_or_else(|| {
-                line_error(
-                    path,
-                    ln,
-                    format!("unparsable number `{val}` at feature {idx}"),
-                    fix,
-                )
-            })?;
-            if !check_value(v) {
-                return Err(line_error(
-                    path,
-                    ln,
-                    format!("value {v} at feature {idx} is outside [-1, 1]"),
-                    fix,
-                ));
-            }
-            img[idx - 1] = v;
+            img[idx - 1] = at.pixel(val, format_args!("feature {idx}"))?;
         }
-        images.extend(img.iter().map(|&v| to_unit(v)));
+        images.extend(img);
         labels.push(digit - 1);
     }
     finish(path, name, images, labels, source, fix)
@@ -112,46 +130,17 @@ pub fn parse_libsvm(
 pub fn parse_esl(path: &Path, text: &str, name: &str, source: &str, fix: &str) -> Result<Dataset> {
     let mut images = Vec::new();
     let mut labels = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let ln = i + 1;
-        let mut tokens = line.split_whitespace();
-        let Some(label) = tokens.next() else { continue };
-        let digit = integer_label(label, 0, 9).ok_or_else(|| {
-            line_error(
-                path,
-                ln,
-                format!("bad label `{label}`: expected a digit 0..9"),
-                fix,
-            )
-        })?;
+    for (at, label, tokens) in labelled_lines(path, text, fix) {
+        let digit = at.label(label, 0, 9, "a digit 0..9")?;
         let start = images.len();
         for (k, tok) in tokens.enumerate() {
-            let v = finite_f32(tok).ok_or_else(|| {
-                line_error(
-                    path,
-                    ln,
-                    format!("unparsable number `{tok}` at value {}", k + 1),
-                    fix,
-                )
-            })?;
-            if !check_value(v) {
-                return Err(line_error(
-                    path,
-                    ln,
-                    format!("value {v} at position {} is outside [-1, 1]", k + 1),
-                    fix,
-                ));
-            }
-            images.push(to_unit(v));
+            images.push(at.pixel(tok, format_args!("position {}", k + 1))?);
         }
         let count = images.len() - start;
         if count != PIXELS {
-            return Err(line_error(
-                path,
-                ln,
-                format!("expected {PIXELS} pixel values after the label, found {count}"),
-                fix,
-            ));
+            return Err(at.error(format!(
+                "expected {PIXELS} pixel values after the label, found {count}"
+            )));
         }
         labels.push(digit);
     }
@@ -335,7 +324,7 @@ mod tests {
             (esl_line("1", 257), "found 257"),
             (
                 format!("{} x", esl_line("1", 255)),
-                "unparsable number `x` at value 256",
+                "unparsable number `x` at position 256",
             ),
             (esl_line("1", 255) + " -1.2", "outside [-1, 1]"),
         ];

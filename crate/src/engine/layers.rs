@@ -19,8 +19,9 @@ use rayon::prelude::*;
 
 use super::gemm::{matmul, Layout};
 use super::kernels::{self, ConvDims};
+use super::params::values;
+use super::profile::{self, Phase};
 use super::{direct, mix_seed, winograd};
-use crate::bench::profile::{self, Phase};
 
 // dfdx's `Tensorlike` trait (what `Gradients` keys on) is crate-private, so these helpers are
 // macros: the ghost tensor's concrete type is inferred at each use.
@@ -59,18 +60,6 @@ macro_rules! add_conv_grads {
             add_grad!($grads, &$xg, dx);
         }
     }};
-}
-
-/// A tensor's values as a row-major vector, by one memory copy.
-///
-/// dfdx's `as_vec` walks a strided index per element, which cost this crate's training step
-/// more time than its convolutions; our tensors are contiguous, so their buffer already is
-/// the row-major order. (`copy_into` panics on a buffer of another length, which a broadcast
-/// view would have: the assumption is checked, not trusted.)
-pub fn values<S: Shape, T>(t: &Tensor<S, f32, Cpu, T>) -> Vec<f32> {
-    let mut out = vec![0.0f32; t.shape().num_elements()];
-    t.copy_into(&mut out);
-    out
 }
 
 /// Options of one convolution call.

@@ -125,6 +125,18 @@ pub fn init_weights(arch: &str, layout: &[ParamSpec], seed: u64) -> Weights {
     }
 }
 
+/// A tensor's values as a row-major vector, by one memory copy.
+///
+/// dfdx's `as_vec` walks a strided index per element, which cost this crate's training step
+/// more time than its convolutions; our tensors are contiguous, so their buffer already is
+/// the row-major order. (`copy_into` panics on a buffer of another length, which a broadcast
+/// view would have: the assumption is checked, not trusted.)
+pub fn values<S: Shape, T>(t: &Tensor<S, f32, Cpu, T>) -> Vec<f32> {
+    let mut out = vec![0.0f32; t.shape().num_elements()];
+    t.copy_into(&mut out);
+    out
+}
+
 /// A trainable dfdx tensor seen without its static shape, so that training, optimiser and
 /// checkpoint code can walk any model's parameters in order.
 pub trait Param {
@@ -139,7 +151,7 @@ pub trait Param {
 
 impl<S: Shape> Param for Tensor<S, f32, Cpu> {
     fn values(&self) -> Vec<f32> {
-        super::layers::values(self)
+        values(self)
     }
     fn set_values(&mut self, values: &[f32]) {
         self.copy_from(values);

@@ -65,13 +65,6 @@ impl Cnn {
         let x = dropout(self.dense.forward(x), self.dropout, mix_seed(seed, 1));
         self.dense_1.forward(x)
     }
-
-    /// The first convolution's ReLU output for a batch, `(n, 32, 28, 28)` flattened: the
-    /// feature maps the notebooks draw.
-    pub fn first_feature_maps(&self, dev: &Cpu, images: &[f32], n: usize) -> Vec<f32> {
-        let x = dev.tensor_from_vec(images.to_vec(), (n, Const::<1>, Const::<28>, Const::<28>));
-        crate::engine::layers::values(&self.conv2d.forward(x))
-    }
 }
 
 impl<B: Dim> Module<Tensor<(B, Const<1>, Const<28>, Const<28>), f32, Cpu>> for Cnn {

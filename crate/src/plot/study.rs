@@ -599,7 +599,7 @@ pub fn write_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::study::analysis::AccuracyRow;
+    use crate::study::accuracy::AccuracyRow;
 
     #[test]
     fn comparison_figures_draw_the_mnist_trained_variants_only() {

@@ -30,13 +30,14 @@ use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
 pub use schedule::{Algorithm, Shard};
+use schedule::{PlannedBracket, PlannedRung};
 pub use space::Candidate;
 pub use table::{trials_frame, TrialRecord};
 
 use crate::data::Dataset;
 use crate::engine::mix_seed;
 use crate::eval::require_mnist_frame;
-use crate::io::write_atomic;
+use crate::io::{read_json, write_json};
 use crate::models::{Arch, ConvAlgo};
 use crate::train::history::EpochRecord;
 use crate::train::run::{checkpoint_path, load_history, Versions};
@@ -239,25 +240,28 @@ pub struct SearchRecord {
     pub versions: Versions,
 }
 
+impl SearchRecord {
+    /// The record of a search of `cfg` on these data, by this build.
+    fn of(cfg: &TuneConfig, train: &Dataset, val: &Dataset) -> SearchRecord {
+        SearchRecord {
+            config: cfg.clone(),
+            train_data: train.source_sha256.clone(),
+            val_data: val.source_sha256.clone(),
+            versions: Versions::current(),
+        }
+    }
+}
+
 pub fn record_path(dir: &Path) -> PathBuf {
     dir.join("search.json")
 }
 
 pub fn load_record(dir: &Path) -> Result<SearchRecord> {
-    let path = record_path(dir);
-    let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Missing {
-            path: path.clone(),
-            hint: "not a search folder; start one with `digits tune`".into(),
-        },
-        _ => Error::io(&path, e),
-    })?;
-    serde_json::from_str(&text).map_err(|e| {
-        Error::format(
-            &path,
-            format!("unreadable search record ({e}); delete the folder to start afresh"),
-        )
-    })
+    read_json(
+        &record_path(dir),
+        "not a search folder; start one with `digits tune`",
+        |e| format!("unreadable search record ({e}); delete the folder to start afresh"),
+    )
 }
 
 /// The trial table of the search in `dir`, all shards merged, as a DataFrame.
@@ -295,8 +299,7 @@ fn check_record(dir: &Path, record: &SearchRecord) -> Result<()> {
             return Ok(());
         }
     }
-    let json = serde_json::to_string_pretty(record).expect("record serialises");
-    write_atomic(&record_path(dir), json.as_bytes())
+    write_json(&record_path(dir), record)
 }
 
 fn config_dir(dir: &Path, config: usize) -> PathBuf {
@@ -324,6 +327,120 @@ struct Slot {
     epochs_before: usize,
 }
 
+fn check_shard(shard: Shard) -> Result<()> {
+    if shard.count == 0 || shard.index >= shard.count {
+        return Err(Error::invalid(format!(
+            "bad shard {shard}; write i/n with 0 <= i < n"
+        )));
+    }
+    Ok(())
+}
+
+/// How the search reports (trial lines, or nothing) and how each trial's training does (bars
+/// on a terminal, else nothing: the trial lines say enough in a log).
+fn progress_modes(asked: Progress) -> (Progress, Progress) {
+    match asked {
+        Progress::Quiet => (Progress::Quiet, Progress::Quiet),
+        Progress::Auto | Progress::Bars if std::io::stderr().is_terminal() => {
+            (Progress::Lines, Progress::Bars)
+        }
+        _ => (Progress::Lines, Progress::Quiet),
+    }
+}
+
+/// The configurations a rung continues: the best `keep` of the rung before by validation
+/// score; the others' checkpoints are dropped. `None` when the rung before was cut short by the
+/// trial count, so there is nothing to promote.
+fn promote(
+    dir: &Path,
+    done: &BTreeMap<usize, TrialRecord>,
+    prev: &PlannedRung,
+    keep: usize,
+) -> Result<Option<Vec<usize>>> {
+    let rows: Option<Vec<&TrialRecord>> = (prev.first_trial..prev.first_trial + prev.configs)
+        .map(|t| done.get(&t))
+        .collect();
+    let Some(mut rows) = rows else {
+        return Ok(None);
+    };
+    rows.sort_by(|a, b| table::by_score(a, b));
+    for r in &rows[keep..] {
+        forget(dir, r.config)?;
+    }
+    Ok(Some(rows[..keep].iter().map(|r| r.config).collect()))
+}
+
+/// A trial already in the table must be the one the plan puts in its slot: a table from
+/// another plan is refused rather than mixed in.
+fn check_planned(dir: &Path, r: &TrialRecord, slot: Slot) -> Result<()> {
+    if (r.config, r.epochs, r.bracket, r.rung)
+        == (slot.config, slot.epochs, slot.bracket, slot.rung)
+    {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "{}: trial {} in the table is configuration {} at {} epochs, the search plans configuration {} at {}; delete the folder to start afresh",
+        dir.display(),
+        slot.trial,
+        r.config,
+        r.epochs,
+        slot.config,
+        slot.epochs
+    )))
+}
+
+impl Slot {
+    /// The `j`-th configuration (`config`) of rung `rung` of `bracket`.
+    fn of(bracket: &PlannedBracket, rung: usize, j: usize, config: usize) -> Slot {
+        let planned = &bracket.rungs[rung];
+        Slot {
+            trial: planned.first_trial + j,
+            bracket: bracket.index,
+            rung,
+            config,
+            epochs: planned.epochs,
+            epochs_before: if rung == 0 {
+                0
+            } else {
+                bracket.rungs[rung - 1].epochs
+            },
+        }
+    }
+}
+
+/// The search's first line: what it searches, how much of it this shard runs, what is done.
+fn announce(
+    cfg: &TuneConfig,
+    plan: &[PlannedBracket],
+    shard: Shard,
+    done: &BTreeMap<usize, TrialRecord>,
+    dir: &Path,
+) {
+    let mine = plan.iter().filter(|b| shard.owns(b)).count();
+    let already = done.keys().filter(|&&t| t < cfg.trials).count();
+    eprintln!(
+        "{} search of {} ({}): {} trials in {} brackets, shard {shard} runs {mine}; {already} trials already in {}",
+        cfg.algorithm,
+        cfg.family,
+        space::describe(cfg.family),
+        cfg.trials,
+        plan.len(),
+        dir.display()
+    );
+}
+
+/// Says so when a trial's configuration has epochs beyond the rung before's: an interrupted
+/// training that the trial continues.
+fn say_if_continuing(dir: &Path, slot: Slot) {
+    let before = load_history(&config_dir(dir, slot.config)).map_or(0, |h| h.len());
+    if before > slot.epochs_before {
+        eprintln!(
+            "trial {}: continuing its interrupted training after epoch {before}",
+            slot.trial
+        );
+    }
+}
+
 /// Run (or continue) this shard's part of the search `cfg` in `dir`, training on `train` and
 /// scoring on `val` only.
 pub fn search(
@@ -335,31 +452,13 @@ pub fn search(
 ) -> Result<SearchOutcome> {
     cfg.validate()?;
     let shard = opts.shard;
-    if shard.count == 0 || shard.index >= shard.count {
-        return Err(Error::invalid(format!(
-            "bad shard {shard}; write i/n with 0 <= i < n"
-        )));
-    }
+    check_shard(shard)?;
     require_mnist_frame(train)?;
     require_mnist_frame(val)?;
     let started = Instant::now();
-    let subset;
-    let train = match cfg.subset {
-        Some(n) => {
-            subset = train.subset(n, cfg.seed);
-            &subset
-        }
-        None => train,
-    };
-    check_record(
-        dir,
-        &SearchRecord {
-            config: cfg.clone(),
-            train_data: train.source_sha256.clone(),
-            val_data: val.source_sha256.clone(),
-            versions: Versions::current(),
-        },
-    )?;
+    let subset = cfg.subset.map(|n| train.subset(n, cfg.seed));
+    let train = subset.as_ref().unwrap_or(train);
+    check_record(dir, &SearchRecord::of(cfg, train, val))?;
     let own_file = table::shard_file(dir, shard);
     let mut own = table::read_file(&own_file)?;
     let mut done: BTreeMap<usize, TrialRecord> = table::read_merged(dir)?
@@ -367,25 +466,9 @@ pub fn search(
         .map(|r| (r.trial, r))
         .collect();
     let plan = cfg.plan();
-    let (progress, epoch_progress) = match opts.progress {
-        Progress::Quiet => (Progress::Quiet, Progress::Quiet),
-        Progress::Auto | Progress::Bars if std::io::stderr().is_terminal() => {
-            (Progress::Lines, Progress::Bars)
-        }
-        _ => (Progress::Lines, Progress::Quiet),
-    };
-    let mine = plan.iter().filter(|b| shard.owns(b)).count();
+    let (progress, epoch_progress) = progress_modes(opts.progress);
     if progress != Progress::Quiet {
-        eprintln!(
-            "{} search of {} ({}): {} trials in {} brackets, shard {shard} runs {mine}; {} trials already in {}",
-            cfg.algorithm,
-            cfg.family,
-            space::describe(cfg.family),
-            cfg.trials,
-            plan.len(),
-            done.keys().filter(|&&t| t < cfg.trials).count(),
-            dir.display()
-        );
+        announce(cfg, &plan, shard, &done, dir);
     }
     let (mut ran, mut skipped) = (0, 0);
     let outcome = |done: &BTreeMap<usize, TrialRecord>, ran, skipped, completed| SearchOutcome {
@@ -404,64 +487,26 @@ pub fn search(
         let mut finished_bracket = true;
         for (i, rung) in bracket.rungs.iter().enumerate() {
             if i > 0 {
-                let prev = &bracket.rungs[i - 1];
-                let rows: Option<Vec<&TrialRecord>> = (prev.first_trial
-                    ..prev.first_trial + prev.configs)
-                    .map(|t| done.get(&t))
-                    .collect();
-                // The rung before was cut short by the trial count: nothing to promote.
-                let Some(mut rows) = rows else {
+                let Some(promoted) = promote(dir, &done, &bracket.rungs[i - 1], rung.configs)?
+                else {
                     finished_bracket = false;
                     break;
                 };
-                rows.sort_by(|a, b| table::by_score(a, b));
-                for r in &rows[rung.configs..] {
-                    forget(dir, r.config)?;
-                }
-                members = rows[..rung.configs].iter().map(|r| r.config).collect();
+                members = promoted;
             }
             for (j, &config) in members.iter().enumerate() {
-                let slot = Slot {
-                    trial: rung.first_trial + j,
-                    bracket: bracket.index,
-                    rung: i,
-                    config,
-                    epochs: rung.epochs,
-                    epochs_before: if i == 0 {
-                        0
-                    } else {
-                        bracket.rungs[i - 1].epochs
-                    },
-                };
+                let slot = Slot::of(bracket, i, j, config);
                 if slot.trial >= cfg.trials {
                     finished_bracket = false;
                     break;
                 }
                 if let Some(r) = done.get(&slot.trial) {
-                    if (r.config, r.epochs, r.bracket, r.rung)
-                        != (slot.config, slot.epochs, slot.bracket, slot.rung)
-                    {
-                        return Err(Error::invalid(format!(
-                            "{}: trial {} in the table is configuration {} at {} epochs, the search plans configuration {} at {}; delete the folder to start afresh",
-                            dir.display(),
-                            slot.trial,
-                            r.config,
-                            r.epochs,
-                            slot.config,
-                            slot.epochs
-                        )));
-                    }
+                    check_planned(dir, r, slot)?;
                     skipped += 1;
                     continue;
                 }
                 if progress != Progress::Quiet {
-                    let before = load_history(&config_dir(dir, config)).map_or(0, |h| h.len());
-                    if before > slot.epochs_before {
-                        eprintln!(
-                            "trial {}: continuing its interrupted training after epoch {before}",
-                            slot.trial
-                        );
-                    }
+                    say_if_continuing(dir, slot);
                 }
                 let on_epoch: Option<EpochCallback> = opts
                     .on_epoch

@@ -16,6 +16,11 @@ pub struct Steps {
 }
 
 impl Steps {
+    /// `min, min + step, ..., max`.
+    pub const fn new(min: u16, max: u16, step: u16) -> Steps {
+        Steps { min, max, step }
+    }
+
     pub fn contains(self, v: u16) -> bool {
         (self.min..=self.max).contains(&v) && (v - self.min).is_multiple_of(self.step)
     }
@@ -26,29 +31,13 @@ impl Steps {
 }
 
 /// Units of each of the MLP's two hidden layers.
-pub const MLP_UNITS: Steps = Steps {
-    min: 32,
-    max: 512,
-    step: 32,
-};
+pub const MLP_UNITS: Steps = Steps::new(32, 512, 32);
 /// Filters of the CNN's first convolution.
-pub const CNN_FILTERS_1: Steps = Steps {
-    min: 16,
-    max: 64,
-    step: 16,
-};
+pub const CNN_FILTERS_1: Steps = Steps::new(16, 64, 16);
 /// Filters of the CNN's second convolution, when the draw keeps it (even odds).
-pub const CNN_FILTERS_2: Steps = Steps {
-    min: 32,
-    max: 256,
-    step: 32,
-};
+pub const CNN_FILTERS_2: Steps = Steps::new(32, 256, 32);
 /// Units of the CNN's dense layer.
-pub const CNN_DENSE: Steps = Steps {
-    min: 64,
-    max: 256,
-    step: 64,
-};
+pub const CNN_DENSE: Steps = Steps::new(64, 256, 64);
 /// Dropout rate: 0 to 0.5 in steps of 0.05.
 pub const DROPOUT_MAX: f32 = 0.5;
 const DROPOUT_STEPS: u32 = 10;

@@ -68,44 +68,59 @@ pub fn by_score(a: &TrialRecord, b: &TrialRecord) -> std::cmp::Ordering {
 /// second convolution), `dense_units`) beside `arch`, `dropout` and `lr`: ready for plots of
 /// the score against the trial or any hyperparameter.
 pub fn trials_frame(family: Arch, records: &[TrialRecord]) -> DataFrame {
-    let u = |f: fn(&TrialRecord) -> usize| records.iter().map(|r| f(r) as u64).collect::<Vec<_>>();
-    let mut cols: Vec<Column> = vec![
-        Column::new("trial".into(), u(|r| r.trial)),
-        Column::new("bracket".into(), u(|r| r.bracket)),
-        Column::new("rung".into(), u(|r| r.rung)),
-        Column::new("config".into(), u(|r| r.config)),
-        Column::new(
-            "arch".into(),
-            records
-                .iter()
-                .map(|r| r.arch.to_string())
-                .collect::<Vec<_>>(),
-        ),
+    // polars has no usize columns: counts are u64.
+    let count = |name, f: fn(&TrialRecord) -> usize| column(records, name, |r| f(r) as u64);
+    let mut cols = vec![
+        count("trial", |r| r.trial),
+        count("bracket", |r| r.bracket),
+        count("rung", |r| r.rung),
+        count("config", |r| r.config),
+        column(records, "arch", |r| r.arch.to_string()),
     ];
-    let sizes = |f: fn(Arch) -> Option<u16>| {
-        records
-            .iter()
-            .map(|r| f(r.arch).map(u32::from))
-            .collect::<Vec<_>>()
-    };
+    cols.extend(size_columns(family, records));
+    cols.extend([
+        column(records, "dropout", |r| r.dropout),
+        column(records, "lr", |r| r.lr),
+        count("epochs", |r| r.epochs),
+        count("epochs_run", |r| r.epochs_run),
+        count("best_epoch", |r| r.best_epoch),
+        column(records, "val_loss", |r| r.val_loss),
+        column(records, "val_accuracy", |r| r.val_accuracy),
+        column(records, "seconds", |r| r.seconds),
+        column(records, "seed", |r| r.seed),
+        count("train_images", |r| r.train_images),
+        column(records, "subset", |r| r.subset.map(|n| n as u64)),
+        column(records, "shard", |r| r.shard.to_string()),
+    ]);
+    DataFrame::new(cols).expect("columns of equal length and distinct names")
+}
+
+/// One column of the trial table: `f` of every record.
+fn column<T>(records: &[TrialRecord], name: &str, f: impl Fn(&TrialRecord) -> T) -> Column
+where
+    Series: NamedFrom<Vec<T>, [T]>,
+{
+    Column::new(name.into(), records.iter().map(f).collect::<Vec<_>>())
+}
+
+/// The hyperparameter columns of `family`'s sizes; null where a record's model has no such
+/// size (a CNN without its second convolution has no `filters_2`).
+fn size_columns(family: Arch, records: &[TrialRecord]) -> Vec<Column> {
+    let size =
+        |name, f: fn(Arch) -> Option<u16>| column(records, name, |r| f(r.arch).map(u32::from));
     match family.family() {
         Arch::Mlp => {
-            cols.push(Column::new(
-                "units_1".into(),
-                sizes(|a| match a {
-                    Arch::MlpOf { h1, .. } => Some(h1),
-                    Arch::Mlp => Some(224),
+            fn mlp(a: Arch) -> Option<(u16, u16)> {
+                match a {
+                    Arch::MlpOf { h1, h2 } => Some((h1, h2)),
+                    Arch::Mlp => Some((224, 288)),
                     _ => None,
-                }),
-            ));
-            cols.push(Column::new(
-                "units_2".into(),
-                sizes(|a| match a {
-                    Arch::MlpOf { h2, .. } => Some(h2),
-                    Arch::Mlp => Some(288),
-                    _ => None,
-                }),
-            ));
+                }
+            }
+            vec![
+                size("units_1", |a| mlp(a).map(|m| m.0)),
+                size("units_2", |a| mlp(a).map(|m| m.1)),
+            ]
         }
         _ => {
             fn cnn(a: Arch) -> Option<(u16, Option<u16>, u16)> {
@@ -115,72 +130,14 @@ pub fn trials_frame(family: Arch, records: &[TrialRecord]) -> DataFrame {
                     _ => None,
                 }
             }
-            cols.push(Column::new(
-                "filters_1".into(),
-                sizes(|a| cnn(a).map(|c| c.0)),
-            ));
-            cols.push(Column::new(
-                "conv_2".into(),
-                records
-                    .iter()
-                    .map(|r| cnn(r.arch).map(|c| c.1.is_some()))
-                    .collect::<Vec<_>>(),
-            ));
-            cols.push(Column::new(
-                "filters_2".into(),
-                sizes(|a| cnn(a).and_then(|c| c.1)),
-            ));
-            cols.push(Column::new(
-                "dense_units".into(),
-                sizes(|a| cnn(a).map(|c| c.2)),
-            ));
+            vec![
+                size("filters_1", |a| cnn(a).map(|c| c.0)),
+                column(records, "conv_2", |r| cnn(r.arch).map(|c| c.1.is_some())),
+                size("filters_2", |a| cnn(a).and_then(|c| c.1)),
+                size("dense_units", |a| cnn(a).map(|c| c.2)),
+            ]
         }
     }
-    cols.extend([
-        Column::new(
-            "dropout".into(),
-            records.iter().map(|r| r.dropout).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "lr".into(),
-            records.iter().map(|r| r.lr).collect::<Vec<_>>(),
-        ),
-        Column::new("epochs".into(), u(|r| r.epochs)),
-        Column::new("epochs_run".into(), u(|r| r.epochs_run)),
-        Column::new("best_epoch".into(), u(|r| r.best_epoch)),
-        Column::new(
-            "val_loss".into(),
-            records.iter().map(|r| r.val_loss).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "val_accuracy".into(),
-            records.iter().map(|r| r.val_accuracy).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "seconds".into(),
-            records.iter().map(|r| r.seconds).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "seed".into(),
-            records.iter().map(|r| r.seed).collect::<Vec<_>>(),
-        ),
-        Column::new("train_images".into(), u(|r| r.train_images)),
-        Column::new(
-            "subset".into(),
-            records
-                .iter()
-                .map(|r| r.subset.map(|n| n as u64))
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "shard".into(),
-            records
-                .iter()
-                .map(|r| r.shard.to_string())
-                .collect::<Vec<_>>(),
-        ),
-    ]);
-    DataFrame::new(cols).expect("columns of equal length and distinct names")
 }
 
 /// A compact view for printing: where each trial sits, its configuration and its scores,

@@ -2,6 +2,7 @@
 //! answers; nothing is typed in except the published anchors ([`super::anchors::PUBLISHED`]), which are quoted
 //! beside ours and never mixed with them.
 
+use super::accuracy::AccuracyRow;
 use super::mechanism::{ink_row, InkRow};
 use super::robustness::FAMILIES;
 use super::stats::{
@@ -12,42 +13,6 @@ use super::{SetKind, StudyData, Variant};
 
 /// Bootstrap replicates for each paired interval.
 pub const BOOTSTRAP_REPLICATES: usize = 4000;
-
-/// Accuracy of a variant on a set, over seeds.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AccuracyRow {
-    pub variant: String,
-    pub model: String,
-    pub augment: String,
-    /// The training digits' name ([`super::Source::name`]).
-    pub trained_on: String,
-    pub domain: String,
-    pub framing: String,
-    pub images: usize,
-    pub ci: MeanCi,
-    pub min: f64,
-    pub max: f64,
-}
-
-#[cfg(test)]
-impl AccuracyRow {
-    /// A row of `variant` on the 2,007 USPS test digits in `framing`, over seeds scoring `accs`.
-    pub(crate) fn usps_test(variant: &str, framing: &str, accs: &[f64]) -> AccuracyRow {
-        let v = super::variant_named(variant);
-        AccuracyRow {
-            variant: variant.into(),
-            model: v.map_or("mlp", |v| v.model()).into(),
-            augment: v.map_or("none", |v| v.augmentation()).into(),
-            trained_on: v.map_or("mnist", |v| v.source.name()).into(),
-            domain: "usps-test".into(),
-            framing: framing.into(),
-            images: 2007,
-            ci: mean_ci(accs),
-            min: accs.iter().copied().fold(f64::INFINITY, f64::min),
-            max: accs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        }
-    }
-}
 
 /// One run's accuracy on one set.
 #[derive(Clone, Debug, PartialEq)]

@@ -4,7 +4,7 @@
 //! reader sees which rows are comparable. The published numbers are the only typed-in numbers
 //! of the study; ours are computed from the accuracy table.
 
-use super::analysis::AccuracyRow;
+use super::accuracy::AccuracyRow;
 use super::{variant_named, Source};
 use crate::models::Arch;
 

@@ -7,9 +7,10 @@
 
 use std::path::Path;
 
+use super::accuracy::AccuracyRow;
 use super::analysis::{
-    AccuracyRow, CalibrationRow, ConfusionRow, FramingRow, PairedRow, PairedSummaryRow,
-    PerClassRow, ReliabilityRow, RobustnessRow, RunRow, SeedAccuracyRow, Tables,
+    CalibrationRow, ConfusionRow, FramingRow, PairedRow, PairedSummaryRow, PerClassRow,
+    ReliabilityRow, RobustnessRow, RunRow, SeedAccuracyRow, Tables,
 };
 use super::anchors::AnchorRow;
 use super::markdown::{Csv, Results, Row};

@@ -104,7 +104,7 @@ pub fn engine_change(results_dir: &Path, tables: &Tables) -> Result<Option<Vec<E
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::study::analysis::AccuracyRow;
+    use crate::study::accuracy::AccuracyRow;
 
     #[test]
     fn the_previous_engines_rows_meet_this_studys_where_both_have_them() {

@@ -25,6 +25,7 @@
 //! Notebooks read the study through [`view::StudyView`]: computed from the runs when they are
 //! all here, else the committed tables ([`committed`]) and figures; they never write `results/`.
 
+pub mod accuracy;
 pub mod analysis;
 pub mod anchors;
 pub mod committed;
@@ -510,7 +511,11 @@ pub fn ensure_runs(
 ) -> Result<Vec<RunInfo>> {
     let lines = cfg.progress != Progress::Quiet;
     let mut usps_train: Option<Dataset> = None;
-    let mut targets: Vec<(Framing, Unlabeled)> = Vec::new();
+    let mut targets = Targets {
+        cfg,
+        data_dir,
+        loaded: Vec::new(),
+    };
     let total = cfg.variants.len() * cfg.seeds.len();
     let mut runs = Vec::with_capacity(total);
     for (k, (variant, &seed)) in cfg
@@ -523,8 +528,8 @@ pub fn ensure_runs(
             continue;
         }
         let step = Step { k, total, lines };
-        let dir = variant.run_dir(&cfg.runs_dir, seed);
         let Source::Adapted { framing, .. } = variant.source else {
+            let dir = variant.run_dir(&cfg.runs_dir, seed);
             let digits = match variant.source {
                 Source::UspsTrain => {
                     if usps_train.is_none() {
@@ -545,91 +550,125 @@ pub fn ensure_runs(
             }
             continue;
         };
-        let from = variant
-            .adapted_from()
-            .expect("adapted variants name a study variant");
-        // The source run: reused quietly when the list trained it already.
-        let source_dir = from.run_dir(&cfg.runs_dir, seed);
-        let (train_set, val_set) = training_data(cfg, mnist_train, seed);
-        let source = match run::finished_run(
-            &source_dir,
-            &from.config(seed, cfg.epochs),
-            cfg.val_split,
-            &train_set,
-        )? {
-            Some(record) => Some(record),
-            None => trained_run(cfg, &from, seed, mnist_train, step)?,
-        };
-        let Some(source) = source else {
+        if let Some(info) =
+            adapted_run(cfg, variant, seed, framing, mnist_train, &mut targets, step)?
+        {
+            runs.push(info);
+        }
+    }
+    Ok(runs)
+}
+
+/// The adapted run of `variant` (adapted in `framing`) with `seed`: its source run trained
+/// first if need be, then adapted, or both reused. `None` when `--only-finished` leaves it out.
+fn adapted_run(
+    cfg: &StudyConfig,
+    variant: &Variant,
+    seed: u64,
+    framing: Framing,
+    mnist_train: &Dataset,
+    targets: &mut Targets,
+    step: Step,
+) -> Result<Option<RunInfo>> {
+    let dir = variant.run_dir(&cfg.runs_dir, seed);
+    let from = variant
+        .adapted_from()
+        .expect("adapted variants name a study variant");
+    // The source run: reused quietly when the list trained it already.
+    let source_dir = from.run_dir(&cfg.runs_dir, seed);
+    let (train_set, val_set) = training_data(cfg, mnist_train, seed);
+    let source = match run::finished_run(
+        &source_dir,
+        &from.config(seed, cfg.epochs),
+        cfg.val_split,
+        &train_set,
+    )? {
+        Some(record) => Some(record),
+        None => trained_run(cfg, &from, seed, mnist_train, step)?,
+    };
+    let Some(source) = source else {
+        step.say(
+            &dir,
+            format_args!(
+                "its source run {} is not finished, left out (--only-finished)",
+                source_dir.display()
+            ),
+        );
+        return Ok(None);
+    };
+    let target = targets.get(framing)?;
+    let (_, source_weights) = load_model(&source_dir)?;
+    let acfg = AdaptConfig {
+        seed,
+        ..cfg.adaptation.clone()
+    };
+    let adaptation = match finished_adapt_run(&dir, &acfg, &source, &source_weights, target)? {
+        Some(record) => {
+            step.say(&dir, format_args!("reused (adapted)"));
+            record
+        }
+        None if cfg.only_finished => {
+            step.say(
+                &dir,
+                format_args!("not finished, left out (--only-finished)"),
+            );
+            return Ok(None);
+        }
+        None => {
             step.say(
                 &dir,
                 format_args!(
-                    "its source run {} is not finished, left out (--only-finished)",
-                    source_dir.display()
+                    "adapting {} to {} images of {} ({} rounds){}",
+                    from.name,
+                    target.len(),
+                    target.name,
+                    acfg.portions.len(),
+                    resuming(&crate::adapt::run::adapt_checkpoint_path(&dir))
                 ),
             );
-            continue;
-        };
-        if !targets.iter().any(|(f, _)| *f == framing) {
-            targets.push((framing, adaptation_target(cfg, data_dir, framing)?));
+            adapt_run(
+                &dir,
+                &acfg,
+                &source,
+                &source_weights,
+                &train_set,
+                &val_set,
+                target,
+                true,
+                cfg.progress,
+            )?
+            .1
         }
-        let target = &targets
+    };
+    Ok(Some(RunInfo {
+        variant: *variant,
+        seed,
+        dir,
+        record: source,
+        adaptation: Some(adaptation),
+    }))
+}
+
+/// The adaptation targets' images, each framing read once for the whole list.
+struct Targets<'a> {
+    cfg: &'a StudyConfig,
+    data_dir: &'a Path,
+    loaded: Vec<(Framing, Unlabeled)>,
+}
+
+impl Targets<'_> {
+    fn get(&mut self, framing: Framing) -> Result<&Unlabeled> {
+        if !self.loaded.iter().any(|(f, _)| *f == framing) {
+            let target = adaptation_target(self.cfg, self.data_dir, framing)?;
+            self.loaded.push((framing, target));
+        }
+        Ok(&self
+            .loaded
             .iter()
             .find(|(f, _)| *f == framing)
             .expect("just read")
-            .1;
-        let (_, source_weights) = load_model(&source_dir)?;
-        let acfg = AdaptConfig {
-            seed,
-            ..cfg.adaptation.clone()
-        };
-        let adaptation = match finished_adapt_run(&dir, &acfg, &source, &source_weights, target)? {
-            Some(record) => {
-                step.say(&dir, format_args!("reused (adapted)"));
-                record
-            }
-            None if cfg.only_finished => {
-                step.say(
-                    &dir,
-                    format_args!("not finished, left out (--only-finished)"),
-                );
-                continue;
-            }
-            None => {
-                step.say(
-                    &dir,
-                    format_args!(
-                        "adapting {} to {} images of {} ({} rounds){}",
-                        from.name,
-                        target.len(),
-                        target.name,
-                        acfg.portions.len(),
-                        resuming(&crate::adapt::run::adapt_checkpoint_path(&dir))
-                    ),
-                );
-                adapt_run(
-                    &dir,
-                    &acfg,
-                    &source,
-                    &source_weights,
-                    &train_set,
-                    &val_set,
-                    target,
-                    true,
-                    cfg.progress,
-                )?
-                .1
-            }
-        };
-        runs.push(RunInfo {
-            variant: *variant,
-            seed,
-            dir,
-            record: source,
-            adaptation: Some(adaptation),
-        });
+            .1)
     }
-    Ok(runs)
 }
 
 /// Where run `k` of the list stands, for its progress line.
@@ -879,6 +918,32 @@ fn predict_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_study_names_its_runs_as_digits_train_does() {
+        for v in VARIANTS {
+            for seed in [0, 4] {
+                let cfg = v.config(seed, 30);
+                let want = match v.source {
+                    // MNIST-trained runs are `digits train`'s folders, so hand-trained ones are reused.
+                    Source::Mnist => run::run_name(&cfg),
+                    // Others name their training digits too, never a `digits train` folder.
+                    Source::UspsTrain => format!("{}-usps-esl-train-seed{seed}", cfg.arch),
+                    // Adapted ones are `digits adapt`'s default folder beside their source run.
+                    Source::Adapted { from, framing } => {
+                        format!("{from}-seed{seed}-adapt-usps-esl-train-{framing}")
+                    }
+                };
+                assert_eq!(
+                    v.run_dir(Path::new("runs"), seed),
+                    Path::new("runs").join(&want)
+                );
+                if v.source == Source::Mnist {
+                    assert_eq!(want, format!("{}-seed{seed}", v.name));
+                }
+            }
+        }
+    }
 
     #[test]
     fn adapted_variants_start_from_an_mnist_variant_of_their_own_architecture() {

@@ -500,7 +500,7 @@ Files:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::study::analysis::AccuracyRow;
+    use crate::study::accuracy::AccuracyRow;
 
     #[test]
     fn the_grid_puts_each_variant_on_a_row_and_each_set_in_a_column() {

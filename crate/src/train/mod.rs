@@ -31,9 +31,9 @@ use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::augment::{augment_batch, AugmentSpec};
-use crate::bench::profile::{self, Phase};
 use crate::data::Dataset;
 use crate::engine::mix_seed;
+use crate::engine::profile::{self, Phase};
 use crate::eval::{argmax, evaluate_net, require_mnist_frame};
 use crate::models::{export_weights, model_net, Arch, Classifier, ConvAlgo, Weights};
 use crate::train::checkpoint::{load_safetensors, save_safetensors};

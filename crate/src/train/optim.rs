@@ -87,19 +87,23 @@ mod tests {
     use super::*;
     use crate::models::NamedTensor;
 
-    #[test]
-    fn first_step_moves_each_weight_by_the_learning_rate_against_its_gradient() {
-        // With bias correction, Adam's first step is lr · g/|g| (up to epsilon).
+    /// Adam at learning rate `lr` over one tensor holding `data`, and a copy of `data` to step.
+    fn one_tensor(data: &[f32], lr: f32) -> (Adam, Vec<f32>) {
         let w = Weights {
             arch: "t".into(),
             tensors: vec![NamedTensor {
                 name: "x".into(),
-                shape: vec![3],
-                data: vec![1.0, 2.0, 3.0],
+                shape: vec![data.len()],
+                data: data.to_vec(),
             }],
         };
-        let mut adam = Adam::new(AdamConfig::keras(0.01), &w);
-        let mut p = w.tensors[0].data.clone();
+        (Adam::new(AdamConfig::keras(lr), &w), data.to_vec())
+    }
+
+    #[test]
+    fn first_step_moves_each_weight_by_the_learning_rate_against_its_gradient() {
+        // With bias correction, Adam's first step is lr · g/|g| (up to epsilon).
+        let (mut adam, mut p) = one_tensor(&[1.0, 2.0, 3.0], 0.01);
         let alpha = adam.begin_step();
         adam.update(0, alpha, &mut p, &[0.5, -2.0, 0.0]);
         assert!(
@@ -110,16 +114,7 @@ mod tests {
 
     #[test]
     fn minimises_a_quadratic() {
-        let w = Weights {
-            arch: "t".into(),
-            tensors: vec![NamedTensor {
-                name: "x".into(),
-                shape: vec![2],
-                data: vec![3.0, -4.0],
-            }],
-        };
-        let mut adam = Adam::new(AdamConfig::keras(0.05), &w);
-        let mut p = w.tensors[0].data.clone();
+        let (mut adam, mut p) = one_tensor(&[3.0, -4.0], 0.05);
         for _ in 0..2000 {
             let g: Vec<f32> = p.iter().map(|x| 2.0 * x).collect();
             let alpha = adam.begin_step();

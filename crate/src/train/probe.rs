@@ -13,6 +13,7 @@ use dfdx::tensor::Cpu;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::data::checksums::hex;
 use crate::data::Dataset;
 use crate::engine::mix_seed;
 use crate::models::{Arch, Weights};
@@ -123,10 +124,6 @@ pub fn probe_steps(
     }
     state.weights = crate::models::export_weights(state.arch, model.as_ref());
     Ok(out)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

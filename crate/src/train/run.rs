@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{load_domain, load_mnist, Dataset, Framing, Split};
 use crate::eval::Evaluation;
-use crate::io::write_atomic;
+use crate::io::{read_json, write_json};
 use crate::models::{Arch, Weights};
 use crate::train::checkpoint::{load_safetensors, save_safetensors};
 use crate::train::history::{history_frame, save_csv, EpochRecord};
@@ -262,25 +262,15 @@ pub fn train_or_reuse(
 }
 
 pub fn save_record(dir: &Path, record: &RunRecord) -> Result<()> {
-    let json = serde_json::to_string_pretty(record).expect("record serialises");
-    write_atomic(&record_path(dir), json.as_bytes())
+    write_json(&record_path(dir), record)
 }
 
 pub fn load_record(dir: &Path) -> Result<RunRecord> {
-    let path = record_path(dir);
-    let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Missing {
-            path: path.clone(),
-            hint: "not a finished run folder; train one with `digits train`".into(),
-        },
-        _ => Error::io(&path, e),
-    })?;
-    serde_json::from_str(&text).map_err(|e| {
-        Error::format(
-            &path,
-            format!("unreadable run record ({e}); train the run again"),
-        )
-    })
+    read_json(
+        &record_path(dir),
+        "not a finished run folder; train one with `digits train`",
+        |e| format!("unreadable run record ({e}); train the run again"),
+    )
 }
 
 /// The final weights with the run's record in the file's metadata.
@@ -366,33 +356,6 @@ mod tests {
             ..TrainConfig::new(Arch::Mlp)
         };
         assert_eq!(run_name(&custom), "mlp-rotate5_shift0.1-seed0");
-    }
-
-    #[test]
-    fn the_study_names_its_runs_as_digits_train_does() {
-        use crate::study::{Source, VARIANTS};
-        for v in VARIANTS {
-            for seed in [0, 4] {
-                let cfg = v.config(seed, 30);
-                let want = match v.source {
-                    // MNIST-trained runs are `digits train`'s folders, so hand-trained ones are reused.
-                    Source::Mnist => run_name(&cfg),
-                    // Others name their training digits too, never a `digits train` folder.
-                    Source::UspsTrain => format!("{}-usps-esl-train-seed{seed}", cfg.arch),
-                    // Adapted ones are `digits adapt`'s default folder beside their source run.
-                    Source::Adapted { from, framing } => {
-                        format!("{from}-seed{seed}-adapt-usps-esl-train-{framing}")
-                    }
-                };
-                assert_eq!(
-                    v.run_dir(Path::new("runs"), seed),
-                    Path::new("runs").join(&want)
-                );
-                if v.source == Source::Mnist {
-                    assert_eq!(want, format!("{}-seed{seed}", v.name));
-                }
-            }
-        }
     }
 
     #[test]
