@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::data::frame::{frame_any, ink_box, Framing, BOX, FRAME};
-use crate::data::paper::Polarity;
+use crate::data::paper::{find_ink, Polarity};
 use crate::data::raw::decode_image;
 use crate::data::RawImage;
 use crate::models::Arch;
@@ -52,7 +52,7 @@ pub struct Preparation {
 pub struct Reading {
     /// Resized first, then framed.
     pub preparations: Vec<Preparation>,
-    /// The longer side of the ink's box in the resized 28×28, as a share of the frame's side.
+    /// How much of the resized 28×28 the digit spans (see `span`), in [0, 1].
     pub span: f32,
     pub sentence: String,
 }
@@ -88,9 +88,7 @@ fn read_image(img: &RawImage, polarity: Option<Polarity>, models: &[Model]) -> R
     };
     let resized = prepare(Framing::Resize).ok_or_else(blank)?;
     let framed = prepare(Framing::MnistFrame).ok_or_else(blank)?;
-    let span = ink_box(&resized, FRAME)
-        .map(|(x0, y0, x1, y1)| (x1 - x0).max(y1 - y0) as f32 / FRAME as f32)
-        .unwrap_or(0.0);
+    let span = span(img, polarity);
     let answers = answer_frames([resized.clone(), framed.clone()].concat(), models)?;
     let kinds: Vec<&'static str> = models.iter().map(|m| kind(m.arch)).collect();
     let preparation = |framing: Framing, name, image: Vec<f32>, answers: &Vec<_>| Preparation {
@@ -120,6 +118,18 @@ fn read_image(img: &RawImage, polarity: Option<Polarity>, models: &[Model]) -> R
         span,
         sentence,
     })
+}
+
+/// How much of the resized frame the digit spans: its ink's box (the ink found on the paper,
+/// as `mnist-frame` finds it, so a photo's grey paper does not count) over the image's size,
+/// the larger of the two sides' shares, since resizing stretches each side on its own.
+fn span(img: &RawImage, polarity: Option<Polarity>) -> f32 {
+    find_ink(&img.pixels, img.width, img.height, polarity)
+        .and_then(|ink| {
+            let (x0, y0, x1, y1) = ink_box(&ink.pixels, ink.width)?;
+            Some(((x1 - x0) as f32 / ink.width as f32).max((y1 - y0) as f32 / ink.height as f32))
+        })
+        .unwrap_or(0.0)
 }
 
 /// `MLP` or `CNN`.

@@ -143,9 +143,9 @@ fn refuse(status: StatusCode, message: &str) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// The body, or the refusal of one that was too large or broke off.
-fn body(body: std::result::Result<Bytes, BytesRejection>) -> std::result::Result<Bytes, Response> {
-    body.map_err(|e| match e.status() {
+/// The refusal of a body that was too large or broke off.
+fn refused(e: BytesRejection) -> Response {
+    match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
             &format!(
@@ -154,27 +154,28 @@ fn body(body: std::result::Result<Bytes, BytesRejection>) -> std::result::Result
             ),
         ),
         status => refuse(status, &e.body_text()),
-    })
+    }
 }
 
 async fn draw(
     State(models): State<Arc<Vec<Model>>>,
     bytes: std::result::Result<Bytes, BytesRejection>,
 ) -> Response {
-    let bytes = match body(bytes) {
+    let bytes = match bytes {
         Ok(b) => b,
-        Err(refused) => return refused,
+        Err(e) => return refused(e),
     };
-    let drawing: Drawing =
-        match serde_json::from_slice(&bytes) {
-            Ok(d) => d,
-            Err(e) => return refuse(
+    let drawing: Drawing = match serde_json::from_slice(&bytes) {
+        Ok(d) => d,
+        Err(e) => {
+            return refuse(
                 StatusCode::BAD_REQUEST,
                 &format!(
                     "not a drawing ({e}); send {{\"pixels\": [784 or 78400 numbers in [0, 1]]}}"
                 ),
-            ),
-        };
+            )
+        }
+    };
     answer(move || read_drawing(&drawing, &models)).await
 }
 
@@ -182,9 +183,9 @@ async fn photo(
     State(models): State<Arc<Vec<Model>>>,
     bytes: std::result::Result<Bytes, BytesRejection>,
 ) -> Response {
-    let bytes = match body(bytes) {
+    let bytes = match bytes {
         Ok(b) => b,
-        Err(refused) => return refused,
+        Err(e) => return refused(e),
     };
     if !is_png_or_jpeg(&bytes) {
         return refuse(
