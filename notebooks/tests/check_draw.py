@@ -116,7 +116,9 @@ class Page:
         self.console_errors, self.elsewhere = [], []
         page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
         page.on("pageerror", lambda e: self.console_errors.append(str(e)))
-        page.on("request", lambda r: r.url.startswith(base) or self.elsewhere.append(r.url))
+        # The page's own photo preview is a blob: URL of its origin; anything else is another host.
+        page.on("request", lambda r: r.url.startswith((base, "blob:" + base, "data:"))
+                or self.elsewhere.append(r.url))
 
     def updates(self):
         return int(self.page.evaluate("document.body.dataset.updates || '0'"))
