@@ -12,7 +12,7 @@ DIGITS := $(DIGITS_DEV)
 
 .PHONY: test lint unit smoke study data bin
 
-test: lint unit smoke env-test notebooks-test browser-test
+test: lint unit smoke env-test notebooks-test browser-test draw-test
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -137,6 +137,20 @@ browser-test: notebooks-setup data
 	@test -x /usr/bin/chromium || { echo "browser-test needs Debian's chromium: apt-get install -y chromium"; exit 1; }
 	$(VENV)/bin/pip install -q -r notebooks/tests/requirements.txt
 	$(PY) notebooks/tests/check_browser.py
+
+# `digits draw`'s page in Debian's chromium (Playwright, as browser-test): quick runs trained
+# into a temporary folder (about a minute), then a stroke, a small 7 and an example photo drawn
+# or picked as a person would. Screenshots in notebooks/out/draw-test/; `make draw-screenshot`
+# also writes img/draw.png.
+.PHONY: draw-test draw-screenshot
+draw-test: bin data
+	@test -x /usr/bin/chromium || { echo "draw-test needs Debian's chromium: apt-get install -y chromium"; exit 1; }
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r notebooks/tests/requirements.txt
+	DIGITS="$(DIGITS)" $(PY) notebooks/tests/check_draw.py
+
+draw-screenshot: bin data
+	DIGITS="$(DIGITS)" $(PY) notebooks/tests/check_draw.py --export
 
 # environment.yml pins what notebooks/requirements.txt pins, and names the Makefile's evcxr.
 env-test:

@@ -24,6 +24,8 @@
 //! - [`plot`]: every figure, as PNG (and SVG), for `img/` and inline in evcxr notebooks.
 //! - [`predict`]: trained models' answers on users' own image files (`digits predict`).
 //! - [`bench`](mod@bench): how fast training runs, and where a step's time goes.
+//! - `draw` (with the `draw` feature, part of `cli`): a local web page to draw a digit and
+//!   watch the models answer it, resized and framed (`digits draw`).
 //!
 //! Beside them: [`error`] (one error type whose messages say how to fix the problem), [`io`]
 //! (atomic writes) and [`runtime`] (process-wide settings).
@@ -32,6 +34,8 @@ pub mod adapt;
 pub mod augment;
 pub mod bench;
 pub mod data;
+#[cfg(feature = "draw")]
+pub mod draw;
 pub mod engine;
 pub mod error;
 pub mod eval;

@@ -29,7 +29,6 @@ const RANKS: &[&[&str]] = &[
     &["cli", "lib"],
 ];
 
-
 /// A source file: its path under `src/` and its module path (`digits::data::frame`; the
 /// command's own modules start at `cli`).
 struct SourceFile {

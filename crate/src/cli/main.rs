@@ -4,6 +4,7 @@
 mod adapt;
 mod bench;
 mod data;
+mod draw;
 mod eval;
 mod predict;
 mod report;
@@ -49,6 +50,9 @@ enum Command {
     /// Read digits from image files (PNG, JPEG; any size, either polarity) and print each
     /// model's three most probable digits.
     Predict(predict::PredictArgs),
+    /// Draw a digit in the browser and watch the MLP and the CNN answer it, resized and
+    /// framed (a local web page).
+    Draw(draw::DrawArgs),
     /// Search sizes, dropout and learning rate (Hyperband or random search), scored on the
     /// MNIST validation split only.
     Tune(search::TuneArgs),
@@ -112,6 +116,7 @@ fn dispatch(cli: &Cli) -> Result<()> {
         Command::Adapt(args) => adapt::run(data, args),
         Command::Eval(args) => eval::run(data, args),
         Command::Predict(args) => predict::run(args),
+        Command::Draw(args) => draw::run(data, args),
         Command::Tune(args) => search::run(data, args),
         Command::Bench(args) => bench::run(args),
         Command::Report(args) => report::report(data, args),

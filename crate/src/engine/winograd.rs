@@ -867,14 +867,14 @@ fn tiles_of_grad(
                     }
                 }
             }
-            for t in 0..per_img {
+            for (t, (&g, &w)) in dp.iter().zip(&s.window).take(per_img).enumerate() {
                 let tile = img * per_img + t;
                 for k in 0..4 {
                     rows[k * cols + tile] = 0.0;
                 }
-                let k = usize::from(s.window[t]);
+                let k = usize::from(w);
                 if k < 4 {
-                    rows[k * cols + tile] = dp[t];
+                    rows[k * cols + tile] = g;
                 }
             }
             s.sum_rows.iter().sum::<f32>()

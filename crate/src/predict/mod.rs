@@ -207,6 +207,33 @@ pub fn top_digits(probabilities: &[f32]) -> Vec<Guess> {
         .collect()
 }
 
+/// Every model's answer on 28×28 images stored one after another: per image, one
+/// [`Answer`] per model, in model order. Each model answers all the images in one batch.
+pub fn answer_frames(frames: Vec<f32>, models: &[Model]) -> Result<Vec<Vec<Answer>>> {
+    let n = frames.len() / (FRAME * FRAME);
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let ds = Dataset::new("inputs", frames, vec![0; n], FRAME, FRAME, "")?;
+    let mut per_model = Vec::with_capacity(models.len());
+    for m in models {
+        let net = m.arch.inference_net(&m.weights, ConvAlgo::default())?;
+        per_model.push(predict_probabilities(&net, &ds));
+    }
+    Ok((0..n)
+        .map(|k| {
+            models
+                .iter()
+                .zip(&per_model)
+                .map(|(m, probs)| Answer {
+                    model: m.name.clone(),
+                    top: top_digits(&probs[k * 10..(k + 1) * 10]),
+                })
+                .collect()
+        })
+        .collect())
+}
+
 /// Every input's prediction by every model, or its error, in input order. Readable images
 /// are framed first (`mnist-frame`) and each model then answers all of them in one batch.
 pub fn predict_all(
@@ -236,29 +263,12 @@ pub fn predict_framed(
         .flatten()
         .flat_map(|(_, _, f)| f.iter().copied())
         .collect();
-    let n = framed.len() / (FRAME * FRAME);
-    let mut per_model = Vec::with_capacity(models.len());
-    if n > 0 {
-        let ds = Dataset::new("inputs", framed, vec![0; n], FRAME, FRAME, "")?;
-        for m in models {
-            let net = m.arch.inference_net(&m.weights, ConvAlgo::default())?;
-            per_model.push(predict_probabilities(&net, &ds));
-        }
-    }
-    let mut k = 0;
+    let mut answers = answer_frames(framed, models)?.into_iter();
     Ok(read
         .into_iter()
         .map(|r| {
             let (file, input, framed) = r?;
-            let answers = models
-                .iter()
-                .zip(&per_model)
-                .map(|(m, probs)| Answer {
-                    model: m.name.clone(),
-                    top: top_digits(&probs[k * 10..(k + 1) * 10]),
-                })
-                .collect();
-            k += 1;
+            let answers = answers.next().expect("one answer per framed image");
             Ok(Prediction {
                 file,
                 width: input.width,
