@@ -152,6 +152,13 @@ draw-test: bin data
 draw-screenshot: bin data
 	DIGITS="$(DIGITS)" $(PY) notebooks/tests/check_draw.py --export
 
+# The Slurm path (docs/cluster/slurm-array.sh) on a one-node cluster started on this machine,
+# checked byte for byte against one process, with a task cancelled and one shard started
+# twice. Needs root (it installs slurm-wlm and munge if missing and starts their daemons).
+.PHONY: cluster-test
+cluster-test: bin data
+	DIGITS="$${CARGO_TARGET_DIR:-target}/debug/digits" bash docs/cluster/one-node-test.sh
+
 # environment.yml pins what notebooks/requirements.txt pins, and names the Makefile's evcxr.
 env-test:
 	python3 notebooks/tests/check_environment.py

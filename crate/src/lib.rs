@@ -28,7 +28,7 @@
 //!   watch the models answer it, resized and framed (`digits draw`).
 //!
 //! Beside them: [`error`] (one error type whose messages say how to fix the problem), [`io`]
-//! (atomic writes) and [`runtime`] (process-wide settings).
+//! (atomic writes), [`lock`] (one process at a time in a run folder) and [`runtime`] (process-wide settings).
 
 pub mod adapt;
 pub mod augment;
@@ -40,6 +40,7 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod io;
+pub mod lock;
 pub mod models;
 pub mod notebook;
 pub mod plot;

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 /// root's re-exports is followed to the file that defines the item.
 const RANKS: &[&[&str]] = &[
     &["error"],
-    &["io", "runtime"],
+    &["io", "runtime", "lock"],
     &["data", "engine"],
     &["models", "augment"],
     &["eval"],

@@ -37,13 +37,19 @@ pub struct StudyArgs {
     /// README.md and docs/ from the CSV files in the results folder.
     #[arg(long, conflicts_with_all = ["quick", "only_finished"])]
     pub tables_only: bool,
-    /// Train only part i of n of the runs (run k of the model-by-seed list is part k mod n;
-    /// an adapted run goes with its source run)
-    /// into the runs folder, and predict with them; no tables or figures. Once every part is
+    /// Train only part i of n of the runs (the runs dealt to n parts by expected cost, as
+    /// `--plan --shards n` prints; an adapted run goes with its source run) into the runs folder, and predict with them; no tables or figures. Once every part is
     /// done, `digits study` (or `--only-finished`) over the same runs folder gathers them.
     /// In a Slurm job array or a Kubernetes Indexed Job, `i` is the task's index.
     #[arg(long, conflicts_with_all = ["only_finished", "tables_only"])]
     pub shard: Option<digits::search::Shard>,
+    /// Print which runs each of `--shards n` parts trains and its share of the expected
+    /// cost, then stop (nothing is trained or read).
+    #[arg(long, requires = "shards", conflicts_with_all = ["shard", "tables_only"])]
+    pub plan: bool,
+    /// With `--plan`: how many parts.
+    #[arg(long, requires = "plan")]
+    pub shards: Option<usize>,
 }
 
 pub fn run(data_dir: &Path, a: &StudyArgs) -> Result<()> {
@@ -88,6 +94,13 @@ pub fn run(data_dir: &Path, a: &StudyArgs) -> Result<()> {
         cfg.img_dir = d.clone();
     }
     cfg.only_finished = a.only_finished;
+    if let (true, Some(n)) = (a.plan, a.shards) {
+        if n == 0 {
+            return Err(Error::invalid("--shards must be at least 1"));
+        }
+        print!("{}", digits::study::shards::describe(&cfg, n));
+        return Ok(());
+    }
     if a.tables_only {
         let root = digits::study::documents_root(&cfg.results_dir);
         let changed = digits::study::markdown::write_all(&cfg.results_dir, &root)?;

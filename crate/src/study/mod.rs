@@ -35,6 +35,7 @@ pub mod mechanism;
 pub mod predictions;
 pub mod report;
 pub mod robustness;
+pub mod shards;
 pub mod stats;
 pub mod tables;
 pub mod view;
@@ -48,6 +49,7 @@ use crate::adapt::run::{adapt_run, adapt_run_name, finished_adapt_run, AdaptReco
 use crate::adapt::AdaptConfig;
 use crate::augment::AugmentSpec;
 use crate::data::{load_mnist, Dataset, Framing, Split, Unlabeled};
+use crate::lock::RunLock;
 use crate::models::{Arch, Weights};
 use crate::search::Shard;
 use crate::train::run::{self, load_model, RunRecord};
@@ -598,6 +600,7 @@ fn adapted_run(
     };
     let target = targets.get(framing)?;
     let (_, source_weights) = load_model(&source_dir)?;
+    let _lock = lock_unless_only_finished(cfg, &dir, step)?;
     let acfg = AdaptConfig {
         seed,
         ..cfg.adaptation.clone()
@@ -693,6 +696,15 @@ impl Step {
     }
 }
 
+/// The run folder `dir` locked for this process ([`RunLock`]), unless the study trains
+/// nothing and so writes no run.
+fn lock_unless_only_finished(cfg: &StudyConfig, dir: &Path, step: Step) -> Result<Option<RunLock>> {
+    if cfg.only_finished {
+        return Ok(None);
+    }
+    RunLock::acquire(dir, &mut |line| step.say(dir, format_args!("{line}"))).map(Some)
+}
+
 /// ` (resuming)` when `checkpoint` exists.
 fn resuming(checkpoint: &Path) -> &'static str {
     if checkpoint.exists() {
@@ -714,6 +726,9 @@ fn trained_run(
     let dir = variant.run_dir(&cfg.runs_dir, seed);
     let want = variant.config(seed, cfg.epochs);
     let (train_set, val_set) = training_data(cfg, digits, seed);
+    // Held until this run is trained: another process on the same runs folder (a shard
+    // started twice, a resubmitted task) waits, then finds the run finished below.
+    let _lock = lock_unless_only_finished(cfg, &dir, step)?;
     if let Some(record) = run::finished_run(&dir, &want, cfg.val_split, &train_set)? {
         step.say(
             &dir,
@@ -749,17 +764,10 @@ fn trained_run(
     Ok(Some(record))
 }
 
-/// Whether run `k` of the study's list is this process's: [`owns`] for trained runs; an
-/// adapted run goes with its source run (its index in the list when the list has it), so the
-/// shard that trains a source run is the one that adapts it.
+/// Whether run `k` of the study's list is this process's shard's ([`shards::plan`], which keeps
+/// an adapted run with its source run, so the shard that trains a source run adapts it).
 pub fn owns_run(cfg: &StudyConfig, k: usize) -> bool {
-    let seeds = cfg.seeds.len();
-    let variant = &cfg.variants[k / seeds];
-    let owner = variant
-        .adapted_from()
-        .and_then(|from| cfg.variants.iter().position(|v| v.name == from.name))
-        .map_or(k, |j| j * seeds + k % seeds);
-    owns(cfg.shard, owner)
+    cfg.shard == Shard::ALL || shards::owns(cfg, cfg.shard, k)
 }
 
 /// The images an adapted variant adapts to: [`USPS_TRAIN`] in `framing`, without its labels.
@@ -771,14 +779,6 @@ fn adaptation_target(cfg: &StudyConfig, data_dir: &Path, framing: Framing) -> Re
     };
     // The labels stop here: adaptation sees the images only.
     Ok(Unlabeled::from_dataset(ds))
-}
-
-/// Whether run `k` of the study's list (models in order, each with every seed in order: `mlp`
-/// seeds 0–4 are runs 0–4, `cnn` seeds 0–4 are runs 5–9, and so on) belongs to `shard`: run `k`
-/// is shard `k mod n`'s. Round-robin spreads each model's seeds over the shards, so every shard
-/// gets its share of the long CNN runs.
-pub fn owns(shard: Shard, k: usize) -> bool {
-    k % shard.count == shard.index
 }
 
 /// One shard of a study spread over machines: train (or reuse) this shard's runs into
@@ -991,10 +991,6 @@ mod tests {
             for k in 0..12 {
                 // Every run has exactly one shard,
                 assert_eq!(owner(k).len(), 1);
-                // trained runs round-robin,
-                if k < 9 {
-                    assert_eq!(owner(k), vec![k % count]);
-                }
             }
             // and adaptations (runs 9–11) go where their cnn-keras source (runs 6–8) went.
             for seed in 0..3 {
