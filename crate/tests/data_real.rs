@@ -39,8 +39,9 @@ fn remove_stale_dirs() {
 static DATA: OnceLock<Option<PathBuf>> = OnceLock::new();
 
 /// How many tests this file holds; the last one to finish removes the fetched copy. (A
-/// filtered run leaves it behind, and the next run removes it as stale.)
-const TESTS: usize = 7;
+/// filtered run leaves it behind, and the next run removes it as stale.) A test checks the
+/// count, since a test added without it would find its data removed under it.
+const TESTS: usize = 9;
 static FINISHED: AtomicUsize = AtomicUsize::new(0);
 
 /// Counts a finished test when dropped, even if the test panicked.
@@ -122,6 +123,18 @@ fn assert_ink_bright(d: &Dataset) {
         corners < 0.5 * mean,
         "{}: corners {corners:.3}, mean {mean:.3}",
         d.name
+    );
+}
+
+#[test]
+fn the_test_count_is_this_files() {
+    let _finished = Finished;
+    let source = include_str!("data_real.rs");
+    let marker = concat!("#[test]", "\n");
+    assert_eq!(
+        source.matches(marker).count(),
+        TESTS,
+        "set TESTS to the number of tests"
     );
 }
 
