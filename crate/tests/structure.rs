@@ -26,6 +26,7 @@ const RANKS: &[&[&str]] = &[
     &["study"],
     &["plot"],
     &["predict", "notebook", "bench"],
+    &["draw"],
     &["cli", "lib"],
 ];
 
