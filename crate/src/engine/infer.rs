@@ -22,7 +22,7 @@
 
 use super::gemm::{matmul, Layout};
 use super::kernels::{self, ConvDims};
-use super::layers::{ConvAlgo, WINOGRAD_MIN_CHANNELS};
+use super::layers::{ConvAlgo, ConvKernel};
 use super::{direct, winograd};
 
 /// Images per forward call: the products are this many images tall (a 1024-row GEMM for each
@@ -33,28 +33,7 @@ pub const INFER_BATCH: usize = 1024;
 /// How far the forward-only logits may be from the taped forward's, relative to `1 + |logit|`.
 pub const LOGIT_TOLERANCE: f32 = 1e-5;
 
-/// Which kernel computes a convolution stage.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConvKernel {
-    /// The direct stencil with ReLU and pooling fused ([`super::direct`]).
-    Direct,
-    /// Winograd F(2×2, 3×3), pooling as it untransforms ([`super::winograd`]).
-    Winograd,
-    /// im2col and one GEMM per image, then 2×2 max pooling ([`super::kernels`]).
-    Im2col,
-}
-
 impl ConvKernel {
-    /// The kernel the taped op uses for `algo` on `c_in` input channels: the same choice, so
-    /// the same numbers.
-    pub fn choose(algo: ConvAlgo, c_in: usize) -> ConvKernel {
-        match algo {
-            ConvAlgo::Im2col => ConvKernel::Im2col,
-            ConvAlgo::Winograd if c_in >= WINOGRAD_MIN_CHANNELS => ConvKernel::Winograd,
-            ConvAlgo::Winograd => ConvKernel::Direct,
-        }
-    }
-
     fn describe(self) -> &'static str {
         match self {
             ConvKernel::Direct => "direct 3x3 stencil, bias+ReLU+pool fused",

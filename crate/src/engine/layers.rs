@@ -127,6 +127,31 @@ impl std::fmt::Display for ConvAlgo {
 /// Fewest input channels for which [`ConvAlgo::Winograd`] is used.
 pub const WINOGRAD_MIN_CHANNELS: usize = 4;
 
+/// Which kernel computes a 3×3 convolution: one rule for the taped ops here and the
+/// forward-only stages of [`super::infer`], so both give the same numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvKernel {
+    /// The direct stencil with ReLU and pooling fused ([`super::direct`]); pooled
+    /// convolutions only (an unpooled one computes the same function by im2col).
+    Direct,
+    /// Winograd F(2×2, 3×3), pooling as it untransforms ([`super::winograd`]).
+    Winograd,
+    /// im2col and one GEMM per image, then 2×2 max pooling ([`super::kernels`]).
+    Im2col,
+}
+
+impl ConvKernel {
+    /// The kernel for `algo` on `c_in` input channels: the fast algorithm is Winograd where
+    /// the input has enough channels to pay for its transforms, the direct stencil otherwise.
+    pub fn choose(algo: ConvAlgo, c_in: usize) -> ConvKernel {
+        match algo {
+            ConvAlgo::Im2col => ConvKernel::Im2col,
+            ConvAlgo::Winograd if c_in >= WINOGRAD_MIN_CHANNELS => ConvKernel::Winograd,
+            ConvAlgo::Winograd => ConvKernel::Direct,
+        }
+    }
+}
+
 /// The shape of `winograd::conv_backward_pooled` and `direct::conv_backward_pooled`.
 type PooledBackward = fn(
     &[f32],
@@ -151,17 +176,6 @@ enum ConvSaved {
 }
 
 impl ConvSaved {
-    /// Whether a convolution of these sizes and options runs as Winograd.
-    fn uses_winograd(d: ConvDims, opts: ConvOpts) -> bool {
-        opts.algo == ConvAlgo::Winograd && d.c_in >= WINOGRAD_MIN_CHANNELS
-    }
-
-    /// Whether a pooled convolution of these sizes and options runs as a direct stencil:
-    /// the fast algorithm's choice where the input has too few channels for Winograd.
-    fn uses_direct(d: ConvDims, opts: ConvOpts) -> bool {
-        opts.algo == ConvAlgo::Winograd && d.c_in < WINOGRAD_MIN_CHANNELS
-    }
-
     /// The convolution's output (ReLU applied when `opts.relu`) and what its gradients need.
     fn forward(
         x: Vec<f32>,
@@ -171,7 +185,7 @@ impl ConvSaved {
         opts: ConvOpts,
     ) -> (Self, Vec<f32>) {
         profile::time(Phase::Convolution, || {
-            if Self::uses_winograd(d, opts) {
+            if ConvKernel::choose(opts.algo, d.c_in) == ConvKernel::Winograd {
                 let u = winograd::transform_weights(&w, d.c_out, d.c_in);
                 let out = winograd::conv_forward(&x, &u, bias, d, opts.relu);
                 (ConvSaved::Winograd { x, u }, out)
@@ -226,23 +240,23 @@ impl ConvSaved {
         opts: ConvOpts,
         mark_dead: bool,
     ) -> (Self, Vec<f32>, Vec<u32>) {
-        let (saved, pooled, mut argmax) = if Self::uses_winograd(d, opts) {
-            profile::time(Phase::Convolution, || {
+        let (saved, pooled, mut argmax) = match ConvKernel::choose(opts.algo, d.c_in) {
+            ConvKernel::Winograd => profile::time(Phase::Convolution, || {
                 let u = winograd::transform_weights(&w, d.c_out, d.c_in);
                 let (pooled, argmax) = winograd::conv_forward_pooled(&x, &u, bias, d, opts.relu);
                 (ConvSaved::Winograd { x, u }, pooled, argmax)
-            })
-        } else if Self::uses_direct(d, opts) {
-            profile::time(Phase::Convolution, || {
+            }),
+            ConvKernel::Direct => profile::time(Phase::Convolution, || {
                 let (pooled, argmax) = direct::conv_forward_pooled(&x, &w, bias, d, opts.relu);
                 (ConvSaved::Direct { x, w }, pooled, argmax)
-            })
-        } else {
-            let (saved, conv_out) = Self::forward(x, w, bias, d, opts);
-            let (pooled, argmax) = profile::time(Phase::Pooling, || {
-                kernels::maxpool_forward(&conv_out, d.batch * d.c_out, d.h, d.w)
-            });
-            (saved, pooled, argmax)
+            }),
+            ConvKernel::Im2col => {
+                let (saved, conv_out) = Self::forward(x, w, bias, d, opts);
+                let (pooled, argmax) = profile::time(Phase::Pooling, || {
+                    kernels::maxpool_forward(&conv_out, d.batch * d.c_out, d.h, d.w)
+                });
+                (saved, pooled, argmax)
+            }
         };
         if opts.relu && mark_dead {
             argmax
