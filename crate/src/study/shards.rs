@@ -78,23 +78,25 @@ pub fn unit_of(cfg: &StudyConfig, k: usize) -> usize {
         .map_or(k, |j| j * seeds + k % seeds)
 }
 
+/// What run `k` of the study's list costs its shard: its own run's cost, plus its source run's
+/// when it is an adapted run whose source is not in the list (it trains that source itself).
+fn expected_cost(cfg: &StudyConfig, k: usize) -> f64 {
+    let variant = &cfg.variants[k / cfg.seeds.len()];
+    let source = match variant.adapted_from() {
+        Some(from) if unit_of(cfg, k) == k => run_cost(cfg, &from),
+        _ => 0.0,
+    };
+    run_cost(cfg, variant) + source
+}
+
 /// For each shard of `count`, the indices of its runs in the study's list (models in order,
 /// each with every seed in order), in list order.
 pub fn plan(cfg: &StudyConfig, count: usize) -> Vec<Vec<usize>> {
     let total = cfg.variants.len() * cfg.seeds.len();
-    let seeds = cfg.seeds.len();
-    // Each unit's cost: its own run's plus its adaptations'. An adapted run whose source is
-    // not in the list trains that source itself.
+    // Each unit's cost: its own run's plus its adaptations'.
     let mut unit_cost = vec![0.0f64; total];
     for k in 0..total {
-        let variant = &cfg.variants[k / seeds];
-        let mut cost = run_cost(cfg, variant);
-        if unit_of(cfg, k) == k {
-            if let Some(from) = variant.adapted_from() {
-                cost += run_cost(cfg, &from);
-            }
-        }
-        unit_cost[unit_of(cfg, k)] += cost;
+        unit_cost[unit_of(cfg, k)] += expected_cost(cfg, k);
     }
     let mut units: Vec<usize> = (0..total).filter(|&k| unit_of(cfg, k) == k).collect();
     // Most expensive first; equal costs in list order, so the plan is the same everywhere.
@@ -125,7 +127,7 @@ pub fn owns(cfg: &StudyConfig, shard: Shard, k: usize) -> bool {
 pub fn describe(cfg: &StudyConfig, count: usize) -> String {
     let seeds = cfg.seeds.len();
     let shards = plan(cfg, count);
-    let cost = |k: usize| run_cost(cfg, &cfg.variants[k / seeds]);
+    let cost = |k: usize| expected_cost(cfg, k);
     let all: f64 = shards.iter().flatten().map(|&k| cost(k)).sum();
     let mut out = String::new();
     for (i, runs) in shards.iter().enumerate() {
