@@ -79,8 +79,9 @@ pub struct RunLock {
 
 /// What a process finds in a lock file that is not its own.
 enum Found {
-    /// Its holder lives (or may): wait.
-    Alive(Holder),
+    /// Its holder lives (or may): wait. `None`: the file names no one yet (its holder is
+    /// writing it, or died doing so less than [`STALE_AFTER`] ago).
+    Alive(Option<Holder>),
     /// Its holder is gone: take it over. `None`: the file names no one (a holder killed while
     /// writing it) and has not been touched for [`STALE_AFTER`].
     Gone(Option<Holder>),
@@ -92,7 +93,7 @@ impl RunLock {
     pub fn acquire(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<RunLock> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let path = dir.join(LOCK_FILE);
-        let mut waiting_on: Option<Holder> = None;
+        let mut waiting_on: Option<Option<Holder>> = None;
         loop {
             if let Some(lock) = Self::try_create(&path)? {
                 return Ok(lock);
@@ -101,15 +102,14 @@ impl RunLock {
                 None => continue, // released between the two looks
                 Some(Found::Alive(holder)) => {
                     if waiting_on.as_ref() != Some(&holder) {
-                        say(&format!("held by {holder}: waiting for it"));
+                        let who = describe(holder.as_ref());
+                        say(&format!("held by {who}: waiting for it"));
                         waiting_on = Some(holder);
                     }
                     std::thread::sleep(POLL);
                 }
                 Some(Found::Gone(holder)) => {
-                    let who = holder
-                        .as_ref()
-                        .map_or("a holder that left no name".to_string(), |h| h.to_string());
+                    let who = describe(holder.as_ref());
                     if take_over(&path, holder.as_ref())? {
                         say(&format!(
                             "its lock's holder ({who}) is gone: taking it over"
@@ -190,18 +190,21 @@ fn inspect(path: &Path) -> Result<Option<Found>> {
         Err(e) => return Err(Error::io(path, e)),
     };
     let found = match read_holder(path) {
-        Some(h) if holder_lives(&h, age) => Found::Alive(h),
+        Some(h) if holder_lives(&h, age) => Found::Alive(Some(h)),
         Some(h) => Found::Gone(Some(h)),
         // Empty or torn: its writer died between creating and writing it, or is writing it
         // now; only age tells the two apart.
-        None if age < STALE_AFTER => Found::Alive(Holder {
-            host: "an unknown host".into(),
-            pid: 0,
-            since: 0,
-        }),
+        None if age < STALE_AFTER => Found::Alive(None),
         None => Found::Gone(None),
     };
     Ok(Some(found))
+}
+
+/// A lock's holder in a line: `pid N on HOST`, or what a nameless lock file means.
+fn describe(holder: Option<&Holder>) -> String {
+    holder.map_or("a process that left no name in the lock".to_string(), |h| {
+        h.to_string()
+    })
 }
 
 /// Whether `h`, whose lock was last touched `age` ago, may still be running.
