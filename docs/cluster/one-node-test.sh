@@ -124,11 +124,15 @@ echo "cluster-test: the same study as 3 array tasks + gather, task 1 cancelled a
 start=$(date +%s)
 common=(--cpus-per-task=1 --export=ALL,DIGITS="$DIGITS",DIGITS_DATA_DIR="$DATA")
 args=("${quick[@]}" --runs "$many/runs")
+# One shard of the 3 submitted alone, as a user resubmits one: shard, log name.
+submit_shard() {
+  sbatch --parsable "${common[@]}" --array="$1" --output="$T/log/$2.log" \
+    --export=ALL,DIGITS="$DIGITS",DIGITS_DATA_DIR="$DATA",DIGITS_SHARDS=3 \
+    docs/cluster/slurm-array.sh "${args[@]}"
+}
 array=$(sbatch --parsable "${common[@]}" --array=0-2 --output="$T/log/array-%a.log" \
   docs/cluster/slurm-array.sh "${args[@]}")
-twin=$(sbatch --parsable "${common[@]}" --array=2 --output="$T/log/twin-2.log" \
-  --export=ALL,DIGITS="$DIGITS",DIGITS_DATA_DIR="$DATA",DIGITS_SHARDS=3 \
-  docs/cluster/slurm-array.sh "${args[@]}")
+twin=$(submit_shard 2 twin-2)
 jobs+=("$array" "$twin")
 # Cancel task 1 once it is training.
 for _ in $(seq 600); do
@@ -137,12 +141,10 @@ done
 grep -q "training" "$T/log/array-1.log" || fail "task 1 never started training ($T/log/array-1.log)"
 sleep 2
 scancel "${array}_1"
-again=$(sbatch --parsable "${common[@]}" --array=1 --output="$T/log/again-1.log" \
-  --export=ALL,DIGITS="$DIGITS",DIGITS_DATA_DIR="$DATA",DIGITS_SHARDS=3 \
-  docs/cluster/slurm-array.sh "${args[@]}")
+again=$(submit_shard 1 again-1)
 jobs+=("$again")
 # The gather waits for every task (the cancelled one's replacement succeeding in its place).
-gather=$(sbatch --parsable "${common[@]}" --cpus-per-task=1 --output="$T/log/gather.log" \
+gather=$(sbatch --parsable "${common[@]}" --output="$T/log/gather.log" \
   --dependency="afterany:$array,afterok:$twin:$again" \
   --wrap "RAYON_NUM_THREADS=1 '$DIGITS' study ${quick[*]} --data '$DATA' --runs '$many/runs' --results '$many/results' --img '$many/img' --only-finished")
 jobs+=("$gather")
