@@ -3,7 +3,7 @@ use std::time::Instant;
 
 use digits::engine::gemm::{matmul, Layout};
 use digits::engine::kernels::{self, ConvDims};
-use digits::engine::winograd;
+use digits::engine::{simd, winograd};
 
 /// The fastest of `reps` calls after a warm-up: on a shared machine the fastest is the one
 /// least disturbed by other work.
@@ -96,6 +96,38 @@ fn main() {
         "  = {:.1} GFLOP/s of Winograd products",
         WINOGRAD_FLOP_BACKWARD / s / 1e9
     );
+    // Our loops (the transforms, the pooling) at the widest vectors against the baseline
+    // build's, alternated: the products run on `gemm`'s own kernels either way.
+    let widest = simd::level();
+    for round in 1..=3 {
+        for (label, base) in [(widest, false), ("baseline", true)] {
+            simd::force_baseline(base);
+            let f = time(
+                &format!("round {round}, {label}: winograd forward, pooled"),
+                5,
+                || winograd::conv_forward_pooled(&x, &u, &bias, d, true),
+            );
+            let b = time(
+                &format!("round {round}, {label}: winograd backward, pooled"),
+                5,
+                || {
+                    winograd::conv_backward_pooled(
+                        &x,
+                        &u,
+                        &dp,
+                        &pooled_arg,
+                        u32::MAX,
+                        d,
+                        &mut dw,
+                        &mut db,
+                        true,
+                    )
+                },
+            );
+            println!("  forward + backward {:.2} ms", (f + b) * 1e3);
+        }
+    }
+    simd::force_baseline(false);
     winograd_products(peak.gflops);
     let mut dx = vec![0.0f32; x.len()];
     time("conv2 col2im", 5, || kernels::col2im_add(&col, d, &mut dx));

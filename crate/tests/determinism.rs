@@ -5,74 +5,16 @@
 //! these check that nothing between them (batching, reductions, the optimiser, evaluation)
 //! depends on how many threads there are.
 
+mod common;
+
+use common::runs::{run_on, sets, Fingerprint};
 use digits::data::synthetic::blocks;
-use digits::data::Dataset;
 use digits::engine::infer::INFER_BATCH;
-use digits::eval::{evaluate, predict_probabilities, Evaluation};
-use digits::models::{Arch, ConvAlgo, Weights};
-use digits::train::history::EpochRecord;
-use digits::train::{train, Progress, TrainConfig, TrainOptions};
+use digits::eval::{evaluate, predict_probabilities};
+use digits::models::{Arch, ConvAlgo};
+use digits::train::TrainConfig;
 
 const THREADS: [usize; 3] = [1, 2, 3];
-
-/// Everything a run produces that a reader sees, as bits: weights, losses and accuracies per
-/// epoch (not their seconds), and the test set's probabilities.
-#[derive(Debug, PartialEq)]
-struct Fingerprint {
-    weights: Vec<u32>,
-    history: Vec<[u64; 4]>,
-    probabilities: Vec<u32>,
-    accuracy: u64,
-}
-
-fn fingerprint(w: &Weights, history: &[EpochRecord], e: &Evaluation) -> Fingerprint {
-    Fingerprint {
-        weights: w
-            .tensors
-            .iter()
-            .flat_map(|t| t.data.iter().map(|v| v.to_bits()))
-            .collect(),
-        history: history
-            .iter()
-            .map(|r| {
-                [
-                    r.train_loss.to_bits(),
-                    r.val_loss.to_bits(),
-                    r.train_accuracy.to_bits(),
-                    r.val_accuracy.to_bits(),
-                ]
-            })
-            .collect(),
-        probabilities: e.probabilities.iter().map(|p| p.to_bits()).collect(),
-        accuracy: e.accuracy.to_bits(),
-    }
-}
-
-/// Train `cfg` and evaluate on `test`, all on a pool of `threads` threads.
-fn run_on(threads: usize, cfg: &TrainConfig, sets: &(Dataset, Dataset, Dataset)) -> Fingerprint {
-    let (tr, val, test) = sets;
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .expect("a thread pool")
-        .install(|| {
-            let opts = TrainOptions {
-                progress: Progress::Quiet,
-                ..Default::default()
-            };
-            let out = train(cfg, tr, val, opts).expect("training");
-            let e = evaluate(cfg.arch, &out.weights, test).expect("evaluation");
-            fingerprint(&out.weights, &out.history, &e)
-        })
-}
-
-fn sets() -> (Dataset, Dataset, Dataset) {
-    (
-        blocks(1600, 1, false),
-        blocks(300, 2, false),
-        blocks(500, 3, false),
-    )
-}
 
 fn assert_same_on_every_thread_count(what: &str, cfg: &TrainConfig) {
     let sets = sets();

@@ -13,6 +13,7 @@
 //!   weights prepared once, each layer one fused kernel over a large batch.
 //! - [`gemm`]: the matrix products everything above reduces to, and the backend that ran them.
 //! - [`params`]: weights as plain data (named tensors), their initialisation and their layout.
+//! - [`simd`]: our own loops compiled for the CPU's widest vectors, chosen at run time.
 //! - [`profile`]: per-phase timers of a training step, off unless a benchmark turns them on.
 
 pub mod direct;
@@ -22,6 +23,7 @@ pub mod kernels;
 pub mod layers;
 pub mod params;
 pub mod profile;
+pub mod simd;
 pub mod winograd;
 
 /// Run `f` on a rayon pool of `threads` threads: the tests that check numbers do not depend on

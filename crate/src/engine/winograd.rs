@@ -42,6 +42,7 @@ use rayon::prelude::*;
 
 use super::gemm::{matmul_strided, Strides};
 use super::kernels::ConvDims;
+use super::simd::wide;
 
 /// Tile positions: a 4×4 input tile gives a 2×2 output tile.
 const XI: usize = 16;
@@ -275,6 +276,7 @@ fn lanes_in_place<const N: usize, const M: usize>(
 
 /// Take out the rows `first, first + stride, …` (`M` of them, `stride ≥ 1`) of a buffer cut
 /// into rows of `len`, as disjoint mutable slices.
+#[inline(always)]
 fn rows_mut<const M: usize>(
     buf: &mut [f32],
     len: usize,
@@ -295,6 +297,7 @@ fn rows_mut<const M: usize>(
 
 /// Columns `col..col + cols` of the rows `first, first + stride, …` of a buffer cut into rows
 /// of `len`.
+#[inline(always)]
 fn rows_at<const N: usize>(
     buf: &[f32],
     len: usize,
@@ -370,6 +373,7 @@ fn with_buffers<R>(v_len: usize, m_len: usize, f: impl FnOnce(&mut [f32], &mut [
 
 /// A zero-padded copy of one `h × w` plane: one row and column of zeros before, and enough
 /// after that every 4×4 tile of the grid lies inside (`(2·th + 2) × (2·tw + 2)`).
+#[inline(always)]
 fn pad_plane(plane: &[f32], d: &ConvDims, padded: &mut [f32]) {
     let (th, tw) = tiles(d);
     let pw = 2 * tw + 2;
@@ -392,20 +396,19 @@ fn transform_input(x: &[f32], n: usize, d: &ConvDims, v: &mut [f32]) {
         .for_each_init(
             || (vec![0.0f32; (2 * th + 2) * pw], vec![0.0f32; 8 * (tw + 1)]),
             |(padded, halves), (c, v_c)| {
-                for img in 0..n {
-                    pad_plane(&x[(img * d.c_in + c) * hw..][..hw], d, padded);
-                    for ty in 0..th {
-                        let col = img * per_img + ty * tw;
-                        transform_tile_row(
-                            &padded[2 * ty * pw..][..4 * pw],
-                            tw,
-                            halves,
-                            v_c,
-                            cols,
-                            col,
-                        );
-                    }
-                }
+                wide(
+                    #[inline(always)]
+                    || {
+                        for img in 0..n {
+                            pad_plane(&x[(img * d.c_in + c) * hw..][..hw], d, padded);
+                            for ty in 0..th {
+                                let col = img * per_img + ty * tw;
+                                let rows = &padded[2 * ty * pw..][..4 * pw];
+                                transform_tile_row(rows, tw, halves, v_c, cols, col);
+                            }
+                        }
+                    },
+                )
             },
         );
 }
@@ -415,6 +418,7 @@ fn transform_input(x: &[f32], n: usize, d: &ConvDims, v: &mut [f32]) {
 /// same order as `both_axes_lanes!(bt_l, …)`: first down each column, then along each row,
 /// where the row's even and odd columns are taken apart first so that each output is a
 /// difference or sum of two contiguous runs.
+#[inline(always)]
 fn transform_tile_row(
     rows: &[f32],
     tw: usize,
@@ -460,6 +464,7 @@ fn transform_tile_row(
 /// The adjoint of [`transform_input`] for the images of one group: add `B dV Bᵀ` of every
 /// tile back onto its pixels in `dx_g`. `dv` is laid out `[ξ][C][T]`; the group's tiles are
 /// its columns `col..col + n·tiles`.
+#[inline(always)]
 fn untransform_input_grad(
     dv: &[f32],
     cols: usize,
@@ -475,7 +480,13 @@ fn untransform_input_grad(
     for c in 0..d.c_in {
         let ins = rows_at::<16>(dv, cols, c, d.c_in, (col, g_cols));
         let outs = rows_mut::<16>(&mut gathered, g_cols, 0, 1);
-        lanes(ins, outs, g_cols, |x| both_axes_lanes!(b_l, x, 4, 4));
+        lanes(
+            ins,
+            outs,
+            g_cols,
+            #[inline(always)]
+            |x| both_axes_lanes!(b_l, x, 4, 4),
+        );
         for img in 0..n {
             padded.fill(0.0);
             for k in 0..XI {
@@ -538,11 +549,18 @@ fn forward_products(
 /// Output channel `o`'s 2×2 tiles for the columns `col..col + out_tiles.len() / 4` of `m`
 /// (`[ξ][O][T]`, T = `cols`) into `out_tiles`: row `k = 2i + j` holds output pixel `(i, j)` of
 /// every tile, bias not yet added.
+#[inline(always)]
 fn output_tiles(m: &[f32], cols: usize, o: usize, c_out: usize, col: usize, out_tiles: &mut [f32]) {
     let g_cols = out_tiles.len() / 4;
     let ins = rows_at::<16>(m, cols, o, c_out, (col, g_cols));
     let outs = rows_mut::<4>(out_tiles, g_cols, 0, 1);
-    lanes(ins, outs, g_cols, |m| both_axes_lanes!(at_l, m, 4, 2));
+    lanes(
+        ins,
+        outs,
+        g_cols,
+        #[inline(always)]
+        |m| both_axes_lanes!(at_l, m, 4, 2),
+    );
 }
 
 /// Run the forward products pass by pass; after each, `emit(first, n, cols, m)` writes out the
@@ -589,7 +607,10 @@ fn conv_forward_with(
             .zip(plan.groups(n).collect::<Vec<_>>())
             .for_each(|(out_g, (g_first, g_n))| {
                 let col = g_first * plan.per_img;
-                write_group(m, cols, (col, g_n), bias, &d, relu, out_g);
+                wide(
+                    #[inline(always)]
+                    || write_group(m, cols, (col, g_n), bias, &d, relu, out_g),
+                );
             });
     });
     out
@@ -597,6 +618,7 @@ fn conv_forward_with(
 
 /// The full-size output of the `n` images of one group (columns from `col` of `m`, T = `cols`)
 /// into `out_g`, bias and the optional ReLU applied.
+#[inline(always)]
 fn write_group(
     m: &[f32],
     cols: usize,
@@ -692,7 +714,10 @@ fn conv_forward_pooled_with(
             .for_each(|((pooled_g, arg_g), (g_first, g_n))| {
                 let col = g_first * per_img;
                 let group = (first + g_first, col, g_n);
-                pool_group(m, cols, group, bias, &d, relu, pooled_g, arg_g);
+                wide(
+                    #[inline(always)]
+                    || pool_group(m, cols, group, bias, &d, relu, pooled_g, arg_g),
+                );
             });
     });
     (pooled, argmax)
@@ -701,6 +726,7 @@ fn conv_forward_pooled_with(
 /// Pool the output of the `n` images of one group (the first being image `first` of the
 /// batch, its tiles columns `col..` of `m`) into `pooled_g` and `arg_g`.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn pool_group(
     m: &[f32],
     cols: usize,
@@ -788,18 +814,29 @@ fn transform_output_grad(
         .zip(db.par_iter_mut())
         .enumerate()
         .for_each_init(GradScratch::default, |s, (o, (dm_o, db_o))| {
-            for img in 0..n {
-                let plane = (first + img) * d.c_out + o;
-                *db_o += tiles_of_grad(grad, plane, img, d, cols, dm_o, s);
-            }
-            let rows = rows_mut::<16>(dm_o, cols, 0, 1);
-            lanes_in_place::<4, 16>(rows, cols, |g| both_axes_lanes!(a_l, g, 2, 4));
+            wide(
+                #[inline(always)]
+                || {
+                    for img in 0..n {
+                        let plane = (first + img) * d.c_out + o;
+                        *db_o += tiles_of_grad(grad, plane, img, d, cols, dm_o, s);
+                    }
+                    let rows = rows_mut::<16>(dm_o, cols, 0, 1);
+                    lanes_in_place::<4, 16>(
+                        rows,
+                        cols,
+                        #[inline(always)]
+                        |g| both_axes_lanes!(a_l, g, 2, 4),
+                    );
+                },
+            )
         });
 }
 
 /// The output gradient of plane `plane` (image and output channel) as 2×2 tiles: row
 /// `k = 2i + j` of `rows` (rows of `cols`) gets pixel `(i, j)` of every tile, at the columns of
 /// the pass's image `img`. Returns the plane's gradient sum.
+#[inline(always)]
 fn tiles_of_grad(
     grad: &OutputGrad,
     plane_index: usize,
@@ -969,7 +1006,10 @@ fn backward(
                     .zip(plan.groups(n).collect::<Vec<_>>())
                     .for_each(|(dx_g, (g_first, g_n))| {
                         let group = (g_first * plan.per_img, g_n);
-                        untransform_input_grad(v, cols, group, &d, dx_g);
+                        wide(
+                            #[inline(always)]
+                            || untransform_input_grad(v, cols, group, &d, dx_g),
+                        );
                     });
             }
         }
