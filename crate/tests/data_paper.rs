@@ -129,23 +129,11 @@ fn polarity_is_decided_per_image() {
     );
 }
 
-/// A 28×28 "1": a vertical bar with grey edges, centred as MNIST centres digits.
-fn bar() -> Vec<f32> {
-    let mut d = vec![0.0f32; 784];
-    for y in 4..24 {
-        d[y * 28 + 13] = 1.0;
-        d[y * 28 + 14] = 1.0;
-        d[y * 28 + 12] = 0.4;
-        d[y * 28 + 15] = 0.4;
-    }
-    d
-}
-
 /// The framer recovers a bar drawn by the development family of paper renderings (the
 /// renderer and the framer share nothing, so this is the framer graded, not the renderer).
 #[test]
 fn framing_recovers_a_bar_on_development_paper() {
-    let digit = bar();
+    let digit = digits::data::synthetic::one();
     let original = frame_image(&digit, 28, 28, Framing::MnistFrame);
     let mut close = 0;
     for i in 0..40 {

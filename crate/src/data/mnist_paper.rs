@@ -760,18 +760,7 @@ pub fn write_examples(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A 28×28 "1": a vertical bar with grey edges, centred as MNIST centres digits.
-    fn one() -> Vec<f32> {
-        let mut d = vec![0.0f32; 784];
-        for y in 4..24 {
-            d[y * 28 + 13] = 1.0;
-            d[y * 28 + 14] = 1.0;
-            d[y * 28 + 12] = 0.4;
-            d[y * 28 + 15] = 0.4;
-        }
-        d
-    }
+    use crate::data::synthetic::one;
 
     #[test]
     fn the_logarithm_and_the_angle_polynomials_are_close_to_the_library() {

@@ -33,3 +33,16 @@ pub fn blocks(n: usize, seed: u64, random_labels: bool) -> Dataset {
     Dataset::new(format!("synthetic-{seed}"), images, labels, 28, 28, source)
         .expect("synthetic images are valid")
 }
+
+/// A 28×28 "1": a vertical bar with grey edges, centred as MNIST centres digits (the digit the
+/// framing and rendering tests draw).
+pub fn one() -> Vec<f32> {
+    let mut d = vec![0.0f32; 784];
+    for y in 4..24 {
+        d[y * 28 + 13] = 1.0;
+        d[y * 28 + 14] = 1.0;
+        d[y * 28 + 12] = 0.4;
+        d[y * 28 + 15] = 0.4;
+    }
+    d
+}

@@ -333,13 +333,7 @@ mod tests {
 
     #[test]
     fn numbers_do_not_depend_on_the_thread_count() {
-        let d = ConvDims {
-            batch: 9,
-            c_in: 1,
-            c_out: 6,
-            h: 8,
-            w: 8,
-        };
+        let d = ConvDims::new(9, 1, 6, 8, 8);
         let x = data(d.batch * 64, 5);
         let w = data(54, 6);
         let b = data(6, 7);

@@ -243,39 +243,12 @@ mod tests {
     fn numbers_do_not_depend_on_the_thread_count() {
         // Shapes of every kind the models use: a long sum (several of gemm's k-blocks), a
         // transposed operand, a transposed output, sizes that leave partial tiles.
+        #[rustfmt::skip]
         let cases = [
-            (
-                301,
-                190,
-                257,
-                Strides::transposed(301),
-                Strides::rows(190),
-                Strides::rows(190),
-            ),
-            (
-                128,
-                224,
-                784,
-                Strides::rows(784),
-                Strides::rows(224),
-                Strides::rows(224),
-            ),
-            (
-                224,
-                784,
-                128,
-                Strides::transposed(224),
-                Strides::rows(784),
-                Strides::rows(784),
-            ),
-            (
-                67,
-                45,
-                2300,
-                Strides::rows(2300),
-                Strides::transposed(2300),
-                Strides::transposed(67),
-            ),
+            (301, 190, 257, Strides::transposed(301), Strides::rows(190), Strides::rows(190)),
+            (128, 224, 784, Strides::rows(784), Strides::rows(224), Strides::rows(224)),
+            (224, 784, 128, Strides::transposed(224), Strides::rows(784), Strides::rows(784)),
+            (67, 45, 2300, Strides::rows(2300), Strides::transposed(2300), Strides::transposed(67)),
         ];
         for (m, n, k, sa, sb, sc) in cases {
             let (a, b) = (data(sa.reach(m, k), 1), data(sb.reach(k, n), 2));

@@ -202,13 +202,7 @@ impl Stage {
                 kernel,
                 ..
             } => {
-                let d = ConvDims {
-                    batch: b,
-                    c_in: *c_in,
-                    c_out: *c_out,
-                    h: *side,
-                    w: *side,
-                };
+                let d = ConvDims::new(b, *c_in, *c_out, *side, *side);
                 conv_pool(x, weight, bias, d, *kernel)
             }
             Stage::Dense {

@@ -59,6 +59,16 @@ pub struct ConvDims {
 }
 
 impl ConvDims {
+    /// `batch` images of `c_in` planes of `h × w` into `c_out` planes.
+    pub const fn new(batch: usize, c_in: usize, c_out: usize, h: usize, w: usize) -> Self {
+        ConvDims {
+            batch,
+            c_in,
+            c_out,
+            h,
+            w,
+        }
+    }
     fn hw(&self) -> usize {
         self.h * self.w
     }
@@ -357,13 +367,13 @@ mod tests {
     fn conv_forward_matches_the_definition_on_random_shapes() {
         let mut rng = StdRng::seed_from_u64(11);
         for _ in 0..6 {
-            let d = ConvDims {
-                batch: rng.gen_range(1..4),
-                c_in: rng.gen_range(1..5),
-                c_out: rng.gen_range(1..7),
-                h: rng.gen_range(1..9),
-                w: rng.gen_range(1..9),
-            };
+            let d = ConvDims::new(
+                rng.gen_range(1..4),
+                rng.gen_range(1..5),
+                rng.gen_range(1..7),
+                rng.gen_range(1..9),
+                rng.gen_range(1..9),
+            );
             let x = random(d.batch * d.c_in * d.h * d.w, &mut rng);
             let w = random(d.c_out * d.c_in * 9, &mut rng);
             let bias = random(d.c_out, &mut rng);
@@ -385,13 +395,7 @@ mod tests {
     fn col2im_is_the_adjoint_of_im2col() {
         // <im2col(x), c> == <x, col2im(c)> for any x and c.
         let mut rng = StdRng::seed_from_u64(5);
-        let d = ConvDims {
-            batch: 2,
-            c_in: 3,
-            c_out: 1,
-            h: 5,
-            w: 4,
-        };
+        let d = ConvDims::new(2, 3, 1, 5, 4);
         let x = random(d.batch * d.c_in * d.h * d.w, &mut rng);
         let c = random(d.col_len(), &mut rng);
         let mut col = vec![0.0; d.col_len()];

@@ -327,13 +327,7 @@ impl ConvSaved {
 }
 
 fn conv_dims<B: Dim, C: Dim, O: Dim, H: Dim, W: Dim>(x: &(B, C, H, W), o: O) -> ConvDims {
-    ConvDims {
-        batch: x.0.size(),
-        c_in: x.1.size(),
-        c_out: o.size(),
-        h: x.2.size(),
-        w: x.3.size(),
-    }
+    ConvDims::new(x.0.size(), x.1.size(), o.size(), x.2.size(), x.3.size())
 }
 
 /// 3×3 convolution, stride 1, 'same' padding, with bias: `(B, C, H, W) → (B, O, H, W)`.

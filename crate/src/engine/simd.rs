@@ -14,9 +14,22 @@
 //! ([`force_baseline`]) and compares the weights bit for bit.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
-/// Set by [`force_baseline`]: every [`wide`] call then runs at the baseline.
+/// Set by [`force_baseline`], or by `DIGITS_SIMD=baseline` in the environment: every [`wide`]
+/// call then runs at the baseline.
 static BASELINE: AtomicBool = AtomicBool::new(false);
+
+/// Whether `DIGITS_SIMD=baseline` is set (read once): how a benchmark of the whole command is
+/// run at the baseline, to compare.
+fn baseline_from_env() -> bool {
+    static ENV: OnceLock<bool> = OnceLock::new();
+    *ENV.get_or_init(|| std::env::var("DIGITS_SIMD").is_ok_and(|v| v == "baseline"))
+}
+
+fn baseline() -> bool {
+    BASELINE.load(Ordering::Relaxed) || baseline_from_env()
+}
 
 /// Run every later [`wide`] call at the baseline (`true`) or at the widest vectors (`false`,
 /// the default), for the whole process: what the test and `profile_conv` compare.
@@ -26,7 +39,7 @@ pub fn force_baseline(on: bool) {
 
 /// The instruction set [`wide`] compiles for on this CPU: `AVX-512`, `AVX2` or `baseline`.
 pub fn level() -> &'static str {
-    if BASELINE.load(Ordering::Relaxed) {
+    if baseline() {
         return "baseline";
     }
     #[cfg(target_arch = "x86_64")]
@@ -46,7 +59,7 @@ pub fn level() -> &'static str {
 #[inline(always)]
 pub fn wide<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
-    if !BASELINE.load(Ordering::Relaxed) {
+    if !baseline() {
         if has_avx512() {
             // SAFETY: the CPU has every feature `avx512` is compiled for (checked just above).
             return unsafe { avx512(f) };

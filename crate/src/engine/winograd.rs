@@ -1067,13 +1067,13 @@ mod tests {
     }
 
     fn dims(rng: &mut StdRng) -> ConvDims {
-        ConvDims {
-            batch: rng.gen_range(1..8),
-            c_in: rng.gen_range(1..5),
-            c_out: rng.gen_range(1..7),
-            h: rng.gen_range(1..10),
-            w: rng.gen_range(1..10),
-        }
+        ConvDims::new(
+            rng.gen_range(1..8),
+            rng.gen_range(1..5),
+            rng.gen_range(1..7),
+            rng.gen_range(1..10),
+            rng.gen_range(1..10),
+        )
     }
 
     fn im2col_of(x: &[f32], d: ConvDims) -> Vec<f32> {
@@ -1194,13 +1194,7 @@ mod tests {
     #[test]
     fn results_do_not_depend_on_the_thread_count() {
         let mut rng = StdRng::seed_from_u64(9);
-        let d = ConvDims {
-            batch: 9,
-            c_in: 5,
-            c_out: 6,
-            h: 14,
-            w: 14,
-        };
+        let d = ConvDims::new(9, 5, 6, 14, 14);
         let x = random(d.batch * d.c_in * 196, &mut rng);
         let w = random(d.c_out * d.c_in * 9, &mut rng);
         let dy = random(d.batch * d.c_out * 196, &mut rng);
@@ -1224,13 +1218,7 @@ mod tests {
         // Passes of one group, of two, and the whole batch: the groups, and with them every
         // sum's order, stay the same, so every number does.
         let mut rng = StdRng::seed_from_u64(11);
-        let d = ConvDims {
-            batch: 13,
-            c_in: 3,
-            c_out: 4,
-            h: 14,
-            w: 14,
-        };
+        let d = ConvDims::new(13, 3, 4, 14, 14);
         let x = random(d.batch * d.c_in * 196, &mut rng);
         let w = random(d.c_out * d.c_in * 9, &mut rng);
         let bias = random(d.c_out, &mut rng);
@@ -1272,13 +1260,7 @@ mod tests {
     fn no_weight_gradient_product_sums_more_than_one_block_of_gemm() {
         // gemm 0.19 never cuts an inner dimension of at most 512 (see GROUP_COLS).
         for side in 1..40 {
-            let d = ConvDims {
-                batch: 300,
-                c_in: 1,
-                c_out: 1,
-                h: side,
-                w: side,
-            };
+            let d = ConvDims::new(300, 1, 1, side, side);
             let plan = Plan::new(&d, PASS_COLS);
             let per_img = side.div_ceil(2).pow(2);
             assert!(
@@ -1296,13 +1278,13 @@ mod tests {
     fn pooled_forward_and_backward_equal_the_full_size_ones_bit_for_bit() {
         let mut rng = StdRng::seed_from_u64(10);
         for _ in 0..6 {
-            let d = ConvDims {
-                batch: rng.gen_range(1..6),
-                c_in: rng.gen_range(1..5),
-                c_out: rng.gen_range(1..6),
-                h: 2 * rng.gen_range(1..5),
-                w: 2 * rng.gen_range(1..5),
-            };
+            let d = ConvDims::new(
+                rng.gen_range(1..6),
+                rng.gen_range(1..5),
+                rng.gen_range(1..6),
+                2 * rng.gen_range(1..5),
+                2 * rng.gen_range(1..5),
+            );
             let x = random(d.batch * d.c_in * d.h * d.w, &mut rng);
             let w = random(d.c_out * d.c_in * 9, &mut rng);
             // Negative biases leave some windows without a positive value.

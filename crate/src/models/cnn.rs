@@ -80,50 +80,8 @@ impl<B: Dim> Module<Tensor<(B, Const<1>, Const<28>, Const<28>), f32, Cpu>> for C
 }
 
 impl Classifier for Cnn {
-    fn params(&self) -> Vec<&dyn Param> {
-        vec![
-            &self.conv2d.weight,
-            &self.conv2d.bias,
-            &self.conv2d_1.weight,
-            &self.conv2d_1.bias,
-            &self.dense.weight,
-            &self.dense.bias,
-            &self.dense_1.weight,
-            &self.dense_1.bias,
-        ]
-    }
-
-    fn params_mut(&mut self) -> Vec<&mut dyn Param> {
-        vec![
-            &mut self.conv2d.weight,
-            &mut self.conv2d.bias,
-            &mut self.conv2d_1.weight,
-            &mut self.conv2d_1.bias,
-            &mut self.dense.weight,
-            &mut self.dense.bias,
-            &mut self.dense_1.weight,
-            &mut self.dense_1.bias,
-        ]
-    }
-
-    fn logits(&self, dev: &Cpu, images: &[f32], n: usize) -> Logits {
-        let x = dev.tensor_from_vec(images.to_vec(), (n, Const::<1>, Const::<28>, Const::<28>));
-        self.forward(x)
-    }
-
-    fn train_logits(
-        &self,
-        dev: &Cpu,
-        images: &[f32],
-        n: usize,
-        seed: u64,
-        grads: Gradients<f32, Cpu>,
-    ) -> TrainLogits {
-        let x = dev
-            .tensor_from_vec(images.to_vec(), (n, Const::<1>, Const::<28>, Const::<28>))
-            .traced(grads);
-        self.forward_seeded(x, seed)
-    }
+    weights_and_biases_of!(conv2d, conv2d_1, dense, dense_1);
+    logits_through_forward_seeded!(|n| (n, Const::<1>, Const::<28>, Const::<28>));
 
     fn set_conv(&mut self, algo: ConvAlgo) {
         self.conv2d.opts.algo = algo;

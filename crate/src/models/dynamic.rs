@@ -149,21 +149,7 @@ impl Classifier for MlpDyn {
         out
     }
 
-    fn logits(&self, dev: &Cpu, images: &[f32], n: usize) -> Logits {
-        self.forward_seeded(dev.tensor_from_vec(images.to_vec(), (n, 784)), 0)
-    }
-
-    fn train_logits(
-        &self,
-        dev: &Cpu,
-        images: &[f32],
-        n: usize,
-        seed: u64,
-        grads: Gradients<f32, Cpu>,
-    ) -> TrainLogits {
-        let x = dev.tensor_from_vec(images.to_vec(), (n, 784)).traced(grads);
-        self.forward_seeded(x, seed)
-    }
+    logits_through_forward_seeded!(|n| (n, 784));
 }
 
 /// Conv `c1` → pool → (conv `c2` → pool) → flatten → dense (ReLU, dropout) → 10, sizes and the
@@ -235,23 +221,7 @@ impl Classifier for CnnDyn {
         out
     }
 
-    fn logits(&self, dev: &Cpu, images: &[f32], n: usize) -> Logits {
-        self.forward_seeded(dev.tensor_from_vec(images.to_vec(), (n, 1, 28, 28)), 0)
-    }
-
-    fn train_logits(
-        &self,
-        dev: &Cpu,
-        images: &[f32],
-        n: usize,
-        seed: u64,
-        grads: Gradients<f32, Cpu>,
-    ) -> TrainLogits {
-        let x = dev
-            .tensor_from_vec(images.to_vec(), (n, 1, 28, 28))
-            .traced(grads);
-        self.forward_seeded(x, seed)
-    }
+    logits_through_forward_seeded!(|n| (n, 1, 28, 28));
 
     fn set_conv(&mut self, algo: ConvAlgo) {
         self.conv2d.opts.algo = algo;

@@ -57,46 +57,8 @@ impl<const H1: usize, const H2: usize, B: Dim> Module<Tensor<(B, Const<784>), f3
 }
 
 impl<const H1: usize, const H2: usize> Classifier for Mlp<H1, H2> {
-    fn params(&self) -> Vec<&dyn Param> {
-        vec![
-            &self.dense_1.weight,
-            &self.dense_1.bias,
-            &self.dense_2.weight,
-            &self.dense_2.bias,
-            &self.output.weight,
-            &self.output.bias,
-        ]
-    }
-
-    fn params_mut(&mut self) -> Vec<&mut dyn Param> {
-        vec![
-            &mut self.dense_1.weight,
-            &mut self.dense_1.bias,
-            &mut self.dense_2.weight,
-            &mut self.dense_2.bias,
-            &mut self.output.weight,
-            &mut self.output.bias,
-        ]
-    }
-
-    fn logits(&self, dev: &Cpu, images: &[f32], n: usize) -> Logits {
-        let x = dev.tensor_from_vec(images.to_vec(), (n, Const::<784>));
-        self.forward(x)
-    }
-
-    fn train_logits(
-        &self,
-        dev: &Cpu,
-        images: &[f32],
-        n: usize,
-        seed: u64,
-        grads: Gradients<f32, Cpu>,
-    ) -> TrainLogits {
-        let x = dev
-            .tensor_from_vec(images.to_vec(), (n, Const::<784>))
-            .traced(grads);
-        self.forward_seeded(x, seed)
-    }
+    weights_and_biases_of!(dense_1, dense_2, output);
+    logits_through_forward_seeded!(|n| (n, Const::<784>));
 }
 
 /// An MLP with one hidden layer of `H` units; the study's is `MlpOne<1586>`, as many parameters
@@ -133,40 +95,6 @@ impl<const H: usize> MlpOne<H> {
 }
 
 impl<const H: usize> Classifier for MlpOne<H> {
-    fn params(&self) -> Vec<&dyn Param> {
-        vec![
-            &self.dense_1.weight,
-            &self.dense_1.bias,
-            &self.output.weight,
-            &self.output.bias,
-        ]
-    }
-
-    fn params_mut(&mut self) -> Vec<&mut dyn Param> {
-        vec![
-            &mut self.dense_1.weight,
-            &mut self.dense_1.bias,
-            &mut self.output.weight,
-            &mut self.output.bias,
-        ]
-    }
-
-    fn logits(&self, dev: &Cpu, images: &[f32], n: usize) -> Logits {
-        let x = dev.tensor_from_vec(images.to_vec(), (n, Const::<784>));
-        self.forward_seeded(x, 0)
-    }
-
-    fn train_logits(
-        &self,
-        dev: &Cpu,
-        images: &[f32],
-        n: usize,
-        seed: u64,
-        grads: Gradients<f32, Cpu>,
-    ) -> TrainLogits {
-        let x = dev
-            .tensor_from_vec(images.to_vec(), (n, Const::<784>))
-            .traced(grads);
-        self.forward_seeded(x, seed)
-    }
+    weights_and_biases_of!(dense_1, output);
+    logits_through_forward_seeded!(|n| (n, Const::<784>));
 }

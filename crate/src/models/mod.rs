@@ -6,6 +6,43 @@
 //! carry the same layers with their shapes checked by the compiler. A search candidate's sizes
 //! are only known at run time, so [`MlpDyn`] and [`CnnDyn`] run the same ops over `usize` sizes.
 
+/// `Classifier::logits` and `train_logits` of a model whose `forward_seeded(x, seed)` takes the
+/// images shaped as `$shape`, an expression of the batch size `$n`: without a tape and seed 0
+/// for inference, on the training step's tape with its dropout seed for training.
+macro_rules! logits_through_forward_seeded {
+    (|$n:ident| $shape:expr) => {
+        fn logits(&self, dev: &Cpu, images: &[f32], $n: usize) -> Logits {
+            self.forward_seeded(dev.tensor_from_vec(images.to_vec(), $shape), 0)
+        }
+
+        fn train_logits(
+            &self,
+            dev: &Cpu,
+            images: &[f32],
+            $n: usize,
+            seed: u64,
+            grads: Gradients<f32, Cpu>,
+        ) -> TrainLogits {
+            let x = dev.tensor_from_vec(images.to_vec(), $shape).traced(grads);
+            self.forward_seeded(x, seed)
+        }
+    };
+}
+
+/// `Classifier::params` and `params_mut` of a model whose trainable tensors are the `weight`
+/// and `bias` of the named layer fields, in the architecture's layout order.
+macro_rules! weights_and_biases_of {
+    ($($layer:ident),+) => {
+        fn params(&self) -> Vec<&dyn Param> {
+            vec![$(&self.$layer.weight as &dyn Param, &self.$layer.bias as &dyn Param),+]
+        }
+
+        fn params_mut(&mut self) -> Vec<&mut dyn Param> {
+            vec![$(&mut self.$layer.weight as &mut dyn Param, &mut self.$layer.bias as &mut dyn Param),+]
+        }
+    };
+}
+
 mod cnn;
 mod dynamic;
 mod infer;

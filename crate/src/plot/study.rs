@@ -362,13 +362,7 @@ pub fn first_layer_maps(weights: &Weights, image: &[f32]) -> Result<Vec<f32>> {
             "feature maps need a CNN's weights and one 28x28 image",
         ));
     }
-    let d = ConvDims {
-        batch: 1,
-        c_in: 1,
-        c_out: w.shape[0],
-        h: 28,
-        w: 28,
-    };
+    let d = ConvDims::new(1, 1, w.shape[0], 28, 28);
     let mut col = vec![0.0f32; d.col_len()];
     im2col(image, d, &mut col);
     Ok(conv_forward(&col, &w.data, &b.data, d, true))
