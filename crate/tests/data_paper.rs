@@ -5,6 +5,7 @@
 use digits::data::frame::{centre_of_mass, frame_any, frame_image, Framing};
 use digits::data::mnist_paper::{render, Family, DEV_SEED};
 use digits::data::paper::{find_ink, Polarity};
+use digits::data::pixels::mean_abs_difference;
 
 /// A clean "2"-like digit, bright anti-aliased strokes on 0, `side`×`side`.
 fn clean(side: usize) -> Vec<f32> {
@@ -59,10 +60,6 @@ fn on_paper(digit: &[f32], side: usize, w: usize, h: usize, ox: usize, oy: usize
         .collect()
 }
 
-fn mean_abs(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32
-}
-
 /// The smallest mean |difference| of two 28×28 frames over shifts of up to 1 px: framing
 /// shifts by whole pixels, so the rounding of a centre of mass may put the same digit one
 /// pixel apart.
@@ -80,7 +77,7 @@ fn frame_distance(a: &[f32], b: &[f32]) -> f32 {
                     }
                 })
                 .collect();
-            best = best.min(mean_abs(&shifted, b));
+            best = best.min(mean_abs_difference(&shifted, b));
         }
     }
     best

@@ -78,6 +78,30 @@ fn check_layer(
     }
 }
 
+/// The outputs of an op run with its ReLU fused (`fused`) or followed by dfdx's own ReLU, and
+/// the gradients of its input, weight and bias under the loss Σ y·r.
+fn outputs_and_grads<S, X: Shape, W: Shape, B: Shape>(
+    y: Tensor<S, f32, Cpu, OwnedTape<f32, Cpu>>,
+    fused: bool,
+    r: &Tensor<S, f32, Cpu>,
+    x: &Tensor<X, f32, Cpu>,
+    wt: &Tensor<W, f32, Cpu>,
+    bt: &Tensor<B, f32, Cpu>,
+) -> Fused
+where
+    S: Shape + ReduceShapeTo<(), S::AllAxes>,
+{
+    let y = if fused { y } else { y.relu() };
+    let out = y.as_vec();
+    let g = (y * r.clone()).sum::<(), _>().backward();
+    (
+        out,
+        g.get(x).as_vec(),
+        g.get(wt).as_vec(),
+        g.get(bt).as_vec(),
+    )
+}
+
 /// A layer with its ReLU fused (output, input, weight and bias gradients) against the plain
 /// layer followed by dfdx's ReLU: the same output, the same gradients up to rounding.
 fn assert_fused_matches(fused: Fused, reference: Fused) {
@@ -221,15 +245,7 @@ fn fused_relu_backward_equals_dfdx_relu_after_plain_dense() {
                 input_grad: true,
             },
         );
-        let y = if fused { y } else { y.relu() };
-        let out = y.as_vec();
-        let g = (y * r.clone()).sum().backward();
-        (
-            out,
-            g.get(&x).as_vec(),
-            g.get(&wt).as_vec(),
-            g.get(&bt).as_vec(),
-        )
+        outputs_and_grads(y, fused, &r, &x, &wt, &bt)
     };
     assert_fused_matches(run(true), run(false));
 }
@@ -262,15 +278,7 @@ fn fused_relu_check(algo: ConvAlgo) {
                 algo,
             },
         );
-        let y = if fused { y } else { y.relu() };
-        let out = y.as_vec();
-        let g = (y * r.clone()).sum().backward();
-        (
-            out,
-            g.get(&x).as_vec(),
-            g.get(&wt).as_vec(),
-            g.get(&bt).as_vec(),
-        )
+        outputs_and_grads(y, fused, &r, &x, &wt, &bt)
     };
     assert_fused_matches(run(true), run(false));
 }

@@ -133,6 +133,7 @@ mod tests {
     use super::elastic::gaussian_kernel;
     use super::geometry::{bilinear, floor_small};
     use super::*;
+    use crate::data::pixels::mean_abs_difference;
 
     const SIDE: usize = 28;
 
@@ -181,10 +182,6 @@ mod tests {
             s += v * (dx * dx + dy * dy);
         }
         (s / m).sqrt()
-    }
-
-    fn mean_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-        a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32
     }
 
     fn bits(img: &[f32]) -> Vec<u32> {
@@ -280,14 +277,14 @@ mod tests {
         };
         let once = quarter.apply(&img, SIDE);
         assert!(
-            mean_abs_diff(&once, &img) > 0.05,
+            mean_abs_difference(&once, &img) > 0.05,
             "a quarter turn changed nothing"
         );
         let mut out = img.clone();
         for _ in 0..4 {
             out = quarter.apply(&out, SIDE);
         }
-        let mad = mean_abs_diff(&out, &img);
+        let mad = mean_abs_difference(&out, &img);
         assert!(mad < 1e-3, "mean absolute difference {mad}");
     }
 
@@ -394,7 +391,7 @@ mod tests {
         let wild = elastic(&img, SIDE, 1e30, 4.0, &mut rng);
         assert!(wild.iter().all(|v| v.is_finite()));
         let out = elastic(&img, SIDE, 34.0, 4.0, &mut rng);
-        let mad = mean_abs_diff(&out, &img);
+        let mad = mean_abs_difference(&out, &img);
         assert!(mad > 0.01, "elastic 34:4 barely changed the image ({mad})");
         // Smooth displacements of a pixel or two: the ink stays where it was, roughly.
         let ink = |v: &[f32]| v.iter().sum::<f32>();

@@ -4,10 +4,8 @@
 
 use std::path::Path;
 
-use super::checksums::{known_file, read_bytes, read_known, sha256_hex};
 use super::dataset::Dataset;
-use super::idx::{FIX_FETCH, FIX_USER};
-use super::text::{as_text, line_error};
+use super::text::{line_error, load_text_set, read_text_set};
 use crate::error::{Error, Result};
 
 pub const WIDTH: usize = 15;
@@ -63,22 +61,12 @@ pub fn parse_mfeat(path: &Path, text: &str, source: &str, fix: &str) -> Result<D
 
 /// Reads any file in mfeat-pix's layout, unverified.
 pub fn read_mfeat(path: &Path) -> Result<Dataset> {
-    let bytes = read_bytes(path, "check the path")?;
-    parse_mfeat(
-        path,
-        as_text(path, &bytes, FIX_USER)?,
-        &sha256_hex(&bytes),
-        FIX_USER,
-    )
+    read_text_set(path, parse_mfeat)
 }
 
 /// The verified `mfeat/mfeat-pix.txt` under `data_dir`, named `mfeat`.
 pub fn load_mfeat(data_dir: &Path) -> Result<Dataset> {
-    let file = known_file(REL)
-        .ok_or_else(|| Error::invalid(format!("internal: {REL} missing from the file table")))?;
-    let (content, sha) = read_known(data_dir, file)?;
-    let path = data_dir.join(REL);
-    parse_mfeat(&path, as_text(&path, &content, FIX_FETCH)?, &sha, FIX_FETCH)
+    load_text_set(data_dir, REL, parse_mfeat)
 }
 
 #[cfg(test)]

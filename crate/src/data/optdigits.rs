@@ -6,10 +6,8 @@
 
 use std::path::Path;
 
-use super::checksums::{known_file, read_bytes, read_known, sha256_hex};
 use super::dataset::Dataset;
-use super::idx::{FIX_FETCH, FIX_USER};
-use super::text::{as_text, line_error};
+use super::text::{line_error, load_text_set, read_text_set};
 use crate::error::{Error, Result};
 
 pub const SIDE: usize = 32;
@@ -177,31 +175,17 @@ pub fn parse_optdigits(
 
 /// Reads any file in the `optdigits-orig` layout, unverified.
 pub fn read_optdigits(path: &Path, name: &str) -> Result<Dataset> {
-    let bytes = read_bytes(path, "check the path")?;
-    parse_optdigits(
-        path,
-        as_text(path, &bytes, FIX_USER)?,
-        name,
-        &sha256_hex(&bytes),
-        FIX_USER,
-    )
+    read_text_set(path, |path, text, sha, fix| {
+        parse_optdigits(path, text, name, sha, fix)
+    })
 }
 
 /// A verified `optdigits-orig` file under `data_dir`, named `optdigits` (writer-independent
 /// test file) or `optdigits-train`.
 pub fn load_optdigits(data_dir: &Path, part: OptdigitsPart) -> Result<Dataset> {
-    let rel = part.rel_path();
-    let file = known_file(rel)
-        .ok_or_else(|| Error::invalid(format!("internal: {rel} missing from the file table")))?;
-    let (content, sha) = read_known(data_dir, file)?;
-    let path = data_dir.join(rel);
-    parse_optdigits(
-        &path,
-        as_text(&path, &content, FIX_FETCH)?,
-        part.name(),
-        &sha,
-        FIX_FETCH,
-    )
+    load_text_set(data_dir, part.rel_path(), |path, text, sha, fix| {
+        parse_optdigits(path, text, part.name(), sha, fix)
+    })
 }
 
 #[cfg(test)]

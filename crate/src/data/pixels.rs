@@ -1,12 +1,19 @@
 //! Pixels shared by the framer ([`frame`](super::frame)) and the ink finder
 //! ([`paper`](super::paper)): resampling and the ink threshold. Both import them from here,
-//! so that neither module imports the other for them.
+//! so that neither module imports the other for them; and how far apart two images are.
 //!
 //! Resampling is separable, per axis: when shrinking, area averaging (each output pixel
 //! is the coverage-weighted mean of the input pixels it spans; anti-aliased, like PIL's
 //! BOX or OpenCV's INTER_AREA), so e.g. optdigits' 32×32 → 28×28 loses no strokes to
 //! aliasing; when enlarging or keeping a size, bilinear with pixel centres at
 //! `i + 0.5` and edges clamped. Both are convex combinations, so values stay in [0, 1].
+
+/// The mean absolute difference of two images of the same size, pixel by pixel: how far apart
+/// two renderings or framings of one digit are.
+pub fn mean_abs_difference(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "images of different sizes");
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32
+}
 
 /// Pixels above this count as ink for the bounding box. Not 0: the smooth LIBSVM USPS
 /// rendering has faint halos (values of 1e-6 to 1e-2 around the strokes) that would

@@ -237,13 +237,7 @@ mod tests {
             vec![(30, 40), (60, 80)]
         );
         let d = set.frame(Framing::MnistFrame).unwrap();
-        let mad = d
-            .image(0)
-            .iter()
-            .zip(d.image(1))
-            .map(|(a, b)| (a - b).abs())
-            .sum::<f32>()
-            / 784.0;
+        let mad = crate::data::pixels::mean_abs_difference(d.image(0), d.image(1));
         assert!(mad < 0.05, "both polarities frame to the same bar: {mad}");
         assert!(d.image(0).iter().any(|&v| v > 0.9));
         let e = load_png_dir(&dir, "mine").unwrap_err().to_string();

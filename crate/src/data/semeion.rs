@@ -5,10 +5,8 @@
 
 use std::path::Path;
 
-use super::checksums::{known_file, read_bytes, read_known, sha256_hex};
 use super::dataset::Dataset;
-use super::idx::{FIX_FETCH, FIX_USER};
-use super::text::{as_text, finite_f32, line_error};
+use super::text::{finite_f32, line_error, load_text_set, read_text_set};
 use crate::error::{Error, Result};
 
 pub const SIDE: usize = 16;
@@ -86,22 +84,12 @@ pub fn parse_semeion(path: &Path, text: &str, source: &str, fix: &str) -> Result
 
 /// Reads any file in Semeion's layout, unverified.
 pub fn read_semeion(path: &Path) -> Result<Dataset> {
-    let bytes = read_bytes(path, "check the path")?;
-    parse_semeion(
-        path,
-        as_text(path, &bytes, FIX_USER)?,
-        &sha256_hex(&bytes),
-        FIX_USER,
-    )
+    read_text_set(path, parse_semeion)
 }
 
 /// The verified `semeion/semeion.data` under `data_dir`, named `semeion`.
 pub fn load_semeion(data_dir: &Path) -> Result<Dataset> {
-    let file = known_file(REL)
-        .ok_or_else(|| Error::invalid(format!("internal: {REL} missing from the file table")))?;
-    let (content, sha) = read_known(data_dir, file)?;
-    let path = data_dir.join(REL);
-    parse_semeion(&path, as_text(&path, &content, FIX_FETCH)?, &sha, FIX_FETCH)
+    load_text_set(data_dir, REL, parse_semeion)
 }
 
 #[cfg(test)]

@@ -3,7 +3,39 @@
 use std::fmt::Display;
 use std::path::Path;
 
+use super::checksums::{known_file, read_bytes, read_known, sha256_hex};
+use super::dataset::Dataset;
+use super::idx::{FIX_FETCH, FIX_USER};
 use crate::error::{Error, Result};
+
+/// Any file in a text format, read and parsed, unverified. `parse` takes the path (named only
+/// in errors), the text, the source's sha256 and the fix its errors suggest.
+pub(crate) fn read_text_set(
+    path: &Path,
+    parse: impl FnOnce(&Path, &str, &str, &str) -> Result<Dataset>,
+) -> Result<Dataset> {
+    let bytes = read_bytes(path, "check the path")?;
+    parse(
+        path,
+        as_text(path, &bytes, FIX_USER)?,
+        &sha256_hex(&bytes),
+        FIX_USER,
+    )
+}
+
+/// The verified file `rel` under `data_dir` (one of the fetched files), parsed as by
+/// [`read_text_set`].
+pub(crate) fn load_text_set(
+    data_dir: &Path,
+    rel: &str,
+    parse: impl FnOnce(&Path, &str, &str, &str) -> Result<Dataset>,
+) -> Result<Dataset> {
+    let file = known_file(rel)
+        .ok_or_else(|| Error::invalid(format!("internal: {rel} missing from the file table")))?;
+    let (content, sha) = read_known(data_dir, file)?;
+    let path = data_dir.join(rel);
+    parse(&path, as_text(&path, &content, FIX_FETCH)?, &sha, FIX_FETCH)
+}
 
 /// The decompressed bytes as text; all these formats are ASCII.
 pub(crate) fn as_text<'a>(path: &Path, bytes: &'a [u8], fix: &str) -> Result<&'a str> {

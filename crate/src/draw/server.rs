@@ -157,43 +157,36 @@ fn refused(e: BytesRejection) -> Response {
     }
 }
 
+/// A handler's answer: its reading, or a refusal (a 4xx and one line of JSON) when the request
+/// could not be read.
+type Answer = std::result::Result<Response, Response>;
+
 async fn draw(
     State(models): State<Arc<Vec<Model>>>,
     bytes: std::result::Result<Bytes, BytesRejection>,
-) -> Response {
-    let bytes = match bytes {
-        Ok(b) => b,
-        Err(e) => return refused(e),
-    };
-    let drawing: Drawing = match serde_json::from_slice(&bytes) {
-        Ok(d) => d,
-        Err(e) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                &format!(
-                    "not a drawing ({e}); send {{\"pixels\": [784 or 78400 numbers in [0, 1]]}}"
-                ),
-            )
-        }
-    };
-    answer(move || read_drawing(&drawing, &models)).await
+) -> Answer {
+    let bytes = bytes.map_err(refused)?;
+    let drawing: Drawing = serde_json::from_slice(&bytes).map_err(|e| {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            &format!("not a drawing ({e}); send {{\"pixels\": [784 or 78400 numbers in [0, 1]]}}"),
+        )
+    })?;
+    Ok(answer(move || read_drawing(&drawing, &models)).await)
 }
 
 async fn photo(
     State(models): State<Arc<Vec<Model>>>,
     bytes: std::result::Result<Bytes, BytesRejection>,
-) -> Response {
-    let bytes = match bytes {
-        Ok(b) => b,
-        Err(e) => return refused(e),
-    };
+) -> Answer {
+    let bytes = bytes.map_err(refused)?;
     if !is_png_or_jpeg(&bytes) {
-        return refuse(
+        return Err(refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "not a PNG or JPEG file (by its first bytes); send a photo saved as PNG or JPEG",
-        );
+        ));
     }
-    answer(move || read_photo(&bytes, &models)).await
+    Ok(answer(move || read_photo(&bytes, &models)).await)
 }
 
 /// Whether `bytes` start as a PNG or a JPEG file does (whatever the request claims).

@@ -326,6 +326,19 @@ impl ConvSaved {
     }
 }
 
+/// `dy` with zeros where a fused ReLU's output `y` was not positive: the gradient through the
+/// ReLU (with no ReLU fused, `dy` as it is).
+fn relu_masked(mut dy: Vec<f32>, y: Option<&[f32]>) -> Vec<f32> {
+    if let Some(y) = y {
+        for (g, &y) in dy.iter_mut().zip(y) {
+            if y <= 0.0 {
+                *g = 0.0;
+            }
+        }
+    }
+    dy
+}
+
 fn conv_dims<B: Dim, C: Dim, O: Dim, H: Dim, W: Dim>(x: &(B, C, H, W), o: O) -> ConvDims {
     ConvDims::new(x.0.size(), x.1.size(), o.size(), x.2.size(), x.3.size())
 }
@@ -348,14 +361,10 @@ pub fn conv2d_3x3<B: Dim, C: Dim, O: Dim, H: Dim, W: Dim, T: Tape<f32, Cpu>>(
         let relu_out = opts.relu.then(|| out.clone());
         tape.add_backward_op(move |grads| {
             let started = profile::start();
-            let mut dy = grad_of!(grads, &og);
-            if let Some(y) = relu_out {
-                for (g, y) in dy.iter_mut().zip(values(&y)) {
-                    if y <= 0.0 {
-                        *g = 0.0;
-                    }
-                }
-            }
+            let dy = relu_masked(
+                grad_of!(grads, &og),
+                relu_out.as_ref().map(values).as_deref(),
+            );
             conv_grads_into!(grads, saved, &dy, d, opts, wg, bg, xg);
             profile::stop(Phase::Convolution, started);
             Ok(())
@@ -481,14 +490,10 @@ pub fn dense<B: Dim, I: Dim, O: Dim, T: Tape<f32, Cpu>>(
         let relu_out = opts.relu.then(|| out.clone());
         tape.add_backward_op(move |grads| {
             let started = profile::start();
-            let mut dy = grad_of!(grads, &og);
-            if let Some(y) = relu_out {
-                for (g, y) in dy.iter_mut().zip(values(&y)) {
-                    if y <= 0.0 {
-                        *g = 0.0;
-                    }
-                }
-            }
+            let dy = relu_masked(
+                grad_of!(grads, &og),
+                relu_out.as_ref().map(values).as_deref(),
+            );
             // dW (O × I) = dyᵀ (O × B) · x (B × I); db = column sums of dy.
             let mut dw = vec![0.0f32; no * ni];
             matmul(
