@@ -253,12 +253,6 @@ fn training_step() {
     )
     .backward();
     time("adam update", 3, || {
-        let alpha = adam.begin_step();
-        for (i, p) in model.params_mut().into_iter().enumerate() {
-            let g = p.grad(&mut grads);
-            let mut w = p.values();
-            adam.update(i, alpha, &mut w, &g);
-            p.set_values(&w);
-        }
+        digits::train::adam_step(model.as_mut(), &mut adam, &mut grads)
     });
 }

@@ -381,7 +381,11 @@ fn check_model_with(arch: Arch, conv: ConvAlgo) {
     }
     let logits = model.train_logits(&dev, &images, n, 0, grads);
     let mut grads = cross_entropy_with_logits_loss(logits, targets.clone()).backward();
-    let analytic: Vec<Vec<f32>> = model.params().iter().map(|p| p.grad(&mut grads)).collect();
+    let analytic: Vec<Vec<f32>> = model
+        .params()
+        .iter()
+        .map(|p| p.grad(&mut grads).to_vec())
+        .collect();
     let loss_at = |w: &digits::models::Weights| {
         let mut m = arch.build(&dev, w, 0.0).unwrap();
         m.set_conv(conv);

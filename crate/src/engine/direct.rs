@@ -16,7 +16,8 @@
 
 use rayon::prelude::*;
 
-use super::kernels::{self, ConvDims};
+use super::kernels::{self, pool_windows, ConvDims};
+use super::simd::wide;
 
 /// Output pixels computed together: eight f32 fill an AVX2 register (two SSE ones), and the
 /// sums stay in registers across all nine taps.
@@ -107,6 +108,9 @@ pub fn conv_forward_pooled(
     );
     let (ph, pw) = (d.h / 2, d.w / 2);
     let per_img = d.c_out * ph * pw;
+    // Each window's left pixel in its pair of rows, and its four pixels from there.
+    let corner: Vec<u32> = (0..pw as u32).map(|px| 2 * px).collect();
+    let offsets = [0, 1, d.w as u32, d.w as u32 + 1];
     let mut pooled = vec![0.0f32; d.batch * per_img];
     let mut argmax = vec![0u32; d.batch * per_img];
     pooled
@@ -119,36 +123,40 @@ pub fn conv_forward_pooled(
                     vec![0.0f32; d.c_in * (d.h + 2) * padded_width(&d)],
                     vec![0.0f32; d.w.next_multiple_of(LANES)],
                     vec![0.0f32; d.w.next_multiple_of(LANES)],
+                    vec![0.0f32; 4 * pw],
                 )
             },
-            |(padded, top, bottom), (img, (pooled_i, arg_i))| {
-                pad_image(x, img, &d, padded);
-                for (o, &bo) in bias.iter().enumerate() {
-                    let plane = (img * d.c_out + o) * hw;
-                    for py in 0..ph {
-                        conv_row(padded, weight, bo, o, 2 * py, &d, relu, top);
-                        conv_row(padded, weight, bo, o, 2 * py + 1, &d, relu, bottom);
-                        let at = (o * ph + py) * pw;
-                        for px in 0..pw {
-                            // The window in reading order; a later value wins only if larger.
-                            let (x0, y0) = (2 * px, 2 * py);
-                            let cands = [
-                                (top[x0], y0 * d.w + x0),
-                                (top[x0 + 1], y0 * d.w + x0 + 1),
-                                (bottom[x0], (y0 + 1) * d.w + x0),
-                                (bottom[x0 + 1], (y0 + 1) * d.w + x0 + 1),
-                            ];
-                            let mut best = cands[0];
-                            for &cand in &cands[1..] {
-                                if cand.0 > best.0 {
-                                    best = cand;
+            |(padded, top, bottom, quads), (img, (pooled_i, arg_i))| {
+                wide(
+                    #[inline(always)]
+                    || {
+                        pad_image(x, img, &d, padded);
+                        for (o, &bo) in bias.iter().enumerate() {
+                            let plane = (img * d.c_out + o) * hw;
+                            for py in 0..ph {
+                                conv_row(padded, weight, bo, o, 2 * py, &d, relu, top);
+                                conv_row(padded, weight, bo, o, 2 * py + 1, &d, relu, bottom);
+                                let at = (o * ph + py) * pw;
+                                // The windows' four pixels apart, each a contiguous row.
+                                for px in 0..pw {
+                                    quads[px] = top[2 * px];
+                                    quads[pw + px] = top[2 * px + 1];
+                                    quads[2 * pw + px] = bottom[2 * px];
+                                    quads[3 * pw + px] = bottom[2 * px + 1];
                                 }
+                                let window = std::array::from_fn(|k| &quads[k * pw..][..pw]);
+                                let row_plane = (plane + 2 * py * d.w) as u32;
+                                pool_windows(
+                                    window,
+                                    |v| v,
+                                    (row_plane, &corner, offsets),
+                                    &mut pooled_i[at..][..pw],
+                                    &mut arg_i[at..][..pw],
+                                );
                             }
-                            pooled_i[at + px] = best.0;
-                            arg_i[at + px] = (plane + best.1) as u32;
                         }
-                    }
-                }
+                    },
+                )
             },
         );
     (pooled, argmax)

@@ -265,6 +265,41 @@ pub fn conv_backward(
     Some(dx)
 }
 
+/// Max-pool 2×2 windows whose four values are `value(window[k][t])`, `k` in reading order:
+/// each window's largest value, the first on ties (as [`maxpool_forward`] picks it), and its
+/// index in the full-size output, `plane + corner[t] + offsets[k]`. Written without branches,
+/// so that it runs across windows in vector lanes; the convolutions with pooling fused call it
+/// with their bias and ReLU as `value`.
+#[inline(always)]
+pub fn pool_windows(
+    window: [&[f32]; 4],
+    value: impl Fn(f32) -> f32,
+    (plane, corner, offsets): (u32, &[u32], [u32; 4]),
+    pooled: &mut [f32],
+    arg: &mut [u32],
+) {
+    let len = pooled.len();
+    let [r0, r1, r2, r3] = window.map(|r| &r[..len]);
+    let (corner, arg) = (&corner[..len], &mut arg[..len]);
+    for t in 0..len {
+        let mut best = value(r0[t]);
+        let mut off = offsets[0];
+        for (v, o) in [
+            (r1[t], offsets[1]),
+            (r2[t], offsets[2]),
+            (r3[t], offsets[3]),
+        ] {
+            let v = value(v);
+            if v > best {
+                best = v;
+                off = o;
+            }
+        }
+        pooled[t] = best;
+        arg[t] = plane + corner[t] + off;
+    }
+}
+
 /// 2×2 max pooling with stride 2 over `planes` planes of `h × w` (both even). Returns the
 /// pooled values and, for each, the index into `x` of the maximum it took (the first one on
 /// ties), which is all the backward pass needs.

@@ -145,8 +145,8 @@ pub trait Param {
     fn num_elements(&self) -> usize;
     /// Make sure `grads` has a (zero) slot for this parameter.
     fn alloc_grad(&self, grads: &mut Gradients<f32, Cpu>);
-    /// This parameter's gradient (zeros if the step gave it none).
-    fn grad(&self, grads: &mut Gradients<f32, Cpu>) -> Vec<f32>;
+    /// This parameter's gradient (zeros if the step gave it none), read in place.
+    fn grad<'g>(&self, grads: &'g mut Gradients<f32, Cpu>) -> &'g [f32];
 }
 
 impl<S: Shape> Param for Tensor<S, f32, Cpu> {
@@ -165,11 +165,10 @@ impl<S: Shape> Param for Tensor<S, f32, Cpu> {
             .try_alloc_for(self)
             .expect("allocating a gradient buffer");
     }
-    fn grad(&self, grads: &mut Gradients<f32, Cpu>) -> Vec<f32> {
+    fn grad<'g>(&self, grads: &'g mut Gradients<f32, Cpu>) -> &'g [f32] {
         grads
             .get_or_alloc_mut(self)
             .expect("allocating a gradient buffer")
-            .to_vec()
     }
 }
 

@@ -41,7 +41,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use super::gemm::{matmul_strided, Strides};
-use super::kernels::ConvDims;
+use super::kernels::{pool_windows, ConvDims};
 use super::simd::wide;
 
 /// Tile positions: a 4×4 input tile gives a 2×2 output tile.
@@ -741,33 +741,22 @@ fn pool_group(
     let (per_img, hw) = (th * tw, d.h * d.w);
     let g_cols = n * per_img;
     let mut out_tiles = vec![0.0f32; 4 * g_cols];
+    // Each window's top-left pixel in its plane, and where each of its four pixels lies from
+    // there, in reading order: the winner's index is then a sum, with no division.
+    let corner: Vec<u32> = (0..per_img)
+        .map(|t| (2 * (t / tw) * d.w + 2 * (t % tw)) as u32)
+        .collect();
+    let offsets = [0, 1, d.w as u32, d.w as u32 + 1];
     for (o, &bo) in bias.iter().enumerate() {
         output_tiles(m, cols, o, d.c_out, col, &mut out_tiles);
-        let r: [&[f32]; 4] = std::array::from_fn(|k| &out_tiles[k * g_cols..][..g_cols]);
+        let value = |v: f32| if relu { (v + bo).max(0.0) } else { v + bo };
         for img in 0..n {
-            let plane = (first + img) * d.c_out + o;
-            let dst = (img * d.c_out + o) * per_img;
-            // Tiles row by row: no division per tile to find its place.
-            for ty in 0..th {
-                for tx in 0..tw {
-                    let t = ty * tw + tx;
-                    let tile = img * per_img + t;
-                    // The window in reading order, as maxpool_forward reads it.
-                    let mut best = f32::NEG_INFINITY;
-                    let mut at = 0;
-                    for (k, row) in r.iter().enumerate() {
-                        let v = row[tile] + bo;
-                        let v = if relu { v.max(0.0) } else { v };
-                        if k == 0 || v > best {
-                            best = v;
-                            at = k;
-                        }
-                    }
-                    pooled_g[dst + t] = best;
-                    arg_g[dst + t] =
-                        (plane * hw + (2 * ty + at / 2) * d.w + 2 * tx + at % 2) as u32;
-                }
-            }
+            let window: [&[f32]; 4] =
+                std::array::from_fn(|k| &out_tiles[k * g_cols + img * per_img..][..per_img]);
+            let plane = ((first + img) * d.c_out + o) * hw;
+            let dst = (img * d.c_out + o) * per_img..(img * d.c_out + o + 1) * per_img;
+            let (pooled, arg) = (&mut pooled_g[dst.clone()], &mut arg_g[dst]);
+            pool_windows(window, value, (plane as u32, &corner, offsets), pooled, arg);
         }
     }
 }

@@ -258,7 +258,11 @@ mod tests {
         let mut grads = cross_entropy_with_logits_loss(logits, target).backward();
         (
             values,
-            model.params().iter().map(|p| p.grad(&mut grads)).collect(),
+            model
+                .params()
+                .iter()
+                .map(|p| p.grad(&mut grads).to_vec())
+                .collect(),
         )
     }
 

@@ -490,9 +490,8 @@ pub fn train_step(
 pub fn adam_step(model: &mut dyn Classifier, adam: &mut Adam, grads: &mut Gradients<f32, Cpu>) {
     let alpha = adam.begin_step();
     for (i, p) in model.params_mut().into_iter().enumerate() {
-        let g = p.grad(grads);
         let mut w = p.values();
-        adam.update(i, alpha, &mut w, &g);
+        adam.update(i, alpha, &mut w, p.grad(grads));
         p.set_values(&w);
     }
 }

@@ -63,6 +63,8 @@ impl Adam {
     }
 
     /// Update parameter tensor `i` in place from its gradient, with the rate from [`Self::begin_step`].
+    /// Serial: the update is memory-bound, and splitting it across threads measured no faster
+    /// (docs/performance.md).
     pub fn update(&mut self, i: usize, alpha: f32, param: &mut [f32], grad: &[f32]) {
         let AdamConfig {
             beta1, beta2, eps, ..

@@ -108,7 +108,7 @@ pub fn probe_steps(
         let mut sq = 0.0f64;
         for p in model.params() {
             let g = p.grad(&mut grads);
-            for v in &g {
+            for v in g {
                 hasher.update(v.to_le_bytes());
                 sq += (*v as f64) * (*v as f64);
             }
