@@ -53,12 +53,10 @@ fn a_small_study_runs_reuses_and_agrees_with_itself() {
         val_images: Some(200),
         test_images: Some(100),
         robustness_images: 50,
-        runs_dir: root.join("runs"),
-        results_dir: root.join("results"),
-        img_dir: root.join("img"),
         progress: Progress::Quiet,
         ..StudyConfig::full()
-    };
+    }
+    .under(&root);
     let study = run_study(&cfg, &data).unwrap();
     digits::plot::study::write_all(&study.data, &study.tables, &data, &cfg.img_dir).unwrap();
     let tables = study.tables;
@@ -244,12 +242,7 @@ fn a_small_study_runs_reuses_and_agrees_with_itself() {
 
     // The same study spread over two shards trained side by side into one runs folder, then
     // gathered, writes what the single process wrote (but for the training times).
-    let spread = StudyConfig {
-        runs_dir: root.join("spread/runs"),
-        results_dir: root.join("spread/results"),
-        img_dir: root.join("spread/img"),
-        ..cfg.clone()
-    };
+    let spread = cfg.clone().under(&root.join("spread"));
     std::thread::scope(|scope| {
         for index in 0..2 {
             let shard = StudyConfig {
@@ -357,12 +350,10 @@ fn each_variant_trains_on_its_own_digits_and_pairs_are_the_named_ones() {
         test_images: Some(50),
         robustness_images: 20,
         target_images: Some(200),
-        runs_dir: root.join("runs"),
-        results_dir: root.join("results"),
-        img_dir: root.join("img"),
         progress: Progress::Quiet,
         ..StudyConfig::quick()
-    };
+    }
+    .under(&root);
     let study = run_study(&cfg, &data).unwrap();
     let runs = &study.data.runs;
     let dir_of = |v: &str| {

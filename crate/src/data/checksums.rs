@@ -60,22 +60,15 @@ impl KnownFile {
 pub const FETCH_HINT: &str =
     "run `digits data fetch` (set DIGITS_DATA_MIRROR to a folder holding a copy to work offline)";
 
-const MNIST_URLS_TRAIN_IMAGES: &[&str] = &[
-    "https://ossci-datasets.s3.amazonaws.com/mnist/train-images-idx3-ubyte.gz",
-    "https://storage.googleapis.com/cvdf-datasets/mnist/train-images-idx3-ubyte.gz",
-];
-const MNIST_URLS_TRAIN_LABELS: &[&str] = &[
-    "https://ossci-datasets.s3.amazonaws.com/mnist/train-labels-idx1-ubyte.gz",
-    "https://storage.googleapis.com/cvdf-datasets/mnist/train-labels-idx1-ubyte.gz",
-];
-const MNIST_URLS_TEST_IMAGES: &[&str] = &[
-    "https://ossci-datasets.s3.amazonaws.com/mnist/t10k-images-idx3-ubyte.gz",
-    "https://storage.googleapis.com/cvdf-datasets/mnist/t10k-images-idx3-ubyte.gz",
-];
-const MNIST_URLS_TEST_LABELS: &[&str] = &[
-    "https://ossci-datasets.s3.amazonaws.com/mnist/t10k-labels-idx1-ubyte.gz",
-    "https://storage.googleapis.com/cvdf-datasets/mnist/t10k-labels-idx1-ubyte.gz",
-];
+/// MNIST's two public mirrors of one of its files, in the order they are tried.
+macro_rules! mnist_mirrors {
+    ($file:literal) => {
+        &[
+            concat!("https://ossci-datasets.s3.amazonaws.com/mnist/", $file),
+            concat!("https://storage.googleapis.com/cvdf-datasets/mnist/", $file),
+        ]
+    };
+}
 
 /// Every known file. Checksums come from the provenance notes of the verified data copies
 /// (`docs/data.md` lists them); for the uncompressed files the content hash is the file hash.
@@ -96,7 +89,7 @@ pub const FILES: &[KnownFile] = &[
         compression: Compression::Gzip,
         sha256: Some("ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
         also_accept: &[],
-        urls: MNIST_URLS_TRAIN_IMAGES,
+        urls: mnist_mirrors!("train-images-idx3-ubyte.gz"),
         required: true,
         decompressed_to: Some("mnist/train-images-idx3-ubyte"),
     },
@@ -105,7 +98,7 @@ pub const FILES: &[KnownFile] = &[
         compression: Compression::Gzip,
         sha256: Some("65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
         also_accept: &[],
-        urls: MNIST_URLS_TRAIN_LABELS,
+        urls: mnist_mirrors!("train-labels-idx1-ubyte.gz"),
         required: true,
         decompressed_to: Some("mnist/train-labels-idx1-ubyte"),
     },
@@ -114,7 +107,7 @@ pub const FILES: &[KnownFile] = &[
         compression: Compression::Gzip,
         sha256: Some("0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
         also_accept: &[],
-        urls: MNIST_URLS_TEST_IMAGES,
+        urls: mnist_mirrors!("t10k-images-idx3-ubyte.gz"),
         required: true,
         decompressed_to: Some("mnist/t10k-images-idx3-ubyte"),
     },
@@ -123,7 +116,7 @@ pub const FILES: &[KnownFile] = &[
         compression: Compression::Gzip,
         sha256: Some("ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
         also_accept: &[],
-        urls: MNIST_URLS_TEST_LABELS,
+        urls: mnist_mirrors!("t10k-labels-idx1-ubyte.gz"),
         required: true,
         decompressed_to: Some("mnist/t10k-labels-idx1-ubyte"),
     },

@@ -161,35 +161,28 @@ fn finish(
     Dataset::new(name, images, labels, SIDE, SIDE, source)
 }
 
-fn read_any(path: &Path) -> Result<(Vec<u8>, String)> {
+/// Any file of either rendering (`.gz`/`.bz2` decompressed), unverified, read by `parse`.
+fn read_unverified(path: &Path, name: &str, parse: Parser) -> Result<Dataset> {
     let raw = read_bytes(path, "check the path")?;
     let content = decompress(path, raw, Compression::from_path(path), FIX_USER)?;
     let sha = sha256_hex(&content);
-    Ok((content, sha))
+    parse(
+        path,
+        as_text(path, &content, FIX_USER)?,
+        name,
+        &sha,
+        FIX_USER,
+    )
 }
 
 /// Reads any file in the LIBSVM rendering (`.bz2`/`.gz` decompressed), unverified.
 pub fn read_usps_libsvm(path: &Path, name: &str) -> Result<Dataset> {
-    let (content, sha) = read_any(path)?;
-    parse_libsvm(
-        path,
-        as_text(path, &content, FIX_USER)?,
-        name,
-        &sha,
-        FIX_USER,
-    )
+    read_unverified(path, name, parse_libsvm)
 }
 
 /// Reads any file in the ESL rendering (`.gz`/`.bz2` decompressed), unverified.
 pub fn read_usps_esl(path: &Path, name: &str) -> Result<Dataset> {
-    let (content, sha) = read_any(path)?;
-    parse_esl(
-        path,
-        as_text(path, &content, FIX_USER)?,
-        name,
-        &sha,
-        FIX_USER,
-    )
+    read_unverified(path, name, parse_esl)
 }
 
 type Parser = fn(&Path, &str, &str, &str, &str) -> Result<Dataset>;

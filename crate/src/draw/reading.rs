@@ -210,25 +210,14 @@ mod tests {
 
     #[test]
     fn drawings_of_the_wrong_size_or_values_are_refused() {
-        let e = read_drawing(
-            &Drawing {
-                pixels: vec![0.0; 100],
-            },
-            &[],
-        )
-        .unwrap_err();
+        let refusal = |pixels: Vec<f32>| read_drawing(&Drawing { pixels }, &[]).unwrap_err();
+        let e = refusal(vec![0.0; 100]);
         assert!(e.to_string().contains("got 100"), "{e}");
         let mut pixels = vec![0.0; 784];
         pixels[3] = f32::INFINITY;
-        let e = read_drawing(&Drawing { pixels }, &[]).unwrap_err();
+        let e = refusal(pixels);
         assert!(e.to_string().contains("outside [0, 1]"), "{e}");
-        let e = read_drawing(
-            &Drawing {
-                pixels: vec![0.0; 784],
-            },
-            &[],
-        )
-        .unwrap_err();
+        let e = refusal(vec![0.0; 784]);
         assert!(e.to_string().contains("no ink found"), "{e}");
     }
 }

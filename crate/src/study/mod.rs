@@ -302,7 +302,6 @@ impl StudyConfig {
     /// adaptation in 2 rounds of 1 epoch to 500 target images.
     /// Writes under `runs/quick/` so the full study's files are never touched.
     pub fn quick() -> Self {
-        let root = PathBuf::from("runs/quick");
         StudyConfig {
             seeds: vec![0, 1],
             epochs: 2,
@@ -316,10 +315,19 @@ impl StudyConfig {
                 ..AdaptConfig::cbst()
             },
             target_images: Some(500),
+            ..StudyConfig::full()
+        }
+        .under(Path::new("runs/quick"))
+    }
+
+    /// The same study with its runs, tables and figures in `runs/`, `results/` and `img/` under
+    /// `root`.
+    pub fn under(self, root: &Path) -> Self {
+        StudyConfig {
             runs_dir: root.join("runs"),
             results_dir: root.join("results"),
             img_dir: root.join("img"),
-            ..StudyConfig::full()
+            ..self
         }
     }
 
