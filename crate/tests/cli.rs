@@ -1,14 +1,12 @@
 //! The command-line tool as a user meets it: summaries, and one-line errors (never a panic)
 //! for bad input.
 
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn digits(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_digits"))
-        .args(args)
-        .output()
-        .expect("run digits")
-}
+#[path = "common/command.rs"]
+mod command;
+use command::{digits, fresh_dir};
 
 /// A failure that prints exactly one line, starting with `error:`, and no panic.
 fn one_line_error(out: &Output) -> String {
@@ -21,11 +19,8 @@ fn one_line_error(out: &Output) -> String {
     err
 }
 
-fn tmp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("digits-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn tmp(name: &str) -> PathBuf {
+    fresh_dir("cli", name)
 }
 
 #[test]

@@ -138,13 +138,7 @@ fn framing_recovers_a_bar_on_development_paper() {
         let Some(framed) = raw.frame(Framing::MnistFrame) else {
             continue;
         };
-        let diff = framed
-            .iter()
-            .zip(&original)
-            .map(|(a, b)| (a - b).abs())
-            .sum::<f32>()
-            / 784.0;
-        close += usize::from(diff < 0.05);
+        close += usize::from(mean_abs_difference(&framed, &original) < 0.05);
     }
     // 33 of 40 measured; the data tests check MNIST's own digits
     // (`the_framer_recovers_most_development_digits`).

@@ -419,13 +419,7 @@ fn the_framer_recovers_most_development_digits() {
             continue;
         };
         found += 1;
-        let diff: f32 = framed
-            .iter()
-            .zip(&original)
-            .map(|(a, b)| (a - b).abs())
-            .sum::<f32>()
-            / 784.0;
-        close += usize::from(diff < 0.10);
+        close += usize::from(digits::data::pixels::mean_abs_difference(&framed, &original) < 0.10);
     }
     eprintln!("ink found in {found} of {n}, within 0.10 in {close}");
     assert!(found >= 870, "ink found in {found} of {n}");

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
 
 use digits::data::frame::{frame_any, Framing};
@@ -20,23 +20,16 @@ use digits::train::checkpoint::save_safetensors;
 use digits::train::{train, Progress, TrainConfig, TrainOptions};
 use image::{ExtendedColorType, ImageEncoder};
 
+#[path = "common/command.rs"]
+mod command;
+use command::{digits, fresh_dir};
 #[path = "common/png.rs"]
 mod png_files;
 use png_files::claimed_png;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
-fn digits(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_digits"))
-        .args(args)
-        .output()
-        .expect("run digits")
-}
-
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("digits-predict-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    fresh_dir("predict", name)
 }
 
 fn s(p: &Path) -> &str {

@@ -21,7 +21,7 @@ pub mod run;
 pub mod search;
 pub mod study;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use plotters::coord::Shift;
@@ -69,6 +69,20 @@ impl Figure {
     /// Write the PNG to `path` atomically (the folder is created if needed).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         crate::io::write_atomic(path.as_ref(), &self.png)
+    }
+
+    /// Write the PNG as `dir/name` and add its path to `written`: how the figure exporters
+    /// collect the files they wrote.
+    pub fn save_into(
+        &self,
+        dir: &Path,
+        name: impl AsRef<Path>,
+        written: &mut Vec<PathBuf>,
+    ) -> Result<()> {
+        let path = dir.join(name);
+        self.save(&path)?;
+        written.push(path);
+        Ok(())
     }
 
     /// Write the SVG rendering to `path` atomically; an error for figures that have none.

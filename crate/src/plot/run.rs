@@ -51,12 +51,7 @@ pub fn export_run_figures(run_dir: &Path, data_dir: &Path, out: &Path) -> Result
     let (arch, weights) = load_model(run_dir)?;
     let stem = figure_stem(run_dir, seed);
     let mut written = Vec::new();
-    let mut save = |fig: Figure, file: String| -> Result<()> {
-        let path = out.join(file);
-        fig.save(&path)?;
-        written.push(path);
-        Ok(())
-    };
+    let mut save = |fig: Figure, file: String| fig.save_into(out, file, &mut written);
     if let Some(history) = history {
         for metric in [Metric::Accuracy, Metric::Loss] {
             let fig = training_curves(&[(stem.as_str(), history.as_slice())], metric)?;

@@ -495,12 +495,7 @@ pub fn write_all(
     dir: &Path,
 ) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
-    let mut save = |fig: Figure, name: String| -> Result<()> {
-        let path = dir.join(name);
-        fig.save(&path)?;
-        written.push(path);
-        Ok(())
-    };
+    let mut save = |fig: Figure, name: String| fig.save_into(dir, name, &mut written);
     for framing in ["resize", "mnist-frame"] {
         save(
             accuracy_bars(t, framing)?,
@@ -567,12 +562,7 @@ pub fn write_all(
     };
     if let (Some(mlp), Some(cnn)) = (weights_of("mlp")?, weights_of("cnn")?) {
         let (m, c) = first_layers_figure(&mlp, &cnn)?;
-        let mut save = |fig: Figure, name: &str| -> Result<()> {
-            let path = dir.join(name);
-            fig.save(&path)?;
-            written.push(path);
-            Ok(())
-        };
+        let mut save = |fig: Figure, name: &str| fig.save_into(dir, name, &mut written);
         save(m, "study_first_layer_mlp.png")?;
         save(c, "study_first_layer_cnn.png")?;
         if let (Ok(resized), Ok(framed)) = (
