@@ -2,6 +2,9 @@
 //! it is exact across thread counts and interruptions, it helps on a shifted domain, and a
 //! folder holding another adaptation is refused.
 
+#[path = "common/command.rs"]
+mod command;
+use command::fresh_dir;
 use digits::adapt::run::{adapt_run, finished_adapt_run, load_adapt_record};
 use digits::adapt::{adapt, AdaptConfig, AdaptOptions, AdaptOutcome, RoundRecord};
 use digits::data::{Dataset, Unlabeled};
@@ -82,10 +85,7 @@ fn quiet<'a>() -> AdaptOptions<'a> {
 }
 
 fn tmp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("digits-adapt-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    fresh_dir("adapt", name)
 }
 
 fn bits(w: &Weights) -> Vec<u32> {

@@ -18,20 +18,19 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+#[path = "common/command.rs"]
+mod command;
+use command::{digits, fresh_dir};
 use digits::draw::{bind, load_models, serve, Server};
 use digits::models::Arch;
 use digits::train::checkpoint::save_safetensors;
 use serde_json::Value;
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("digits-draw-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    fresh_dir("draw", name)
 }
 
 /// Run folders holding the published MLP and CNN at random weights, named as the study's
@@ -361,11 +360,7 @@ fn pixel_arrays_of_the_wrong_length_or_values_are_refused() {
 }
 
 fn digits_draw(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_digits"))
-        .arg("draw")
-        .args(args)
-        .output()
-        .expect("run digits");
+    let out = digits(&[&["draw"], args].concat());
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).into_owned(),

@@ -1,6 +1,9 @@
 //! Training behaviour on small synthetic digit sets: learning, reproducibility, exact resume,
 //! early stopping, and a clear error when the loss diverges.
 
+#[path = "common/command.rs"]
+mod command;
+use command::fresh_dir;
 use digits::data::Dataset;
 use digits::eval::evaluate;
 use digits::models::{Arch, ConvAlgo};
@@ -38,10 +41,7 @@ fn resuming(ckpt: &std::path::Path) -> TrainOptions<'static> {
 }
 
 fn tmp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("digits-train-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    fresh_dir("train", name)
 }
 
 fn without_time(h: &[EpochRecord]) -> Vec<EpochRecord> {

@@ -108,9 +108,8 @@ pub fn conv_forward_pooled(
     );
     let (ph, pw) = (d.h / 2, d.w / 2);
     let per_img = d.c_out * ph * pw;
-    // Each window's left pixel in its pair of rows, and its four pixels from there.
+    // Each window's left pixel in its pair of rows.
     let corner: Vec<u32> = (0..pw as u32).map(|px| 2 * px).collect();
-    let offsets = [0, 1, d.w as u32, d.w as u32 + 1];
     let mut pooled = vec![0.0f32; d.batch * per_img];
     let mut argmax = vec![0u32; d.batch * per_img];
     pooled
@@ -149,7 +148,7 @@ pub fn conv_forward_pooled(
                                 pool_windows(
                                     window,
                                     |v| v,
-                                    (row_plane, &corner, offsets),
+                                    (row_plane, &corner, d.w as u32),
                                     &mut pooled_i[at..][..pw],
                                     &mut arg_i[at..][..pw],
                                 );

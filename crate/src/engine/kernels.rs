@@ -267,17 +267,19 @@ pub fn conv_backward(
 
 /// Max-pool 2×2 windows whose four values are `value(window[k][t])`, `k` in reading order:
 /// each window's largest value, the first on ties (as [`maxpool_forward`] picks it), and its
-/// index in the full-size output, `plane + corner[t] + offsets[k]`. Written without branches,
+/// index in the full-size output, `plane + corner[t]` plus the pixel's offset in its window
+/// (0, 1, `width`, `width + 1` in a plane `width` wide). Written without branches,
 /// so that it runs across windows in vector lanes; the convolutions with pooling fused call it
 /// with their bias and ReLU as `value`.
 #[inline(always)]
 pub fn pool_windows(
     window: [&[f32]; 4],
     value: impl Fn(f32) -> f32,
-    (plane, corner, offsets): (u32, &[u32], [u32; 4]),
+    (plane, corner, width): (u32, &[u32], u32),
     pooled: &mut [f32],
     arg: &mut [u32],
 ) {
+    let offsets = [0, 1, width, width + 1];
     let len = pooled.len();
     let [r0, r1, r2, r3] = window.map(|r| &r[..len]);
     let (corner, arg) = (&corner[..len], &mut arg[..len]);

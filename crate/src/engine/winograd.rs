@@ -741,12 +741,11 @@ fn pool_group(
     let (per_img, hw) = (th * tw, d.h * d.w);
     let g_cols = n * per_img;
     let mut out_tiles = vec![0.0f32; 4 * g_cols];
-    // Each window's top-left pixel in its plane, and where each of its four pixels lies from
-    // there, in reading order: the winner's index is then a sum, with no division.
+    // Each window's top-left pixel in its plane: the winner's index is then a sum, with no
+    // division.
     let corner: Vec<u32> = (0..per_img)
         .map(|t| (2 * (t / tw) * d.w + 2 * (t % tw)) as u32)
         .collect();
-    let offsets = [0, 1, d.w as u32, d.w as u32 + 1];
     for (o, &bo) in bias.iter().enumerate() {
         output_tiles(m, cols, o, d.c_out, col, &mut out_tiles);
         let value = |v: f32| if relu { (v + bo).max(0.0) } else { v + bo };
@@ -756,7 +755,13 @@ fn pool_group(
             let plane = ((first + img) * d.c_out + o) * hw;
             let dst = (img * d.c_out + o) * per_img..(img * d.c_out + o + 1) * per_img;
             let (pooled, arg) = (&mut pooled_g[dst.clone()], &mut arg_g[dst]);
-            pool_windows(window, value, (plane as u32, &corner, offsets), pooled, arg);
+            pool_windows(
+                window,
+                value,
+                (plane as u32, &corner, d.w as u32),
+                pooled,
+                arg,
+            );
         }
     }
 }

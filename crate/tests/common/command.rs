@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 /// Run the built `digits` with `args` and collect its output.
+#[allow(dead_code)] // not every test file runs the command
 pub fn digits(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_digits"))
         .args(args)
