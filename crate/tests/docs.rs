@@ -108,7 +108,8 @@ fn no_study_number_is_typed_in_by_hand() {
     }
 }
 
-/// A notebook's prose: its markdown cells, one after another. Its outputs are left out: they
+/// A notebook's prose: its markdown cells, one after another, a blank line between (each cell
+/// is a block of its own). Its outputs are left out: they
 /// are printed by the code cells the committed notebook ran (the test below checks that every
 /// code cell has run), and show the numbers that code computes, such as a training log or the
 /// study's tables read from `results/`.
@@ -126,7 +127,7 @@ fn notebook_prose(path: &Path) -> String {
             other => other.as_str().unwrap_or_default().to_string(),
         })
         .collect();
-    prose.join("\n")
+    prose.join("\n\n")
 }
 
 const OPEN: &str = "<!-- digits ";
@@ -368,6 +369,62 @@ fn no_study_accuracy_is_typed_outside_a_generated_span() {
          PUBLISHED or COINCIDENCES with its reason:\n{}",
         typed.join("\n")
     );
+}
+
+/// A line that opens with a value marker, inside a paragraph: markdown (GitHub's, Jupyter's)
+/// reads a line that starts with `<!--` as the start of an HTML block, which ends the paragraph,
+/// so the number would stand on a line of its own. Table markers open their own lines.
+fn markers_opening_a_paragraph_line(text: &str) -> Vec<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    (1..lines.len())
+        .filter(|&i| {
+            let line = lines[i].trim_start();
+            let prev = lines[i - 1].trim();
+            let value_marker = line.starts_with(OPEN) && !line.starts_with("<!-- digits table ");
+            // After a blank line or a line that is a comment of its own, a block starts anyway.
+            let block_before =
+                prev.is_empty() || (prev.starts_with("<!--") && prev.ends_with("-->"));
+            value_marker && !block_before
+        })
+        .map(|i| i + 1)
+        .collect()
+}
+
+#[test]
+fn no_marked_number_opens_a_line_inside_a_paragraph() {
+    let root = root();
+    let mut texts: Vec<(PathBuf, String)> = [root.join("README.md")]
+        .into_iter()
+        .chain(markdown_under(&root.join("docs")))
+        .map(|p| {
+            let t = read(&p);
+            (p, t)
+        })
+        .collect();
+    texts.extend(notebooks(&root).into_iter().map(|p| {
+        let t = notebook_prose(&p);
+        (p, t)
+    }));
+    let mut found = Vec::new();
+    for (path, text) in &texts {
+        for line in markers_opening_a_paragraph_line(text) {
+            found.push(format!(
+                "{}:{line}",
+                path.strip_prefix(&root).unwrap().display()
+            ));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "a marked number opens a line inside a paragraph, which breaks the paragraph there; move \
+         the word before it onto its line:\n{}",
+        found.join("\n")
+    );
+    // The check finds one.
+    let planted = "The CNN reads it\n<!-- digits pct:a b c=d -->1%<!-- /digits --> right.\n";
+    assert_eq!(markers_opening_a_paragraph_line(planted), vec![2]);
+    let table = "Text.\n<!-- digits table accuracy -->\n| a |\n<!-- /digits -->\n";
+    assert!(markers_opening_a_paragraph_line(table).is_empty());
 }
 
 /// The check above finds an accuracy planted in the README, with two decimals and a % sign or

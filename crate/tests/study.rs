@@ -9,6 +9,7 @@ mod common;
 use std::path::Path;
 
 use digits::search::Shard;
+use digits::study::markdown::Csv;
 use digits::study::stats::mean_ci;
 use digits::study::{run_shard, run_study, StudyConfig, VARIANTS};
 use digits::train::Progress;
@@ -282,18 +283,17 @@ fn a_small_study_runs_reuses_and_agrees_with_itself() {
             read(&spread.results_dir.join(&name)),
         );
         if name == "runs.csv" {
-            // Training times differ from run to run; everything else must not.
+            // Training and prediction times differ from run to run; everything else must not.
             let strip = |t: &str| -> Vec<Vec<String>> {
-                let rows: Vec<Vec<String>> = t
-                    .lines()
-                    .map(|l| l.split(',').map(String::from).collect())
+                let csv = Csv::parse("runs", t).unwrap();
+                let timed = |h: &String| h == "train_seconds" || h == "predict_seconds";
+                let keep: Vec<usize> = (0..csv.header.len())
+                    .filter(|&i| !timed(&csv.header[i]))
                     .collect();
-                let col = rows[0].iter().position(|h| h == "train_seconds").unwrap();
-                rows.into_iter()
-                    .map(|mut r| {
-                        r.remove(col);
-                        r
-                    })
+                assert_eq!(keep.len() + 2, csv.header.len(), "{:?}", csv.header);
+                csv.rows
+                    .iter()
+                    .map(|r| keep.iter().map(|&i| r[i].clone()).collect())
                     .collect()
             };
             assert_eq!(strip(&one), strip(&two));

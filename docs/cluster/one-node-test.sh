@@ -179,7 +179,7 @@ import csv, io, os, sys
 one, many = sys.argv[1:]
 def timeless(text):
     rows = list(csv.reader(io.StringIO(text)))
-    keep = [i for i, h in enumerate(rows[0]) if h not in ("train_seconds", "adapt_seconds")]
+    keep = [i for i, h in enumerate(rows[0]) if h not in ("train_seconds", "adapt_seconds", "predict_seconds")]
     return [[r[i] for i in keep] for r in rows]
 count = 0
 for sub in ("results", "img"):

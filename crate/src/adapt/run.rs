@@ -12,7 +12,9 @@ use crate::data::{Dataset, Unlabeled};
 use crate::io::{read_json, write_json};
 use crate::models::Weights;
 use crate::train::checkpoint::save_safetensors;
-use crate::train::run::{model_path, record_path, same_engine, EvalSummary, RunRecord, Versions};
+use crate::train::run::{
+    model_path, record_path, require_same_engine, EvalSummary, RunRecord, Versions,
+};
 use crate::train::Progress;
 use crate::{Error, Result};
 
@@ -134,14 +136,7 @@ pub fn finished_adapt_run(
         return Ok(None);
     }
     let record = load_adapt_record(dir)?;
-    if !same_engine(&record.versions) {
-        return Err(Error::invalid(format!(
-            "{} was adapted by another engine ({}) than this build's ({}); its numbers are not this engine's: move it away, or choose another --out",
-            dir.display(),
-            record.versions.gemm.as_deref().unwrap_or("gemm 0.15"),
-            crate::engine::gemm::backend_name()
-        )));
-    }
+    require_same_engine(dir, &record.versions, "adapted", "--out")?;
     let same = record.adaptation == *cfg
         && record.source.config == source.config
         && record.source.train_data == source.train_data

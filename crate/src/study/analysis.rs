@@ -139,6 +139,9 @@ pub struct RunRow {
     /// Adapted runs: the target images (name and provenance) and the adaptation's seconds.
     pub adapted_to: Option<String>,
     pub adapt_seconds: Option<f64>,
+    /// Seconds the run's predictions on every evaluation set took; `None` where some came
+    /// from a cache that did not record its time.
+    pub predict_seconds: Option<f64>,
     /// MLP runs: first-layer weights on never-inked pixels still as initialised, and how many
     /// weights those pixels have.
     pub unchanged_weights: Option<(usize, usize)>,
@@ -305,9 +308,11 @@ pub fn analyse(data: &StudyData) -> Tables {
                 .push(ink_row(&data.ink_map, &set.domain, &framing, &set.data));
         }
     }
-    for (r, &unchanged_weights) in data.runs.iter().zip(&data.unchanged_weights) {
+    let runs = data.runs.iter().zip(&data.unchanged_weights);
+    for ((r, &unchanged_weights), predictions) in runs.zip(&data.predictions) {
         t.runs.push(RunRow {
             unchanged_weights,
+            predict_seconds: predictions.iter().map(|p| p.seconds).sum(),
             variant: r.variant.name.into(),
             seed: r.seed,
             // The folder's name only: the CLI (`runs/`) and notebooks (`../runs/`) see the same

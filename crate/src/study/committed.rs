@@ -274,6 +274,10 @@ fn run(r: &Row<'_>) -> Result<RunRow> {
         versions: text(r, "versions")?,
         adapted_to: optional(r, "adapted_to", text)?,
         adapt_seconds: optional(r, "adapt_seconds", |r, c| r.f64(c))?,
+        predict_seconds: match r.has("predict_seconds") {
+            true => optional(r, "predict_seconds", |r, c| r.f64(c))?,
+            false => None,
+        },
         unchanged_weights: unchanged.zip(pixels),
     })
 }

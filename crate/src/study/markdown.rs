@@ -153,6 +153,11 @@ pub struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
+    /// Whether the table has the column (tables written before it was added do not).
+    pub fn has(&self, col: &str) -> bool {
+        self.csv.header.iter().any(|h| h == col)
+    }
+
     pub fn str(&self, col: &str) -> Result<&'a str> {
         Ok(&self.cells[self.csv.column(col)?])
     }
@@ -291,7 +296,13 @@ pub const TABLES: [(&str, &str, &str); 7] = [
     ),
 ];
 
-/// One of [`TABLES`] as markdown, from the CSV files.
+/// A table the documents may quote that `results/summary.md` leaves out: minutes each variant's
+/// runs took to train, adapt and predict every test set, from `runs.csv` (an adapted run's
+/// training is its source's, counted there; – where a run did not record it). Times differ
+/// from one run of the study to the next, and the summary must not.
+pub const TIME_TABLE: &str = "time";
+
+/// One of [`TABLES`] or the [`TIME_TABLE`] as markdown, from the CSV files.
 pub fn table(r: &Results, name: &str) -> Result<String> {
     match name {
         "accuracy" => accuracy_table(r),
@@ -301,8 +312,10 @@ pub fn table(r: &Results, name: &str) -> Result<String> {
         "calibration" => calibration_table(r),
         "ink" => ink_table(r),
         "anchors" => anchors_table(r),
+        TIME_TABLE => time_table(r),
         other => {
-            let names: Vec<&str> = TABLES.iter().map(|t| t.0).collect();
+            let mut names: Vec<&str> = TABLES.iter().map(|t| t.0).collect();
+            names.push(TIME_TABLE);
             Err(Error::invalid(format!(
                 "no study table `{other}`; the tables are {}",
                 names.join(", ")
@@ -522,6 +535,70 @@ fn anchors_table(r: &Results) -> Result<String> {
         out += &format!("| {} | {accuracy} |\n", cells.join(" | "));
     }
     Ok(out)
+}
+
+/// The `time` table: per variant, its runs' minutes of training, adaptation and predictions,
+/// and the study's sum of each.
+fn time_table(r: &Results) -> Result<String> {
+    let rows = r.table("runs")?.records();
+    let mut out = String::from("| variant | runs | training | adaptation | predictions | total |\n|---|---:|---:|---:|---:|---:|\n");
+    let mut sum = [Some(0.0); 3];
+    for v in variants_in(&rows)? {
+        let runs: Vec<&Row<'_>> = rows
+            .iter()
+            .filter(|x| x.str("variant").ok() == Some(v))
+            .collect();
+        let parts = run_minutes(&runs)?;
+        for (s, p) in sum.iter_mut().zip(parts) {
+            *s = s.zip(p).map(|(a, b)| a + b);
+        }
+        out += &time_row(v, runs.len(), parts);
+    }
+    Ok(out + &time_row("**all**", rows.len(), sum))
+}
+
+/// Minutes of training (runs that are not adapted ones), adaptation and predictions summed
+/// over `runs`; `None` where a run has no record of that part.
+fn run_minutes(runs: &[&Row<'_>]) -> Result<[Option<f64>; 3]> {
+    let mut parts = [Some(0.0); 3];
+    for x in runs {
+        let adapted = !x.str("adapted_to")?.is_empty();
+        let seconds = [
+            Some(if adapted {
+                0.0
+            } else {
+                x.f64("train_seconds")?
+            }),
+            Some(if adapted {
+                x.f64("adapt_seconds")?
+            } else {
+                0.0
+            }),
+            match x.has("predict_seconds") && !x.str("predict_seconds")?.is_empty() {
+                true => Some(x.f64("predict_seconds")?),
+                false => None,
+            },
+        ];
+        for (p, s) in parts.iter_mut().zip(seconds) {
+            *p = p.zip(s).map(|(a, b)| a + b / 60.0);
+        }
+    }
+    Ok(parts)
+}
+
+fn time_row(variant: &str, runs: usize, parts: [Option<f64>; 3]) -> String {
+    let cell = |m: Option<f64>| m.map_or_else(|| "–".into(), |m| format!("{m:.1}"));
+    let total = parts[0]
+        .zip(parts[1])
+        .zip(parts[2])
+        .map(|((a, b), c)| a + b + c);
+    format!(
+        "| {variant} | {runs} | {} | {} | {} | {} |\n",
+        cell(parts[0]),
+        cell(parts[1]),
+        cell(parts[2]),
+        cell(total)
+    )
 }
 
 /// Seeds per variant, from `accuracy.csv`.
@@ -855,5 +932,30 @@ mod tests {
             "{filled}"
         );
         assert!(filled.ends_with("|\n<!-- /digits -->\nafter\n"), "{filled}");
+    }
+
+    #[test]
+    fn the_time_table_sums_each_part_and_counts_training_once() {
+        let runs = "variant,train_seconds,adapted_to,adapt_seconds,predict_seconds\n\
+                    cnn,600,,,30\n\
+                    cnn,660,,,30\n\
+                    cnn-adapt,600,usps x,120,30\n";
+        let mut r = results();
+        r.tables
+            .insert("runs".into(), Csv::parse("runs", runs).unwrap());
+        let t = table(&r, TIME_TABLE).unwrap();
+        // The adapted run's training is its source's: only its adaptation counts.
+        let rows = [
+            "| cnn | 2 | 21.0 | 0.0 | 1.0 | 22.0 |\n",
+            "| cnn-adapt | 1 | 0.0 | 2.0 | 0.5 | 2.5 |\n",
+            "| **all** | 3 | 21.0 | 2.0 | 1.5 | 24.5 |\n",
+        ];
+        assert!(t.ends_with(&rows.concat()), "{t}");
+        // Runs from before predictions were timed: that part and the totals are unknown.
+        let old = "variant,train_seconds,adapted_to,adapt_seconds\nmlp,60,,\n";
+        r.tables
+            .insert("runs".into(), Csv::parse("runs", old).unwrap());
+        let t = table(&r, TIME_TABLE).unwrap();
+        assert!(t.ends_with("| **all** | 1 | 1.0 | 0.0 | – | – |\n"), "{t}");
     }
 }

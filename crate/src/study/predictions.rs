@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +20,10 @@ pub struct Predictions {
     pub source_sha256: String,
     pub predicted: Vec<u8>,
     pub confidence: Vec<f32>,
+    /// Seconds the answers took: the model built and every image predicted. Absent from
+    /// caches written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
 }
 
 impl Predictions {
@@ -83,6 +88,7 @@ pub fn save_cache(run_dir: &Path, cache: &PredictionCache) -> Result<()> {
 /// Predict every image of `ds` with a freshly built model.
 pub fn predict(arch: Arch, weights: &Weights, ds: &Dataset) -> Result<Predictions> {
     require_mnist_frame(ds)?;
+    let started = Instant::now();
     let net = arch.inference_net(weights, ConvAlgo::default())?;
     let probs = predict_probabilities(&net, ds);
     let mut predicted = Vec::with_capacity(ds.len());
@@ -96,6 +102,7 @@ pub fn predict(arch: Arch, weights: &Weights, ds: &Dataset) -> Result<Prediction
         source_sha256: ds.source_sha256.clone(),
         predicted,
         confidence,
+        seconds: Some(started.elapsed().as_secs_f64()),
     })
 }
 

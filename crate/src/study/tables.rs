@@ -235,7 +235,7 @@ impl Tables {
 
     pub fn runs_frame(&self) -> DataFrame {
         let r = &self.runs;
-        frame(vec![
+        let mut columns = vec![
             Column::new("variant".into(), strings(r, |x| &x.variant)),
             Column::new(
                 "seed".into(),
@@ -272,7 +272,18 @@ impl Tables {
                     .map(|x| x.unchanged_weights.map(|u| u.1 as u64))
                     .collect::<Vec<Option<u64>>>(),
             ),
-        ])
+        ];
+        // Last, and only when some run timed its predictions: tables written before it was
+        // recorded read back into the same file.
+        if r.iter().any(|x| x.predict_seconds.is_some()) {
+            columns.push(Column::new(
+                "predict_seconds".into(),
+                r.iter()
+                    .map(|x| x.predict_seconds)
+                    .collect::<Vec<Option<f64>>>(),
+            ));
+        }
+        frame(columns)
     }
 
     pub fn ink_frame(&self) -> DataFrame {
@@ -472,7 +483,9 @@ Files:
   and, in `adapted_to` and `adapt_seconds`, the images they adapted to (name and provenance,
   labels never read) and the adaptation's time. For MLP runs, `mlp_unchanged_weights` counts the
   first-layer weights on pixels no MNIST training digit inks that still hold their initial
-  values, out of `mlp_weights_on_never_inked_pixels` (no ink, no gradient).
+  values, out of `mlp_weights_on_never_inked_pixels` (no ink, no gradient). Last,
+  `predict_seconds`: the time the run's predictions on every test set took (blank where some
+  came from a cache that did not record it; no such column in a study that timed none).
 - `ink.csv`: where each set's digits put their ink in the 28×28 frame, against MNIST's
   training digits: mean share of a digit's ink on pixels fewer than 1% of training digits ink
   (`ink_on_rare_pixels_pct`) and on pixels none inks (`ink_on_never_inked_pixels_pct`); the

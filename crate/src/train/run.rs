@@ -212,15 +212,8 @@ pub fn finished_run(
         return Ok(None);
     }
     let record = load_record(dir)?;
-    if !same_engine(&record.versions) {
-        return Err(Error::invalid(format!(
-            "{} was trained by another engine ({}, {} convolutions) than this build's ({}); its numbers are not this engine's: move it away, or choose another --runs folder",
-            dir.display(),
-            record.versions.gemm.as_deref().unwrap_or("gemm 0.15"),
-            record.config.conv,
-            crate::engine::gemm::backend_name()
-        )));
-    }
+    let how = format!("trained with {} convolutions", record.config.conv);
+    require_same_engine(dir, &record.versions, &how, "--runs folder")?;
     let same = record.config == *cfg
         && record.val_split == val_split
         && record.train_data == train_set.source_sha256;
@@ -241,6 +234,25 @@ pub fn same_engine(versions: &Versions) -> bool {
         .gemm
         .as_deref()
         .is_some_and(|g| g.starts_with(&format!("gemm {} (", crate::engine::gemm::GEMM_VERSION)))
+}
+
+/// Refuses a folder another engine made (`how`: what it did there, named in the message;
+/// `elsewhere`: the option that picks another folder): its numbers are not this engine's.
+pub fn require_same_engine(
+    dir: &Path,
+    versions: &Versions,
+    how: &str,
+    elsewhere: &str,
+) -> Result<()> {
+    if same_engine(versions) {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "{} was {how} by another engine ({}) than this build's ({}); its numbers are not this engine's: move it away, or choose another {elsewhere}",
+        dir.display(),
+        versions.gemm.as_deref().unwrap_or("gemm 0.15"),
+        crate::engine::gemm::backend_name()
+    )))
 }
 
 /// A finished run, reused as it is when `dir` holds one made the same way (see
