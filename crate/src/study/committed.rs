@@ -274,10 +274,7 @@ fn run(r: &Row<'_>) -> Result<RunRow> {
         versions: text(r, "versions")?,
         adapted_to: optional(r, "adapted_to", text)?,
         adapt_seconds: optional(r, "adapt_seconds", |r, c| r.f64(c))?,
-        predict_seconds: match r.has("predict_seconds") {
-            true => optional(r, "predict_seconds", |r, c| r.f64(c))?,
-            false => None,
-        },
+        predict_seconds: r.f64_if_present("predict_seconds")?,
         unchanged_weights: unchanged.zip(pixels),
     })
 }

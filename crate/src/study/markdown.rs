@@ -153,9 +153,13 @@ pub struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
-    /// Whether the table has the column (tables written before it was added do not).
-    pub fn has(&self, col: &str) -> bool {
-        self.csv.header.iter().any(|h| h == col)
+    /// A number in a column that tables written before it was added lack: `None` where the
+    /// column is missing or the cell is empty.
+    pub fn f64_if_present(&self, col: &str) -> Result<Option<f64>> {
+        match self.csv.header.iter().any(|h| h == col) && !self.str(col)?.is_empty() {
+            true => self.f64(col).map(Some),
+            false => Ok(None),
+        }
     }
 
     pub fn str(&self, col: &str) -> Result<&'a str> {
@@ -574,10 +578,7 @@ fn run_minutes(runs: &[&Row<'_>]) -> Result<[Option<f64>; 3]> {
             } else {
                 0.0
             }),
-            match x.has("predict_seconds") && !x.str("predict_seconds")?.is_empty() {
-                true => Some(x.f64("predict_seconds")?),
-                false => None,
-            },
+            x.f64_if_present("predict_seconds")?,
         ];
         for (p, s) in parts.iter_mut().zip(seconds) {
             *p = p.zip(s).map(|(a, b)| a + b / 60.0);
