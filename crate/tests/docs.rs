@@ -331,6 +331,27 @@ fn markdown_under(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// The README, every markdown file under `docs/`, the `more` files, then each notebook's
+/// prose, each with its path.
+fn prose_with_notebooks(
+    root: &Path,
+    more: impl IntoIterator<Item = PathBuf>,
+) -> Vec<(PathBuf, String)> {
+    let files = [root.join("README.md")]
+        .into_iter()
+        .chain(markdown_under(&root.join("docs")))
+        .chain(more)
+        .map(|p| {
+            let t = read(&p);
+            (p, t)
+        });
+    let notebooks = notebooks(root).into_iter().map(|p| {
+        let t = notebook_prose(&p);
+        (p, t)
+    });
+    files.chain(notebooks).collect()
+}
+
 /// An accuracy of `results/*.csv`, with one or two decimals, written into the README, the docs
 /// or a notebook's prose outside a generated span, where it would not follow the next study.
 #[test]
@@ -338,23 +359,14 @@ fn no_study_accuracy_is_typed_outside_a_generated_span() {
     let root = root();
     let r = Results::load(&root.join("results")).unwrap();
     let accuracies = accuracies(&r);
-    let mut texts: Vec<(PathBuf, String)> = [root.join("README.md")]
-        .into_iter()
-        .chain(markdown_under(&root.join("docs")))
-        .chain([
+    let texts = prose_with_notebooks(
+        &root,
+        [
             root.join("notebooks/README.md"),
             root.join("results/README.md"),
-        ])
-        .map(|p| {
-            let t = read(&p);
-            (p, t)
-        })
-        .collect();
-    assert!(texts.len() >= 8, "{texts:?}");
-    texts.extend(notebooks(&root).into_iter().map(|p| {
-        let t = notebook_prose(&p);
-        (p, t)
-    }));
+        ],
+    );
+    assert!(texts.len() >= 8 + notebooks(&root).len(), "{texts:?}");
     let mut typed = Vec::new();
     for (path, text) in &texts {
         let rel = path.strip_prefix(&root).unwrap().display().to_string();
@@ -393,18 +405,7 @@ fn markers_opening_a_paragraph_line(text: &str) -> Vec<usize> {
 #[test]
 fn no_marked_number_opens_a_line_inside_a_paragraph() {
     let root = root();
-    let mut texts: Vec<(PathBuf, String)> = [root.join("README.md")]
-        .into_iter()
-        .chain(markdown_under(&root.join("docs")))
-        .map(|p| {
-            let t = read(&p);
-            (p, t)
-        })
-        .collect();
-    texts.extend(notebooks(&root).into_iter().map(|p| {
-        let t = notebook_prose(&p);
-        (p, t)
-    }));
+    let texts = prose_with_notebooks(&root, []);
     let mut found = Vec::new();
     for (path, text) in &texts {
         for line in markers_opening_a_paragraph_line(text) {
