@@ -14,7 +14,7 @@ DIGITS := $(CARGO) run --release --quiet --bin digits --
 
 .PHONY: test lint unit smoke study data bin
 
-test: lint unit smoke env-test notebooks-test browser-test draw-test
+test: lint unit smoke width-test env-test notebooks-test browser-test draw-test
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -29,6 +29,12 @@ smoke:
 	$(DIGITS_DEV) --data "$$tmp/data" data fetch && \
 	$(DIGITS_DEV) --data "$$tmp/data" train mlp --epochs 1 --out "$$tmp/run" --json > "$$tmp/run.json" && \
 	python3 .ci/check_smoke.py "$$tmp/run.json" 0.95
+
+# The same short runs give the same bits with `gemm`'s AVX-512 kernels as with its AVX2 kernels
+# (a second build without the AVX-512 ones; crate/examples/width_test.sh says how).
+.PHONY: width-test
+width-test:
+	CARGO="$(CARGO)" bash crate/examples/width_test.sh
 
 # The `digits` command, built where everyone can see it compile (minutes on a fresh machine);
 # `cargo run --quiet` then starts it at once. The tests share this profile and target.

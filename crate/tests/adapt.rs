@@ -46,13 +46,7 @@ fn blocks_of(n: usize, seed: u64, shift: usize, noise: f32, ink: f32) -> Dataset
 }
 
 fn source_config() -> TrainConfig {
-    TrainConfig {
-        epochs: 2,
-        batch_size: 32,
-        patience: None,
-        seed: 11,
-        ..TrainConfig::new(Arch::Mlp)
-    }
+    TrainConfig::fixed(Arch::Mlp, 2, 32, 11)
 }
 
 /// A source model trained on unshifted blocks, with its training and validation sets.
@@ -175,28 +169,23 @@ fn an_interrupted_adaptation_resumes_to_the_uninterrupted_result() {
     let whole = run(&short(), &s, &target, quiet());
     let dir = tmp("resume");
     let ckpt = dir.join("adapt-checkpoint.safetensors");
-    let first = run(
-        &short(),
-        &s,
-        &target,
-        AdaptOptions {
+    let checkpointed = |opts: AdaptOptions| {
+        let opts = AdaptOptions {
             checkpoint: Some(ckpt.clone()),
-            on_round: Some(Box::new(|r: &RoundRecord| r.round < 2)),
-            ..quiet()
-        },
-    );
+            ..opts
+        };
+        run(&short(), &s, &target, opts)
+    };
+    let first = checkpointed(AdaptOptions {
+        on_round: Some(Box::new(|r: &RoundRecord| r.round < 2)),
+        ..quiet()
+    });
     assert!(!first.completed);
     assert_eq!(first.history.len(), 2);
-    let resumed = run(
-        &short(),
-        &s,
-        &target,
-        AdaptOptions {
-            checkpoint: Some(ckpt.clone()),
-            resume: true,
-            ..quiet()
-        },
-    );
+    let resumed = checkpointed(AdaptOptions {
+        resume: true,
+        ..quiet()
+    });
     assert!(resumed.completed);
     assert_eq!(bits(&resumed.weights), bits(&whole.weights));
     assert_eq!(without_time(&resumed.history), without_time(&whole.history));

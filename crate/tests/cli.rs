@@ -1,7 +1,7 @@
 //! The command-line tool as a user meets it: summaries, and one-line errors (never a panic)
 //! for bad input.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 #[path = "common/command.rs"]
@@ -21,6 +21,14 @@ fn one_line_error(out: &Output) -> String {
 
 fn tmp(name: &str) -> PathBuf {
     fresh_dir("cli", name)
+}
+
+/// The one-line error of `digits --data DATA train mlp FLAG VALUE --out RUN`.
+fn train_mlp_error(data: &str, run: &Path, flag: &str, value: &str) -> String {
+    let run = run.to_str().unwrap();
+    one_line_error(&digits(&[
+        "--data", data, "train", "mlp", flag, value, "--out", run,
+    ]))
 }
 
 #[test]
@@ -72,16 +80,7 @@ fn bad_names_and_missing_weights_are_one_line_errors() {
     std::fs::write(&w, b"\x08\0\0\0\0\0\0\0{}garbage").unwrap();
     let err = one_line_error(&digits(&["eval", "--weights", w.to_str().unwrap()]));
     assert!(err.contains("not a readable digits weights file"), "{err}");
-    let err = one_line_error(&digits(&[
-        "--data",
-        dir.to_str().unwrap(),
-        "train",
-        "mlp",
-        "--dropout",
-        "1.5",
-        "--out",
-        dir.join("r").to_str().unwrap(),
-    ]));
+    let err = train_mlp_error(dir.to_str().unwrap(), &dir.join("r"), "--dropout", "1.5");
     assert!(err.contains("--dropout"), "{err}");
 }
 
@@ -100,16 +99,7 @@ fn tune_and_sized_train_refuse_bad_settings_in_one_line() {
         "--data", data, "tune", "mlp", "--name", "cli-test",
     ]));
     assert!(err.contains("digits data fetch"), "{err}");
-    let err = one_line_error(&digits(&[
-        "--data",
-        data,
-        "train",
-        "mlp",
-        "--arch",
-        "cnn-16-none-64",
-        "--out",
-        dir.join("r").to_str().unwrap(),
-    ]));
+    let err = train_mlp_error(data, &dir.join("r"), "--arch", "cnn-16-none-64");
     assert!(err.contains("not of the model kind `mlp`"), "{err}");
     // Bad values for the search's own types are refused by the parser, naming the option.
     for (flag, value) in [("--shard", "2/2"), ("--algorithm", "grid")] {

@@ -5,20 +5,22 @@
 //! these check that nothing between them (batching, reductions, the optimiser, evaluation)
 //! depends on how many threads there are.
 
-mod common;
-
-use common::runs::{run_on, sets, Fingerprint};
 use digits::data::synthetic::blocks;
 use digits::engine::infer::INFER_BATCH;
+use digits::engine::with_threads;
 use digits::eval::{evaluate, predict_probabilities};
 use digits::models::{Arch, ConvAlgo};
+use digits::train::fingerprint::{run_on, small_sets, Fingerprint};
 use digits::train::TrainConfig;
 
 const THREADS: [usize; 3] = [1, 2, 3];
 
 fn assert_same_on_every_thread_count(what: &str, cfg: &TrainConfig) {
-    let sets = sets();
-    let runs: Vec<Fingerprint> = THREADS.iter().map(|&t| run_on(t, cfg, &sets)).collect();
+    let sets = small_sets();
+    let runs: Vec<Fingerprint> = THREADS
+        .iter()
+        .map(|&t| run_on(t, cfg, &sets).expect("training"))
+        .collect();
     for (t, run) in THREADS.iter().zip(&runs).skip(1) {
         assert!(
             *run == runs[0],
@@ -33,7 +35,8 @@ fn assert_same_on_every_thread_count(what: &str, cfg: &TrainConfig) {
             ..cfg.clone()
         },
         &sets,
-    );
+    )
+    .expect("training");
     assert_ne!(
         other.weights, runs[0].weights,
         "{what}: the seed changes nothing"
@@ -45,12 +48,8 @@ fn a_cnn_run_of_two_hundred_steps_is_bit_identical_on_one_two_and_three_threads(
     for conv in [ConvAlgo::Winograd, ConvAlgo::Im2col] {
         // 1,600 images in batches of 16: 100 steps an epoch, two epochs.
         let cfg = TrainConfig {
-            epochs: 2,
-            batch_size: 16,
-            patience: None,
-            seed: 11,
             conv,
-            ..TrainConfig::new(Arch::Cnn)
+            ..TrainConfig::fixed(Arch::Cnn, 2, 16, 11)
         };
         assert_same_on_every_thread_count(&format!("cnn ({conv:?})"), &cfg);
     }
@@ -58,13 +57,7 @@ fn a_cnn_run_of_two_hundred_steps_is_bit_identical_on_one_two_and_three_threads(
 
 #[test]
 fn an_mlp_trained_by_plain_train_is_bit_identical_on_one_two_and_three_threads() {
-    let cfg = TrainConfig {
-        epochs: 3,
-        batch_size: 32,
-        patience: None,
-        seed: 5,
-        ..TrainConfig::new(Arch::Mlp)
-    };
+    let cfg = TrainConfig::fixed(Arch::Mlp, 3, 32, 5);
     assert_same_on_every_thread_count("mlp", &cfg);
 }
 
@@ -84,11 +77,7 @@ fn forward_only_evaluation_is_bit_identical_on_one_two_and_three_threads() {
             .inference_net(&weights, conv)
             .expect("fresh weights fit");
         let on = |threads: usize| -> Vec<u32> {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("a thread pool")
-                .install(|| predict_probabilities(&net, &test))
+            with_threads(threads, || predict_probabilities(&net, &test))
                 .iter()
                 .map(|p| p.to_bits())
                 .collect()

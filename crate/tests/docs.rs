@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use digits::study::markdown::{documents, fill, fill_notebook, notebooks, summary, Results};
+use digits::study::markdown::{documents, fill, fill_notebook, notebooks, summary, Csv, Results};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -190,14 +190,14 @@ const COINCIDENCES: [(&str, &[&str], &str); 2] = [
     // `digits bench`'s output, quoted: how a training step's time divides between layers.
     (
         "docs/performance.md",
-        &["6.3", "13.9", "72.6", "10.3", "79.0"],
-        "shares of a training step in the quoted output of `digits bench`",
+        &["6.3", "13.9", "72.6", "10.3", "79.0", "9.8", "9.2"],
+        "shares of a training step in the quoted output of `digits bench` and in its measured gains",
     ),
     // The illustrative table of a 5-epoch MLP and a 1-epoch CNN, framed with and without
     // finding the ink: other runs than the study's.
     (
         "docs/data.md",
-        &["95.47", "96.81", "97.96", "78.91", "75.40", "91.43"],
+        &["95.47", "96.81", "97.96", "78.91", "75.40", "91.43", "75.33"],
         "accuracies of two short runs measured by the framing_change example",
     ),
 ];
@@ -690,4 +690,60 @@ fn every_relative_link_in_the_docs_exists() {
         }
     }
     assert!(links > 20, "only {links} relative links found");
+}
+
+/// The cells of `column` in a results table, row by row, keyed by the cells of `key`.
+fn column_by(path: &Path, key: &[&str], column: &str) -> BTreeMap<String, String> {
+    let csv = Csv::parse("table", &read(path)).unwrap();
+    let at = |name: &str| csv.header.iter().position(|h| h == name).unwrap();
+    csv.rows
+        .iter()
+        .map(|r| {
+            let k: Vec<&str> = key.iter().map(|c| r[at(c)].as_str()).collect();
+            (k.join(" "), r[at(column)].clone())
+        })
+        .collect()
+}
+
+/// docs/study.md's "Which engine made these numbers": every interval of a test set the two
+/// studies share overlaps (only `mnist-paper`, whose images changed, may not), and the MLPs
+/// trained on MNIST stop and keep the same epochs as in the previous study.
+#[test]
+fn the_engine_change_paragraph_holds() {
+    let results = root().join("results");
+    let study = read(&root().join("docs/study.md"));
+    assert!(study.contains("every interval of a test set the two studies share overlaps"));
+    let overlap = column_by(
+        &results.join("engine_change.csv"),
+        &["variant", "domain", "framing"],
+        "intervals_overlap",
+    );
+    assert!(overlap.len() > 100, "{}", overlap.len());
+    let apart: Vec<&String> = overlap
+        .iter()
+        .filter(|(k, v)| *v != "true" && !k.contains(" mnist-paper "))
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        apart.is_empty(),
+        "intervals that no longer overlap: {apart:?}"
+    );
+    assert!(study
+        .contains("The MLPs trained on MNIST repeat the previous study's runs epoch for epoch"));
+    let epochs = |file: &str| {
+        let p = results.join(file);
+        let run = column_by(&p, &["variant", "run"], "epochs_run");
+        let best = column_by(&p, &["variant", "run"], "best_epoch");
+        run.into_iter()
+            .filter(|(k, _)| {
+                ["mlp ", "mlp-keras ", "mlp-1586 ", "mlp-1586-keras "]
+                    .iter()
+                    .any(|v| k.starts_with(v))
+            })
+            .map(|(k, e)| (k.clone(), (e, best[&k].clone())))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let (old, new) = (epochs("previous-engine/runs.csv"), epochs("runs.csv"));
+    assert_eq!(new.len(), 20, "{new:?}");
+    assert_eq!(old, new);
 }

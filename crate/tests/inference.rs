@@ -87,13 +87,7 @@ fn forward_only_logits_match_the_taped_forward_for_trained_weights() {
         blocks(600, 3, false),
     );
     for arch in [Arch::Cnn, Arch::Mlp] {
-        let cfg = TrainConfig {
-            epochs: 1,
-            batch_size: 64,
-            patience: None,
-            seed: 2,
-            ..TrainConfig::new(arch)
-        };
+        let cfg = TrainConfig::fixed(arch, 1, 64, 2);
         let opts = TrainOptions {
             progress: Progress::Quiet,
             ..Default::default()

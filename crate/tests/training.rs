@@ -22,13 +22,7 @@ fn quiet() -> TrainOptions<'static> {
 }
 
 fn config(arch: Arch, epochs: usize) -> TrainConfig {
-    TrainConfig {
-        epochs,
-        batch_size: 32,
-        patience: None,
-        seed: 42,
-        ..TrainConfig::new(arch)
-    }
+    TrainConfig::fixed(arch, epochs, 32, 42)
 }
 
 /// Options that continue the training checkpointed at `ckpt`.

@@ -60,6 +60,13 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// The same data set under another name (parsers name what they read after its format;
+    /// the loaders name it after the file).
+    pub fn renamed(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
     /// Builds a data set after checking every invariant the rest of the crate relies on:
     /// non-zero image size, `images.len() == labels.len() * width * height`, labels < 10
     /// and pixel values finite and within [0, 1].

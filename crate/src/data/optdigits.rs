@@ -110,14 +110,9 @@ fn read_digit(
     }
 }
 
-/// Parses an `optdigits-orig` file. `path` is only named in errors.
-pub fn parse_optdigits(
-    path: &Path,
-    text: &str,
-    name: &str,
-    source: &str,
-    fix: &str,
-) -> Result<Dataset> {
+/// Parses an `optdigits-orig` file into a data set named `optdigits`. `path` is only named in
+/// errors.
+pub fn parse_optdigits(path: &Path, text: &str, source: &str, fix: &str) -> Result<Dataset> {
     let lines: Vec<&str> = text.lines().collect();
     if lines.len() < HEADER_LINES {
         return Err(Error::format(
@@ -170,22 +165,18 @@ pub fn parse_optdigits(
             ));
         }
     }
-    Dataset::new(name, images, labels, SIDE, SIDE, source)
+    Dataset::new("optdigits", images, labels, SIDE, SIDE, source)
 }
 
 /// Reads any file in the `optdigits-orig` layout, unverified.
 pub fn read_optdigits(path: &Path, name: &str) -> Result<Dataset> {
-    read_text_set(path, |path, text, sha, fix| {
-        parse_optdigits(path, text, name, sha, fix)
-    })
+    Ok(read_text_set(path, parse_optdigits)?.renamed(name))
 }
 
 /// A verified `optdigits-orig` file under `data_dir`, named `optdigits` (writer-independent
 /// test file) or `optdigits-train`.
 pub fn load_optdigits(data_dir: &Path, part: OptdigitsPart) -> Result<Dataset> {
-    load_text_set(data_dir, part.rel_path(), |path, text, sha, fix| {
-        parse_optdigits(path, text, part.name(), sha, fix)
-    })
+    Ok(load_text_set(data_dir, part.rel_path(), parse_optdigits)?.renamed(part.name()))
 }
 
 #[cfg(test)]
@@ -216,7 +207,7 @@ mod tests {
     #[test]
     fn parses_digits_and_skips_eof() {
         let text = header(2) + &digit(" 7", 0) + &digit(" 0", 31) + "EOF";
-        let d = parse_optdigits(Path::new("o"), &text, "opt", "h", "x").unwrap();
+        let d = parse_optdigits(Path::new("o"), &text, "h", "x").unwrap();
         assert_eq!(d.labels, vec![7, 0]);
         assert_eq!(&d.image(0)[..5], &[1.0, 1.0, 1.0, 1.0, 0.0]);
         assert_eq!(d.image(1)[31 * 32], 1.0);
@@ -229,14 +220,13 @@ mod tests {
             "11110000000000000000000000000000",
             "1111000000000000000000000000000x",
         );
-        let e = parse_optdigits(p, &(header(1) + &bad_row), "o", "h", "x")
+        let e = parse_optdigits(p, &(header(1) + &bad_row), "h", "x")
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 22: bitmap row 1"), "{e}");
         let e = parse_optdigits(
             p,
             &(header(2) + &digit(" 1", 0) + &digit(" 12", 0)),
-            "o",
             "h",
             "x",
         )
@@ -248,27 +238,21 @@ mod tests {
             .take(10)
             .map(|l| format!("{l}\n"))
             .collect();
-        let e = parse_optdigits(p, &(header(1) + &truncated), "o", "h", "x")
+        let e = parse_optdigits(p, &(header(1) + &truncated), "h", "x")
             .unwrap_err()
             .to_string();
         assert!(
             e.contains("line 32: file ends inside a digit after 10 of 32"),
             "{e}"
         );
-        let e = parse_optdigits(p, &(header(3) + &digit(" 1", 0)), "o", "h", "x")
+        let e = parse_optdigits(p, &(header(3) + &digit(" 1", 0)), "h", "x")
             .unwrap_err()
             .to_string();
         assert!(e.contains("ntot = 3 but 1"), "{e}");
-        let e = parse_optdigits(
-            p,
-            &(header(1) + &digit(" 1", 0) + "EOF\n 3\n"),
-            "o",
-            "h",
-            "x",
-        )
-        .unwrap_err()
-        .to_string();
+        let e = parse_optdigits(p, &(header(1) + &digit(" 1", 0) + "EOF\n 3\n"), "h", "x")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 56: text after the closing `EOF`"), "{e}");
-        assert!(parse_optdigits(p, "short", "o", "h", "x").is_err());
+        assert!(parse_optdigits(p, "short", "h", "x").is_err());
     }
 }

@@ -3,18 +3,19 @@
 use std::fmt::Display;
 use std::path::Path;
 
-use super::checksums::{known_file, read_bytes, read_known, sha256_hex};
+use super::checksums::{decompress, known_file, read_bytes, read_known, sha256_hex, Compression};
 use super::dataset::Dataset;
 use super::idx::{FIX_FETCH, FIX_USER};
 use crate::error::{Error, Result};
 
-/// Any file in a text format, read and parsed, unverified. `parse` takes the path (named only
-/// in errors), the text, the source's sha256 and the fix its errors suggest.
-pub(crate) fn read_text_set(
-    path: &Path,
-    parse: impl FnOnce(&Path, &str, &str, &str) -> Result<Dataset>,
-) -> Result<Dataset> {
-    let bytes = read_bytes(path, "check the path")?;
+/// A parser of one text format: it takes the path (named only in errors), the text, the
+/// sha256 of the (decompressed) content and the fix its errors suggest.
+pub(crate) type Parse = fn(&Path, &str, &str, &str) -> Result<Dataset>;
+
+/// Any file in a text format (`.gz`/`.bz2` decompressed), read and parsed, unverified.
+pub(crate) fn read_text_set(path: &Path, parse: Parse) -> Result<Dataset> {
+    let raw = read_bytes(path, "check the path")?;
+    let bytes = decompress(path, raw, Compression::from_path(path), FIX_USER)?;
     parse(
         path,
         as_text(path, &bytes, FIX_USER)?,
@@ -23,18 +24,26 @@ pub(crate) fn read_text_set(
     )
 }
 
-/// The verified file `rel` under `data_dir` (one of the fetched files), parsed as by
-/// [`read_text_set`].
-pub(crate) fn load_text_set(
-    data_dir: &Path,
-    rel: &str,
-    parse: impl FnOnce(&Path, &str, &str, &str) -> Result<Dataset>,
-) -> Result<Dataset> {
-    let file = known_file(rel)
-        .ok_or_else(|| Error::invalid(format!("internal: {rel} missing from the file table")))?;
+/// The file `rel` under `data_dir` (one of the fetched files, verified where it has a
+/// checksum), parsed as by [`read_text_set`].
+pub(crate) fn load_text_set(data_dir: &Path, rel: &str, parse: Parse) -> Result<Dataset> {
+    let file = known_file(rel).ok_or_else(|| {
+        Error::invalid(format!(
+            "internal: {rel} is not in the file table; report this bug"
+        ))
+    })?;
     let (content, sha) = read_known(data_dir, file)?;
     let path = data_dir.join(rel);
-    parse(&path, as_text(&path, &content, FIX_FETCH)?, &sha, FIX_FETCH)
+    // Unverifiable files can be damaged in ways only the parser sees; say how to replace them.
+    let fix = if file.sha256.is_some() {
+        FIX_FETCH.to_string()
+    } else {
+        format!(
+            "download a fresh copy from {}",
+            file.urls.first().copied().unwrap_or("its source")
+        )
+    };
+    parse(&path, as_text(&path, &content, &fix)?, &sha, &fix)
 }
 
 /// The decompressed bytes as text; all these formats are ASCII.

@@ -14,12 +14,9 @@
 
 use std::path::Path;
 
-use super::checksums::{
-    combine_hashes, decompress, known_file, read_bytes, read_known, sha256_hex, Compression,
-};
+use super::checksums::combine_hashes;
 use super::dataset::{Dataset, Split};
-use super::idx::{FIX_FETCH, FIX_USER};
-use super::text::{as_text, finite_f32, integer_label, line_error};
+use super::text::{finite_f32, integer_label, line_error, load_text_set, read_text_set, Parse};
 use crate::error::{Error, Result};
 
 pub const SIDE: usize = 16;
@@ -86,14 +83,8 @@ fn labelled_lines<'a>(
     })
 }
 
-/// Parses the LIBSVM rendering. `path` is only named in errors.
-pub fn parse_libsvm(
-    path: &Path,
-    text: &str,
-    name: &str,
-    source: &str,
-    fix: &str,
-) -> Result<Dataset> {
+/// Parses the LIBSVM rendering into a data set named `usps`. `path` is only named in errors.
+pub fn parse_libsvm(path: &Path, text: &str, source: &str, fix: &str) -> Result<Dataset> {
     let mut images = Vec::new();
     let mut labels = Vec::new();
     for (at, label, tokens) in labelled_lines(path, text, fix) {
@@ -123,11 +114,11 @@ pub fn parse_libsvm(
         images.extend(img);
         labels.push(digit - 1);
     }
-    finish(path, name, images, labels, source, fix)
+    finish(path, images, labels, source, fix)
 }
 
-/// Parses the ESL rendering. `path` is only named in errors.
-pub fn parse_esl(path: &Path, text: &str, name: &str, source: &str, fix: &str) -> Result<Dataset> {
+/// Parses the ESL rendering into a data set named `usps`. `path` is only named in errors.
+pub fn parse_esl(path: &Path, text: &str, source: &str, fix: &str) -> Result<Dataset> {
     let mut images = Vec::new();
     let mut labels = Vec::new();
     for (at, label, tokens) in labelled_lines(path, text, fix) {
@@ -144,12 +135,11 @@ pub fn parse_esl(path: &Path, text: &str, name: &str, source: &str, fix: &str) -
         }
         labels.push(digit);
     }
-    finish(path, name, images, labels, source, fix)
+    finish(path, images, labels, source, fix)
 }
 
 fn finish(
     path: &Path,
-    name: &str,
     images: Vec<f32>,
     labels: Vec<u8>,
     source: &str,
@@ -158,53 +148,21 @@ fn finish(
     if labels.is_empty() {
         return Err(Error::format(path, format!("holds no digits; {fix}")));
     }
-    Dataset::new(name, images, labels, SIDE, SIDE, source)
-}
-
-/// Any file of either rendering (`.gz`/`.bz2` decompressed), unverified, read by `parse`.
-fn read_unverified(path: &Path, name: &str, parse: Parser) -> Result<Dataset> {
-    let raw = read_bytes(path, "check the path")?;
-    let content = decompress(path, raw, Compression::from_path(path), FIX_USER)?;
-    let sha = sha256_hex(&content);
-    parse(
-        path,
-        as_text(path, &content, FIX_USER)?,
-        name,
-        &sha,
-        FIX_USER,
-    )
+    Dataset::new("usps", images, labels, SIDE, SIDE, source)
 }
 
 /// Reads any file in the LIBSVM rendering (`.bz2`/`.gz` decompressed), unverified.
 pub fn read_usps_libsvm(path: &Path, name: &str) -> Result<Dataset> {
-    read_unverified(path, name, parse_libsvm)
+    Ok(read_text_set(path, parse_libsvm)?.renamed(name))
 }
 
 /// Reads any file in the ESL rendering (`.gz`/`.bz2` decompressed), unverified.
 pub fn read_usps_esl(path: &Path, name: &str) -> Result<Dataset> {
-    read_unverified(path, name, parse_esl)
+    Ok(read_text_set(path, parse_esl)?.renamed(name))
 }
 
-type Parser = fn(&Path, &str, &str, &str, &str) -> Result<Dataset>;
-
-fn load_known(data_dir: &Path, rel: &str, name: &str, parse: Parser) -> Result<Dataset> {
-    let file = known_file(rel).ok_or_else(|| {
-        Error::invalid(format!(
-            "internal: {rel} is not in the file table; report this bug"
-        ))
-    })?;
-    let (content, sha) = read_known(data_dir, file)?;
-    let path = data_dir.join(rel);
-    // Unverifiable files can be damaged in ways only the parser sees; say how to replace them.
-    let fix = if file.sha256.is_some() {
-        FIX_FETCH.to_string()
-    } else {
-        format!(
-            "download a fresh copy from {}",
-            file.urls.first().copied().unwrap_or("its source")
-        )
-    };
-    parse(&path, as_text(&path, &content, &fix)?, name, &sha, &fix)
+fn load_known(data_dir: &Path, rel: &str, name: &str, parse: Parse) -> Result<Dataset> {
+    Ok(load_text_set(data_dir, rel, parse)?.renamed(name))
 }
 
 /// The 2007 LIBSVM test digits, `usps-test` (the file torchvision uses).
@@ -260,14 +218,14 @@ mod tests {
     #[test]
     fn libsvm_maps_labels_and_values() {
         let text = format!("{}\n\n{}\n", libsvm_line(1, 1.0), libsvm_line(10, 0.0));
-        let d = parse_libsvm(Path::new("u"), &text, "t", "h", "fix").unwrap();
+        let d = parse_libsvm(Path::new("u"), &text, "h", "fix").unwrap();
         assert_eq!(d.labels, vec![0, 9]);
         assert_eq!((d.width, d.height), (16, 16));
         assert_eq!(d.image(0)[0], 1.0);
         assert_eq!(d.image(0)[1], 0.0);
         assert_eq!(d.image(1)[0], 0.5);
         // Omitted features are 0 on [-1, 1], i.e. 0.5.
-        let sparse = parse_libsvm(Path::new("u"), "3 2:1\n", "t", "h", "fix").unwrap();
+        let sparse = parse_libsvm(Path::new("u"), "3 2:1\n", "h", "fix").unwrap();
         assert_eq!(sparse.labels, vec![2]);
         assert_eq!(&sparse.image(0)[..3], &[0.5, 1.0, 0.5]);
     }
@@ -286,15 +244,13 @@ mod tests {
         ];
         for (bad, want) in cases {
             let text = format!("{}\n{bad}\n", libsvm_line(1, 0.0));
-            let e = parse_libsvm(p, &text, "t", "h", "FIX")
-                .unwrap_err()
-                .to_string();
+            let e = parse_libsvm(p, &text, "h", "FIX").unwrap_err().to_string();
             assert!(
                 e.contains("line 2: ") && e.contains(want) && e.ends_with("FIX"),
                 "{bad}: {e}"
             );
         }
-        assert!(parse_libsvm(p, "\n \n", "t", "h", "x")
+        assert!(parse_libsvm(p, "\n \n", "h", "x")
             .unwrap_err()
             .to_string()
             .contains("no digits"));
@@ -303,7 +259,7 @@ mod tests {
     #[test]
     fn esl_parses_and_rejects() {
         let p = Path::new("z");
-        let d = parse_esl(p, &format!("{}\n", esl_line("6.0000", 256)), "t", "h", "x").unwrap();
+        let d = parse_esl(p, &format!("{}\n", esl_line("6.0000", 256)), "h", "x").unwrap();
         assert_eq!(d.labels, vec![6]);
         assert_eq!(d.image(0)[0], 1.0);
         assert_eq!(d.image(0)[255], 0.0);
@@ -323,7 +279,7 @@ mod tests {
         ];
         for (bad, want) in cases {
             let text = format!("{}\n{}\n{bad}", esl_line("1", 256), esl_line("2", 256));
-            let e = parse_esl(p, &text, "t", "h", "x").unwrap_err().to_string();
+            let e = parse_esl(p, &text, "h", "x").unwrap_err().to_string();
             assert!(e.contains("line 3: ") && e.contains(want), "{want}: {e}");
         }
     }

@@ -6,8 +6,11 @@
 //! needed. Measured on this project's machines it is level with OpenBLAS on the models' own
 //! steps (`docs/performance.md`), so it is the only backend: every machine runs the same code.
 //!
-//! The numbers do not depend on the thread count (tested below); kernels of different widths
-//! sum in different orders, so each run records the kernels that trained it ([`backend_name`]).
+//! The numbers do not depend on the thread count (tested below), nor on the kernels' width:
+//! `gemm`'s AVX-512 and AVX2 micro-kernels sum each output's terms in the same order (`make
+//! width-test` compares whole runs), and the few small products that `gemm` would sum by
+//! vector lanes are computed here in order instead ([`summed_by_vector_width`]). Each run
+//! records the kernels that trained it ([`backend_name`]).
 
 /// How a matrix operand is stored: row-major as written, or row-major storage of its transpose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +86,10 @@ pub fn matmul_strided(
         }
         return;
     }
+    if summed_by_vector_width(m, n, k) {
+        in_order(m, n, k, (a, sa), (b, sb), (c, sc), accumulate);
+        return;
+    }
     // Small products lose more to thread hand-off than they gain. The choice depends on the
     // shape alone: `gemm` blocks a product differently with and without threads (not with how
     // many), so choosing by the thread count would change the numbers with it.
@@ -118,11 +125,49 @@ pub fn matmul_strided(
     }
 }
 
+/// Whether `gemm` may compute this product off its micro-kernels. In `gemm` 0.19 a product of
+/// at most two terms per output, of one row or one column, or of at most 16 × 16 outputs runs
+/// (in some operand layouts) as dot or vector products whose sums are split across the
+/// vector's lanes, so their rounding follows the CPU's vector width (AVX-512 against AVX2).
+/// The micro-kernels sum each output's terms in order, whatever the width. All such shapes
+/// are summed here, whatever the layout, so the rule depends on the shape alone. In the models
+/// these are the dense layers of a batch of a few images: a last partial batch, or one image
+/// predicted alone.
+fn summed_by_vector_width(m: usize, n: usize, k: usize) -> bool {
+    k <= 2 || m <= 1 || n <= 1 || m * n <= 16 * 16
+}
+
+/// `c = a·b` (or `c += a·b`), one output at a time, its terms summed in order by separate
+/// multiplies and adds (Rust never fuses them): the same bits on every CPU. For the small
+/// products of [`summed_by_vector_width`] only.
+fn in_order(
+    m: usize,
+    n: usize,
+    k: usize,
+    (a, sa): (&[f32], Strides),
+    (b, sb): (&[f32], Strides),
+    (c, sc): (&mut [f32], Strides),
+    accumulate: bool,
+) {
+    for i in 0..m {
+        for j in 0..n {
+            let mut sum = 0.0f32;
+            for p in 0..k {
+                sum += a[i * sa.rs + p * sa.cs] * b[p * sb.rs + j * sb.cs];
+            }
+            let out = &mut c[i * sc.rs + j * sc.cs];
+            *out = if accumulate { *out + sum } else { sum };
+        }
+    }
+}
+
 /// The version of the `gemm` crate the products run on (a test keeps it in step with Cargo.lock).
 pub const GEMM_VERSION: &str = "0.19.0";
 
 /// The instruction set of the kernels `gemm` picks on this CPU, as it picks them (at run time,
-/// by the CPU's features): `AVX-512`, `AVX2+FMA`, `NEON` or `scalar`.
+/// by the CPU's features): `AVX-512`, `AVX2+FMA`, `NEON` or `scalar`. It assumes `gemm`'s
+/// AVX-512 kernels are built in, as crate/Cargo.toml asks (`make width-test`'s second build,
+/// which leaves them out, still says `AVX-512`).
 pub fn kernels() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
@@ -149,9 +194,8 @@ pub fn kernels() -> &'static str {
 }
 
 /// What the products run on, as run records and the benchmark name it:
-/// `gemm 0.19.0 (AVX2+FMA kernels)`. Kernels of different widths sum in different orders, so
-/// the same seed gives slightly different numbers on an AVX-512 machine than on an AVX2 one;
-/// on one machine they are the same for any thread count.
+/// `gemm 0.19.0 (AVX2+FMA kernels)`. The same seed gives the same numbers with either width
+/// (see the module's note), but a record says which ran, should a CPU ever disagree.
 pub fn backend_name() -> String {
     format!("gemm {GEMM_VERSION} ({} kernels)", kernels())
 }
@@ -271,6 +315,36 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The products `gemm` would sum by vector lanes come out as the plain sum in order, bit for
+    /// bit: a batch of one to a few images through a dense layer, forward and backward.
+    #[test]
+    fn small_products_are_summed_in_order_on_every_cpu() {
+        for (m, n, k, ta, tb) in [
+            (1, 128, 784, false, true),
+            (16, 10, 128, false, true),
+            (25, 10, 288, false, true),
+            (10, 128, 2, true, false),
+            (1, 784, 224, false, false),
+        ] {
+            assert!(summed_by_vector_width(m, n, k));
+            let (a, b) = (data(m * k, 1), data(k * n, 2));
+            let want = naive(m, n, k, &a, ta, &b, tb);
+            let layout = |t: bool| {
+                if t {
+                    Layout::Transposed
+                } else {
+                    Layout::Normal
+                }
+            };
+            let mut c = vec![0.5; m * n];
+            matmul(m, n, k, &a, layout(ta), &b, layout(tb), &mut c, false);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&c), bits(&want), "{m}x{n}x{k}");
+        }
+        // A product one row or column larger runs on gemm's micro-kernels.
+        assert!(!summed_by_vector_width(26, 10, 128));
     }
 
     #[test]

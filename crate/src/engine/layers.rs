@@ -13,13 +13,15 @@
 //! The ops are generic over [`Dim`] so the typed published models (`Const` sizes, checked at
 //! compile time) and the runtime-sized models of the search (`usize`) share them.
 
+use std::time::Instant;
+
 use dfdx::prelude::*;
 use dfdx::tensor::{Cpu, CpuError};
 use rayon::prelude::*;
 
 use super::gemm::{matmul, Layout};
 use super::kernels::{self, ConvDims};
-use super::params::values;
+use super::params::{tensor_from, values, NamedTensor};
 use super::profile::{self, Phase};
 use super::{direct, mix_seed, winograd};
 
@@ -339,6 +341,28 @@ fn relu_masked(mut dy: Vec<f32>, y: Option<&[f32]>) -> Vec<f32> {
     dy
 }
 
+/// Register the backward pass of an op whose output is `out`, with a ReLU fused when `relu`:
+/// `backward` gets the gradients, the output's gradient with the ReLU's mask applied, and the
+/// time the backward pass started (for the profile).
+fn on_masked_grad<S: Shape, T: Tape<f32, Cpu>>(
+    tape: &mut T,
+    out: &Tensor<S, f32, Cpu>,
+    relu: bool,
+    backward: impl 'static
+        + FnOnce(&mut Gradients<f32, Cpu>, Vec<f32>, Option<Instant>) -> Result<(), CpuError>,
+) {
+    let og = out.ghost();
+    let relu_out = relu.then(|| out.clone());
+    tape.add_backward_op(move |grads| {
+        let started = profile::start();
+        let dy = relu_masked(
+            grad_of!(grads, &og),
+            relu_out.as_ref().map(values).as_deref(),
+        );
+        backward(grads, dy, started)
+    });
+}
+
 fn conv_dims<B: Dim, C: Dim, O: Dim, H: Dim, W: Dim>(x: &(B, C, H, W), o: O) -> ConvDims {
     ConvDims::new(x.0.size(), x.1.size(), o.size(), x.2.size(), x.3.size())
 }
@@ -357,20 +381,22 @@ pub fn conv2d_3x3<B: Dim, C: Dim, O: Dim, H: Dim, W: Dim, T: Tape<f32, Cpu>>(
     let (saved, out_vals) = ConvSaved::forward(values(&x), values(weight), &values(bias), d, opts);
     let out = x.device().tensor_from_vec(out_vals, (b, o, h, w));
     if T::OWNS_TAPE {
-        let (xg, og, wg, bg) = (x.ghost(), out.ghost(), weight.ghost(), bias.ghost());
-        let relu_out = opts.relu.then(|| out.clone());
-        tape.add_backward_op(move |grads| {
-            let started = profile::start();
-            let dy = relu_masked(
-                grad_of!(grads, &og),
-                relu_out.as_ref().map(values).as_deref(),
-            );
+        let (xg, wg, bg) = (x.ghost(), weight.ghost(), bias.ghost());
+        on_masked_grad(&mut tape, &out, opts.relu, move |grads, dy, started| {
             conv_grads_into!(grads, saved, &dy, d, opts, wg, bg, xg);
             profile::stop(Phase::Convolution, started);
             Ok(())
         });
     }
     out.put_tape(tape)
+}
+
+/// 2×2 pooling halves each side: the output's sides must be exactly half the input's.
+fn check_halves(input: (usize, usize), output: (usize, usize)) {
+    assert!(
+        output.0 * 2 == input.0 && output.1 * 2 == input.1,
+        "max pooling 2×2 needs even sides"
+    );
 }
 
 /// A pooled position whose maximum was not positive: with the ReLU fused, its gradient is zero.
@@ -403,10 +429,7 @@ pub fn conv2d_3x3_pooled<
     out_w: Wo,
 ) -> Tensor<(B, O, Ho, Wo), f32, Cpu, T> {
     let (b, _, h, w) = *x.shape();
-    assert!(
-        out_h.size() * 2 == h.size() && out_w.size() * 2 == w.size(),
-        "max pooling 2×2 needs even sides"
-    );
+    check_halves((h.size(), w.size()), (out_h.size(), out_w.size()));
     let o = weight.shape().0;
     let d = conv_dims(x.shape(), o);
     let (x, mut tape) = x.split_tape();
@@ -486,14 +509,8 @@ pub fn dense<B: Dim, I: Dim, O: Dim, T: Tape<f32, Cpu>>(
     });
     let out = x.device().tensor_from_vec(y, (b, o));
     if T::OWNS_TAPE {
-        let (xg, og, wg, bg) = (x.ghost(), out.ghost(), weight.ghost(), bias.ghost());
-        let relu_out = opts.relu.then(|| out.clone());
-        tape.add_backward_op(move |grads| {
-            let started = profile::start();
-            let dy = relu_masked(
-                grad_of!(grads, &og),
-                relu_out.as_ref().map(values).as_deref(),
-            );
+        let (xg, wg, bg) = (x.ghost(), weight.ghost(), bias.ghost());
+        on_masked_grad(&mut tape, &out, opts.relu, move |grads, dy, started| {
             // dW (O × I) = dyᵀ (O × B) · x (B × I); db = column sums of dy.
             let mut dw = vec![0.0f32; no * ni];
             matmul(
@@ -543,10 +560,7 @@ pub fn maxpool2x2<B: Dim, C: Dim, H: Dim, W: Dim, Ho: Dim, Wo: Dim, T: Tape<f32,
     out_w: Wo,
 ) -> Tensor<(B, C, Ho, Wo), f32, Cpu, T> {
     let (b, c, h, w) = *x.shape();
-    assert!(
-        out_h.size() * 2 == h.size() && out_w.size() * 2 == w.size(),
-        "max pooling 2×2 needs even sides"
-    );
+    check_halves((h.size(), w.size()), (out_h.size(), out_w.size()));
     let (x, mut tape) = x.split_tape();
     let (vals, argmax) =
         kernels::maxpool_forward(&values(&x), b.size() * c.size(), h.size(), w.size());
@@ -670,14 +684,14 @@ impl<const I: usize, const O: usize> Dense<I, O> {
     /// The layer from its stored weight and bias, already checked against the layout.
     pub fn from_named(
         dev: &Cpu,
-        weight: &crate::engine::params::NamedTensor,
-        bias: &crate::engine::params::NamedTensor,
+        weight: &NamedTensor,
+        bias: &NamedTensor,
         relu: bool,
         input_grad: bool,
     ) -> Self {
         Dense {
-            weight: crate::engine::params::tensor_from(dev, weight),
-            bias: crate::engine::params::tensor_from(dev, bias),
+            weight: tensor_from(dev, weight),
+            bias: tensor_from(dev, bias),
             opts: DenseOpts { relu, input_grad },
         }
     }
@@ -717,6 +731,23 @@ impl<const I: usize, const O: usize, B: Dim, const H: usize, const W: usize, T: 
 }
 
 impl<const I: usize, const O: usize> Conv2D<I, O> {
+    /// The layer from its stored weight and bias, its ReLU fused, on the default algorithm;
+    /// `input_grad` as in [`ConvOpts`].
+    pub fn from_named(
+        dev: &Cpu,
+        weight: &NamedTensor,
+        bias: &NamedTensor,
+        input_grad: bool,
+    ) -> Self {
+        let opts = ConvOpts {
+            relu: true,
+            input_grad,
+            algo: ConvAlgo::default(),
+        };
+        let (weight, bias) = (tensor_from(dev, weight), tensor_from(dev, bias));
+        Conv2D { weight, bias, opts }
+    }
+
     /// This convolution then 2×2 max pooling, as one op ([`conv2d_3x3_pooled`]): what
     /// `MaxPool2D.forward(conv.forward(x))` computes, with typed output sides `H/2 × W/2`.
     #[allow(clippy::type_complexity)]

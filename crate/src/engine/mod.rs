@@ -26,10 +26,9 @@ pub mod profile;
 pub mod simd;
 pub mod winograd;
 
-/// Run `f` on a rayon pool of `threads` threads: the tests that check numbers do not depend on
-/// the thread count.
-#[cfg(test)]
-pub(crate) fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+/// Run `f` on a rayon pool of `threads` threads: how the checks that numbers do not depend on
+/// the thread count run the same work on several.
+pub fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()

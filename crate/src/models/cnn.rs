@@ -6,9 +6,9 @@ use dfdx::prelude::*;
 use dfdx::tensor::{Cpu, CpuError};
 
 use super::{Classifier, Logits, TrainLogits};
-use crate::engine::layers::{dropout, Conv2D, ConvAlgo, ConvOpts, Dense, Flatten2D};
+use crate::engine::layers::{dropout, Conv2D, ConvAlgo, Dense, Flatten2D};
 use crate::engine::mix_seed;
-use crate::engine::params::{tensor_from, Param, Weights};
+use crate::engine::params::{Param, Weights};
 
 /// Field names are the layer names of the original Keras model.
 #[derive(Clone, Debug)]
@@ -27,24 +27,8 @@ impl Cnn {
         let t = &w.tensors;
         Cnn {
             // The images need no gradient: skip the first layer's input gradient.
-            conv2d: Conv2D {
-                weight: tensor_from(dev, &t[0]),
-                bias: tensor_from(dev, &t[1]),
-                opts: ConvOpts {
-                    relu: true,
-                    input_grad: false,
-                    algo: ConvAlgo::default(),
-                },
-            },
-            conv2d_1: Conv2D {
-                weight: tensor_from(dev, &t[2]),
-                bias: tensor_from(dev, &t[3]),
-                opts: ConvOpts {
-                    relu: true,
-                    input_grad: true,
-                    algo: ConvAlgo::default(),
-                },
-            },
+            conv2d: Conv2D::from_named(dev, &t[0], &t[1], false),
+            conv2d_1: Conv2D::from_named(dev, &t[2], &t[3], true),
             dense: Dense::from_named(dev, &t[4], &t[5], true, true),
             dense_1: Dense::from_named(dev, &t[6], &t[7], false, true),
             dropout,

@@ -9,6 +9,10 @@ use crate::engine::layers::{dropout, Dense};
 use crate::engine::mix_seed;
 use crate::engine::params::{Param, Weights};
 
+/// A batch of flattened 28×28 images, and the batch's ten logits, carrying tape `T`.
+type Flat<B, T> = Tensor<(B, Const<784>), f32, Cpu, T>;
+type Out<B, T> = Tensor<(B, Const<10>), f32, Cpu, T>;
+
 /// An MLP with two hidden layers of `H1` and `H2` units; the published one is `Mlp<224, 288>`.
 /// Field names are the layer names of the original Keras model.
 #[derive(Clone, Debug)]
@@ -34,11 +38,7 @@ impl<const H1: usize, const H2: usize> Mlp<H1, H2> {
 
     /// Logits for a batch; dropout masks are drawn from `seed` when `T` records a tape
     /// (training), and dropout is the identity otherwise.
-    pub fn forward_seeded<B: Dim, T: Tape<f32, Cpu>>(
-        &self,
-        x: Tensor<(B, Const<784>), f32, Cpu, T>,
-        seed: u64,
-    ) -> Tensor<(B, Const<10>), f32, Cpu, T> {
+    pub fn forward_seeded<B: Dim, T: Tape<f32, Cpu>>(&self, x: Flat<B, T>, seed: u64) -> Out<B, T> {
         let x = dropout(self.dense_1.forward(x), self.dropout, mix_seed(seed, 1));
         let x = dropout(self.dense_2.forward(x), self.dropout, mix_seed(seed, 2));
         self.output.forward(x)
@@ -82,13 +82,8 @@ impl<const H: usize> MlpOne<H> {
         }
     }
 
-    /// Logits for a batch; dropout as in [`Mlp::forward_seeded`], with the same salt for the
-    /// first hidden layer.
-    pub fn forward_seeded<B: Dim, T: Tape<f32, Cpu>>(
-        &self,
-        x: Tensor<(B, Const<784>), f32, Cpu, T>,
-        seed: u64,
-    ) -> Tensor<(B, Const<10>), f32, Cpu, T> {
+    /// Logits for a batch; dropout as in [`Mlp::forward_seeded`], salted as its first layer's.
+    pub fn forward_seeded<B: Dim, T: Tape<f32, Cpu>>(&self, x: Flat<B, T>, seed: u64) -> Out<B, T> {
         let x = dropout(self.dense_1.forward(x), self.dropout, mix_seed(seed, 1));
         self.output.forward(x)
     }

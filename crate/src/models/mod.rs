@@ -488,38 +488,41 @@ pub fn export_weights(arch: Arch, model: &dyn Classifier) -> Weights {
 mod tests {
     use super::*;
 
+    /// The layers that hold parameters, with their counts.
     fn counts(arch: Arch) -> Vec<(String, usize)> {
         arch.layers()
             .into_iter()
             .map(|l| (l.name.clone(), l.num_params()))
+            .filter(|(_, n)| *n > 0)
             .collect()
     }
 
     #[test]
     fn parameter_counts_match_the_original_keras_tables() {
-        let mlp = counts(Arch::Mlp);
-        let with_params: Vec<_> = mlp.iter().filter(|(_, n)| *n > 0).cloned().collect();
-        assert_eq!(
-            with_params,
-            vec![
-                ("dense_1".into(), 175_840),
-                ("dense_2".into(), 64_800),
-                ("output".into(), 2_890)
-            ]
-        );
-        assert_eq!(Arch::Mlp.num_params(), 243_530);
-        let cnn = counts(Arch::Cnn);
-        let with_params: Vec<_> = cnn.iter().filter(|(_, n)| *n > 0).cloned().collect();
-        assert_eq!(
-            with_params,
-            vec![
-                ("conv2d".into(), 320),
-                ("conv2d_1".into(), 55_488),
-                ("dense".into(), 1_204_352),
-                ("dense_1".into(), 1_290)
-            ]
-        );
-        assert_eq!(Arch::Cnn.num_params(), 1_261_450);
+        // Per model: its layers with parameters and their counts, then the total.
+        type Table = (Arch, &'static [(&'static str, usize)], usize);
+        let tables: [Table; 2] = [
+            (
+                Arch::Mlp,
+                &[("dense_1", 175_840), ("dense_2", 64_800), ("output", 2_890)],
+                243_530,
+            ),
+            (
+                Arch::Cnn,
+                &[
+                    ("conv2d", 320),
+                    ("conv2d_1", 55_488),
+                    ("dense", 1_204_352),
+                    ("dense_1", 1_290),
+                ],
+                1_261_450,
+            ),
+        ];
+        for (arch, layers, total) in tables {
+            let want: Vec<(String, usize)> = layers.iter().map(|&(l, n)| (l.into(), n)).collect();
+            assert_eq!(counts(arch), want, "{arch}");
+            assert_eq!(arch.num_params(), total, "{arch}");
+        }
     }
 
     #[test]

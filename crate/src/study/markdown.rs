@@ -894,26 +894,14 @@ mod tests {
     #[test]
     fn a_marker_that_selects_no_row_or_several_says_so() {
         let r = results();
-        let none = fill(
-            "<!-- digits pct:accuracy_pct:1 accuracy variant=cnn -->1<!-- /digits -->",
-            &r,
-        )
-        .unwrap_err()
-        .to_string();
+        let error = |text: &str| fill(text, &r).unwrap_err().to_string();
+        let none =
+            error("<!-- digits pct:accuracy_pct:1 accuracy variant=cnn -->1<!-- /digits -->");
         assert!(none.contains("no row with variant=cnn"), "{none}");
-        let many = fill(
-            "<!-- digits pct:accuracy_pct:1 accuracy variant=mlp -->1<!-- /digits -->",
-            &r,
-        )
-        .unwrap_err()
-        .to_string();
+        let many =
+            error("<!-- digits pct:accuracy_pct:1 accuracy variant=mlp -->1<!-- /digits -->");
         assert!(many.contains("2 rows"), "{many}");
-        let open = fill(
-            "<!-- digits pct:accuracy_pct:1 accuracy variant=mlp -->1",
-            &r,
-        )
-        .unwrap_err()
-        .to_string();
+        let open = error("<!-- digits pct:accuracy_pct:1 accuracy variant=mlp -->1");
         assert!(open.contains("no `<!-- /digits -->`"), "{open}");
     }
 

@@ -3,7 +3,8 @@
 //!
 //! This folder owns training: the loop here, Keras's Adam (`optim`), checkpoints that resume
 //! exactly (`checkpoint`), the per-epoch history (`history`), run folders and their records,
-//! named once for the command and the study (`run`), and a few steps with their gradients laid
+//! named once for the command and the study (`run`), whole runs as bits for comparing builds
+//! and thread counts (`fingerprint`), and a few steps with their gradients laid
 //! bare for the cross-cell test (`probe`).
 //!
 //! Everything random is a pure function of the run's seed: the shuffle of epoch `e` is drawn
@@ -14,6 +15,7 @@
 //! uninterrupted one would have.
 
 pub mod checkpoint;
+pub mod fingerprint;
 pub mod history;
 pub mod optim;
 pub mod probe;
@@ -82,6 +84,18 @@ impl TrainConfig {
             patience: Some(5),
             augment: None,
             conv: ConvAlgo::default(),
+        }
+    }
+
+    /// Exactly `epochs` epochs at `batch_size` (no early stopping), the other settings the
+    /// original study's: the short runs of the tests and of `run_fingerprint`.
+    pub fn fixed(arch: Arch, epochs: usize, batch_size: usize, seed: u64) -> Self {
+        TrainConfig {
+            epochs,
+            batch_size,
+            patience: None,
+            seed,
+            ..TrainConfig::new(arch)
         }
     }
 

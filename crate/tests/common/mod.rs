@@ -1,8 +1,5 @@
 //! What the integration tests that read real data share: where the verified data is.
 
-#[allow(dead_code)] // not every test file compares runs
-pub mod runs;
-
 use std::path::{Path, PathBuf};
 
 use digits::data::fetch::MIRROR_ENV;
