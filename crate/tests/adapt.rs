@@ -8,8 +8,10 @@ use command::fresh_dir;
 use digits::adapt::run::{adapt_run, finished_adapt_run, load_adapt_record};
 use digits::adapt::{adapt, AdaptConfig, AdaptOptions, AdaptOutcome, RoundRecord};
 use digits::data::{Dataset, Unlabeled};
+use digits::engine::with_threads;
 use digits::eval::evaluate;
 use digits::models::{Arch, Weights};
+use digits::train::fingerprint::weight_bits;
 use digits::train::run::{load_model, train_run, RunRecord};
 use digits::train::{train, Progress, TrainConfig, TrainOptions};
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -82,13 +84,6 @@ fn tmp(name: &str) -> std::path::PathBuf {
     fresh_dir("adapt", name)
 }
 
-fn bits(w: &Weights) -> Vec<u32> {
-    w.tensors
-        .iter()
-        .flat_map(|t| t.data.iter().map(|v| v.to_bits()))
-        .collect()
-}
-
 fn without_time(h: &[RoundRecord]) -> Vec<RoundRecord> {
     h.iter()
         .map(|r| RoundRecord {
@@ -128,11 +123,11 @@ fn the_targets_labels_cannot_change_the_adapted_weights() {
             ..target.clone()
         };
         let b = run(&short(), &s, &Unlabeled::from_dataset(relabelled), quiet());
-        assert_eq!(bits(&a.weights), bits(&b.weights));
+        assert_eq!(weight_bits(&a.weights), weight_bits(&b.weights));
         assert_eq!(without_time(&a.history), without_time(&b.history));
     }
     // The adaptation did change the model, and each round kept what its portion says.
-    assert_ne!(bits(&a.weights), bits(&s.1));
+    assert_ne!(weight_bits(&a.weights), weight_bits(&s.1));
     assert_eq!(a.history.len(), 3);
     for r in &a.history {
         assert_eq!(r.class_counts.iter().sum::<usize>(), r.kept);
@@ -146,20 +141,14 @@ fn the_targets_labels_cannot_change_the_adapted_weights() {
 fn the_same_numbers_on_one_thread_or_several() {
     let s = source();
     let target = Unlabeled::from_dataset(blocks(200, 3, 1, 0.3));
-    let on = |threads: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| run(&short(), &s, &target, quiet()))
-    };
+    let on = |threads: usize| with_threads(threads, || run(&short(), &s, &target, quiet()));
     let one = on(1);
     let three = on(3);
-    assert_eq!(bits(&one.weights), bits(&three.weights));
+    assert_eq!(weight_bits(&one.weights), weight_bits(&three.weights));
     assert_eq!(without_time(&one.history), without_time(&three.history));
     // Another seed gives other numbers: the comparison above can fail.
     let other = run(&AdaptConfig { seed: 6, ..short() }, &s, &target, quiet());
-    assert_ne!(bits(&one.weights), bits(&other.weights));
+    assert_ne!(weight_bits(&one.weights), weight_bits(&other.weights));
 }
 
 #[test]
@@ -187,7 +176,7 @@ fn an_interrupted_adaptation_resumes_to_the_uninterrupted_result() {
         ..quiet()
     });
     assert!(resumed.completed);
-    assert_eq!(bits(&resumed.weights), bits(&whole.weights));
+    assert_eq!(weight_bits(&resumed.weights), weight_bits(&whole.weights));
     assert_eq!(without_time(&resumed.history), without_time(&whole.history));
     // Another configuration does not resume from this checkpoint.
     let err = adapt(
@@ -258,7 +247,7 @@ fn a_folder_with_another_adaptation_is_refused_and_the_same_one_reused() {
     // Loaded exactly as a trained run is.
     let (arch, loaded) = load_model(&dir).unwrap();
     assert_eq!(arch, Arch::Mlp);
-    assert_eq!(bits(&loaded), bits(&out.weights));
+    assert_eq!(weight_bits(&loaded), weight_bits(&out.weights));
     assert_eq!(load_adapt_record(&dir).unwrap(), rec);
     assert_eq!(rec.target_data, target.source_sha256);
     assert!(rec.target_data.ends_with("+unlabeled"));

@@ -362,12 +362,8 @@ mod tests {
         // Identical inputs, different outputs: each image has its own stream.
         assert_ne!(a[..SIDE * SIDE], a[SIDE * SIDE..2 * SIDE * SIDE]);
         for threads in [1, 3] {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
             assert_eq!(
-                bits(&pool.install(|| run(7))),
+                bits(&crate::engine::with_threads(threads, || run(7))),
                 bits(&a),
                 "{threads} threads"
             );

@@ -848,11 +848,7 @@ mod tests {
         let mnist = crate::data::synthetic::blocks(24, 3, false);
         for family in Family::ALL {
             let on = |threads: usize| {
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap()
-                    .install(|| render_set(&mnist, family, 5, "p").unwrap())
+                crate::engine::with_threads(threads, || render_set(&mnist, family, 5, "p").unwrap())
             };
             let one = on(1);
             assert_eq!(one, on(3));

@@ -29,11 +29,7 @@ pub struct Fingerprint {
 impl Fingerprint {
     pub fn of(w: &Weights, history: &[EpochRecord], e: &Evaluation) -> Fingerprint {
         Fingerprint {
-            weights: w
-                .tensors
-                .iter()
-                .flat_map(|t| t.data.iter().map(|v| v.to_bits()))
-                .collect(),
+            weights: weight_bits(w),
             history: history
                 .iter()
                 .map(|r| {
@@ -60,6 +56,14 @@ impl Fingerprint {
         bytes.extend(self.accuracy.to_le_bytes());
         sha256_hex(&bytes)
     }
+}
+
+/// Every weight's bits, tensor after tensor.
+pub fn weight_bits(w: &Weights) -> Vec<u32> {
+    w.tensors
+        .iter()
+        .flat_map(|t| t.data.iter().map(|v| v.to_bits()))
+        .collect()
 }
 
 /// Train `cfg` on `sets.0` (validating on `sets.1`) and evaluate on `sets.2`, all on a pool of
