@@ -1,4 +1,5 @@
-//! Process-wide settings that training depends on for its speed.
+//! Process-wide settings that training depends on for its speed, and the thread pools that
+//! checks of thread-count independence run on.
 
 use std::sync::Once;
 
@@ -53,4 +54,14 @@ pub fn skip_unless_required(what: &str, why: &str) {
         panic!("{TESTS_REQUIRE_ENV} requires `{what}` here: {why}");
     }
     println!("skipping: {why}");
+}
+
+/// Run `f` on a rayon pool of `threads` threads: how the checks that numbers do not depend on
+/// the thread count run the same work on several.
+pub fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool")
+        .install(f)
 }

@@ -7,9 +7,9 @@
 
 use digits::data::synthetic::blocks;
 use digits::engine::infer::INFER_BATCH;
-use digits::engine::with_threads;
 use digits::eval::{evaluate, predict_probabilities};
 use digits::models::{Arch, ConvAlgo};
+use digits::runtime::with_threads;
 use digits::train::fingerprint::{run_on, small_sets, Fingerprint};
 use digits::train::TrainConfig;
 

@@ -363,7 +363,7 @@ mod tests {
         assert_ne!(a[..SIDE * SIDE], a[SIDE * SIDE..2 * SIDE * SIDE]);
         for threads in [1, 3] {
             assert_eq!(
-                bits(&crate::engine::with_threads(threads, || run(7))),
+                bits(&crate::runtime::with_threads(threads, || run(7))),
                 bits(&a),
                 "{threads} threads"
             );

@@ -848,7 +848,9 @@ mod tests {
         let mnist = crate::data::synthetic::blocks(24, 3, false);
         for family in Family::ALL {
             let on = |threads: usize| {
-                crate::engine::with_threads(threads, || render_set(&mnist, family, 5, "p").unwrap())
+                crate::runtime::with_threads(threads, || {
+                    render_set(&mnist, family, 5, "p").unwrap()
+                })
             };
             let one = on(1);
             assert_eq!(one, on(3));

@@ -346,7 +346,7 @@ mod tests {
         let b = data(6, 7);
         let dp = data(d.batch * 6 * 16, 8);
         let run = |threads: usize| {
-            crate::engine::with_threads(threads, || {
+            crate::runtime::with_threads(threads, || {
                 let (pooled, argmax) = conv_forward_pooled(&x, &w, &b, d, true);
                 let (mut dw, mut db) = (vec![0.0; 54], vec![0.0; 6]);
                 conv_backward_pooled(&x, &w, &dp, &argmax, u32::MAX, d, &mut dw, &mut db, false);

@@ -297,7 +297,7 @@ mod tests {
         for (m, n, k, sa, sb, sc) in cases {
             let (a, b) = (data(sa.reach(m, k), 1), data(sb.reach(k, n), 2));
             let run = |threads: usize| {
-                crate::engine::with_threads(threads, || {
+                crate::runtime::with_threads(threads, || {
                     let mut c = data(sc.reach(m, n), 3);
                     matmul_strided(m, n, k, &a, sa, &b, sb, &mut c, sc, true, true);
                     c

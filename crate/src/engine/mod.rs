@@ -26,16 +26,6 @@ pub mod profile;
 pub mod simd;
 pub mod winograd;
 
-/// Run `f` on a rayon pool of `threads` threads: how the checks that numbers do not depend on
-/// the thread count run the same work on several.
-pub fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .expect("a thread pool")
-        .install(f)
-}
-
 /// A 64-bit mix of a seed and a salt (SplitMix64's finaliser), so that each epoch, batch and
 /// layer draws from its own stream while staying a pure function of the run's seed.
 pub fn mix_seed(seed: u64, salt: u64) -> u64 {

@@ -1194,7 +1194,7 @@ mod tests {
         let dy = random(d.batch * d.c_out * 196, &mut rng);
         let u = transform_weights(&w, d.c_out, d.c_in);
         let run = |threads: usize| {
-            crate::engine::with_threads(threads, || {
+            crate::runtime::with_threads(threads, || {
                 let y = conv_forward(&x, &u, &w[..d.c_out], d, true);
                 let (mut dw, mut db) = (vec![0.0; w.len()], vec![0.0; d.c_out]);
                 let dx = conv_backward(&x, &u, &dy, d, &mut dw, &mut db, true).unwrap();

@@ -8,10 +8,10 @@
 use crate::data::checksums::sha256_hex;
 use crate::data::synthetic::blocks;
 use crate::data::Dataset;
-use crate::engine::with_threads;
 use crate::error::Result;
 use crate::eval::{evaluate, Evaluation};
 use crate::models::Weights;
+use crate::runtime::with_threads;
 
 use super::history::EpochRecord;
 use super::{train, Progress, TrainConfig, TrainOptions};
