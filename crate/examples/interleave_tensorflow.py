@@ -32,6 +32,9 @@ for r in range(1, args.rounds + 1):
             rows.append(row)
             print("round %d  %-3s %-9s  digits %9.0f images/s  tensorflow %9.0f  ratio %.2f" % row, flush=True)
     print("  engine: %s; tensorflow %s" % (ours["engine"], theirs["tensorflow"]), flush=True)
+    if ours.get("peak_resident_mb") is not None:
+        print("  peak memory resident: digits bench %.0f MB, tensorflow %.0f MB"
+              % (ours["peak_resident_mb"], theirs.get("peak_resident_mb", float("nan"))), flush=True)
 def ratios(label, what):
     return [r[5] for r in rows if r[1] == label and r[2] == what]
 for label in ["mlp", "cnn"]:

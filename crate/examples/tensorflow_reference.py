@@ -10,7 +10,7 @@ model (training images/s, seconds per epoch of 60,000, inference images/s at bat
 summary line. Keras `fit` at batch 128 is timed over 100 CNN steps (12,800 images) or a whole
 MLP epoch (60,000), after a 10-step warm-up that traces the graph.
 """
-import gzip, json, os, sys, time
+import gzip, json, os, resource, sys, time
 import numpy as np
 import tensorflow as tf
 from tensorflow import keras
@@ -60,4 +60,5 @@ for name, build, shape in [("mlp", mlp, (784,)), ("cnn", cnn, (28, 28, 1))]:
     inf = 4096 / (time.perf_counter() - t)
     out[name] = {"train_images_per_second": ips, "seconds_per_epoch_60k": 60000 / ips, "inference_images_per_second": inf}
     print(name, json.dumps(out[name]), flush=True)
+out["peak_resident_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6  # Linux: kB
 print(json.dumps(out))

@@ -65,3 +65,34 @@ pub fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T 
         .expect("a thread pool")
         .install(f)
 }
+
+/// The most memory this process has held resident at once, in bytes: the figure to compare
+/// with another program's peak (`/usr/bin/time -v` calls it the maximum resident set size).
+/// `None` where the system does not report it in a known unit (Linux reports kilobytes).
+pub fn peak_resident_bytes() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: getrusage fills the struct it is given and reads nothing else; a zeroed
+        // rusage is a valid value of that plain C struct.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } == 0 {
+            return u64::try_from(usage.ru_maxrss).ok().map(|kb| kb * 1024);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_peak_counts_memory_written() {
+        let len = 48 << 20;
+        let buf = std::hint::black_box(vec![1u8; len]);
+        let peak = peak_resident_bytes().expect("Linux reports its peak");
+        assert!(peak >= len as u64, "peak {peak} bytes after writing {len}");
+        drop(buf);
+    }
+}

@@ -177,6 +177,27 @@ fn figures_go_to_a_folder_of_their_own_unless_told_otherwise() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// The memory budget the docs give for training the published CNN (docs/performance.md):
+/// `digits bench cnn` reports its own peak, training steps and inference at 1,024 images a
+/// call included.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_published_cnn_trains_and_infers_within_300_mb() {
+    let out = digits(&[
+        "bench", "cnn", "--conv", "winograd", "--steps", "1", "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mb = report["peak_resident_mb"]
+        .as_f64()
+        .expect("Linux reports its peak");
+    assert!(mb > 10.0 && mb <= 300.0, "peak {mb} MB resident");
+}
+
 #[test]
 fn bench_refuses_unknown_models_and_algorithms_in_one_line_naming_the_valid_ones() {
     let err = one_line_error(&digits(&["bench", "--model", "resnet"]));

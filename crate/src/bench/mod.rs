@@ -16,6 +16,7 @@ use crate::engine::infer::INFER_BATCH;
 use crate::engine::profile::{self, Phase};
 use crate::eval::predict_probabilities;
 use crate::models::{model_net, Arch, Classifier, ConvAlgo};
+use crate::runtime;
 use crate::train::optim::{Adam, AdamConfig};
 use crate::train::{beside, gather_batch, train_step};
 
@@ -129,6 +130,9 @@ pub struct BenchReport {
     /// Median seconds to augment one batch with the `keras` preset (rotation, shift, zoom).
     pub keras_augmentation_seconds: f64,
     pub models: Vec<ModelBench>,
+    /// The most memory the run held resident at once, in megabytes (10⁶ bytes), where the
+    /// system reports it: training, inference and the GEMM peak's matrices together.
+    pub peak_resident_mb: Option<f64>,
 }
 
 /// Floating-point operations of one training step on `batch` images: each dense and
@@ -419,6 +423,7 @@ pub fn run(cfg: &BenchConfig) -> BenchReport {
         peak,
         keras_augmentation_seconds: augment,
         models,
+        peak_resident_mb: runtime::peak_resident_bytes().map(|b| b as f64 / 1e6),
     }
 }
 
@@ -470,6 +475,9 @@ impl std::fmt::Display for BenchReport {
                 100.0 * m.keras_augmentation_share,
                 self.keras_augmentation_seconds * 1e3,
             )?;
+        }
+        if let Some(mb) = self.peak_resident_mb {
+            writeln!(f, "\npeak memory held by this run: {mb:.0} MB resident")?;
         }
         Ok(())
     }
