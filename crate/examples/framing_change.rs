@@ -11,6 +11,7 @@
 use std::path::PathBuf;
 
 use digits::data::frame::{crop_to_frame, frame_image, Framing};
+use digits::data::pixels::mean_abs_difference;
 use digits::data::{load_raw, to_mnist_frame, Dataset};
 use digits::eval::evaluate;
 use digits::train::run::load_model;
@@ -35,12 +36,7 @@ fn main() -> digits::Result<()> {
             let img = ds.image(i);
             let old = crop_to_frame(img, ds.width);
             let new = frame_image(img, ds.width, ds.height, Framing::MnistFrame);
-            let d = old
-                .iter()
-                .zip(&new)
-                .map(|(a, b)| (a - b).abs() as f64)
-                .sum::<f64>()
-                / 784.0;
+            let d = f64::from(mean_abs_difference(&old, &new));
             total += d;
             if d > 0.0 {
                 changed += 1;

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use digits::data::frame::{frame_image, Framing};
 use digits::data::load_raw_set;
+use digits::data::pixels::mean_abs_difference;
 
 fn main() -> digits::Result<()> {
     let dir = PathBuf::from(std::env::var("DIGITS_DATA_DIR").unwrap_or_else(|_| "data".into()));
@@ -25,12 +26,7 @@ fn main() -> digits::Result<()> {
         let framed = image.frame(Framing::MnistFrame);
         found += usize::from(framed.is_some());
         let framed = framed.unwrap_or_else(|| vec![0.0; 784]);
-        let diff = framed
-            .iter()
-            .zip(&original)
-            .map(|(a, b)| (a - b).abs() as f64)
-            .sum::<f64>()
-            / 784.0;
+        let diff = f64::from(mean_abs_difference(&framed, &original));
         total += diff;
         within_05 += usize::from(diff < 0.05);
         within_10 += usize::from(diff < 0.10);

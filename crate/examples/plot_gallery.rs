@@ -24,40 +24,58 @@ fn main() {
 }
 
 fn run(dir: &Path) -> digits::Result<()> {
-    let save = |name: &str, fig: Figure| -> digits::Result<()> {
-        let path = dir.join(name);
-        fig.save(&path)?;
-        if let Some(svg) = &fig.svg {
-            digits::io::write_atomic(&path.with_extension("svg"), svg.as_bytes())?;
-        }
-        println!("{} ({}x{})", path.display(), fig.width, fig.height);
-        Ok(())
-    };
+    training_curve_figures(dir)?;
+    save(
+        dir,
+        "confusion_usps.png",
+        plot::confusion_matrix(&confusion(), "CNN on USPS (mnist-frame)")?,
+    )?;
+    digit_grid_figures(dir)?;
+    weight_figures(dir)?;
+    accuracy_by_domain_figure(dir)?;
+    rotation_figure(dir)?;
+    reliability_figure(dir)
+}
 
+/// Writes `fig` as `name` in `dir`, and its SVG beside it where it has one, and says so.
+fn save(dir: &Path, name: &str, fig: Figure) -> digits::Result<()> {
+    let path = dir.join(name);
+    fig.save(&path)?;
+    if let Some(svg) = &fig.svg {
+        digits::io::write_atomic(&path.with_extension("svg"), svg.as_bytes())?;
+    }
+    println!("{} ({}x{})", path.display(), fig.width, fig.height);
+    Ok(())
+}
+
+/// Each model's accuracy and loss curves, then both models' accuracy on one figure.
+fn training_curve_figures(dir: &Path) -> digits::Result<()> {
     let mlp = history(20, 0.975, 0.9);
     let cnn = history(12, 0.992, 0.6);
     for metric in [Metric::Accuracy, Metric::Loss] {
         save(
+            dir,
             &plot::training_curves_file("mlp", metric),
             plot::training_curves(&[("MLP", &mlp)], metric)?,
         )?;
         save(
+            dir,
             &plot::training_curves_file("cnn", metric),
             plot::training_curves(&[("CNN", &cnn)], metric)?,
         )?;
     }
     save(
+        dir,
         "both_model_accuracy.png",
         plot::training_curves(&[("MLP", &mlp), ("CNN", &cnn)], Metric::Accuracy)?,
-    )?;
+    )
+}
 
-    save(
-        "confusion_usps.png",
-        plot::confusion_matrix(&confusion(), "CNN on USPS (mnist-frame)")?,
-    )?;
-
+/// Grids of digits: labelled with their digit, and captioned as mistakes.
+fn digit_grid_figures(dir: &Path) -> digits::Result<()> {
     let (images, labels) = glyph_digits()?;
     save(
+        dir,
         "digits.png",
         plot::digit_grid(&images, 28, 28, &labels, 10, "Synthetic digits")?,
     )?;
@@ -65,11 +83,16 @@ fn run(dir: &Path) -> digits::Result<()> {
         .map(|d| format!("true {d} → {} (0.{})", (d + 3) % 10, 99 - d * 4))
         .collect();
     save(
+        dir,
         "mistakes.png",
         plot::digit_grid(&images, 28, 28, &mistakes, 5, "Most confident mistakes")?,
-    )?;
+    )
+}
 
+/// Weights drawn as images: the MLP's first layer and the CNN's filters.
+fn weight_figures(dir: &Path) -> digits::Result<()> {
     save(
+        dir,
         "mlp_dense_1_weights.png",
         plot::weight_images(
             &dense_weights(16),
@@ -81,10 +104,14 @@ fn run(dir: &Path) -> digits::Result<()> {
         )?,
     )?;
     save(
+        dir,
         "cnn_conv2d_filters.png",
         plot::weight_images(&filters(32), 32, 3, 3, 8, "CNN conv2d filters")?,
-    )?;
+    )
+}
 
+/// A bar chart with error bars: both models' accuracy on each domain.
+fn accuracy_by_domain_figure(dir: &Path) -> digits::Result<()> {
     let domains = [
         "MNIST",
         "USPS (mnist-frame)",
@@ -101,6 +128,7 @@ fn run(dir: &Path) -> digits::Result<()> {
         vec![0.002, 0.009, 0.011, 0.018, 0.013],
     ];
     save(
+        dir,
         "accuracy_by_domain.png",
         plot::bar_chart(
             &domains,
@@ -109,8 +137,11 @@ fn run(dir: &Path) -> digits::Result<()> {
             "Accuracy by domain (95% interval)",
             "accuracy",
         )?,
-    )?;
+    )
+}
 
+/// A line chart with bands: accuracy falling off as digits are rotated.
+fn rotation_figure(dir: &Path) -> digits::Result<()> {
     let angles: Vec<f64> = (-6..=6).map(|k| k as f64 * 7.5).collect();
     let curve = |width: f64, top: f64| -> Vec<f64> {
         angles
@@ -125,6 +156,7 @@ fn run(dir: &Path) -> digits::Result<()> {
         ("MLP", mlp_rot.clone(), band(&mlp_rot, 0.03)),
     ];
     save(
+        dir,
         "accuracy_vs_rotation.png",
         plot::line_chart(
             &angles,
@@ -133,8 +165,11 @@ fn run(dir: &Path) -> digits::Result<()> {
             "rotation (degrees)",
             "accuracy",
         )?,
-    )?;
+    )
+}
 
+/// A reliability diagram: an over-confident model against perfect calibration.
+fn reliability_figure(dir: &Path) -> digits::Result<()> {
     let bins: Vec<f64> = (0..10).map(|b| 0.05 + b as f64 * 0.1).collect();
     let series = [
         ("perfect calibration", bins.clone(), None),
@@ -145,6 +180,7 @@ fn run(dir: &Path) -> digits::Result<()> {
         ),
     ];
     save(
+        dir,
         "reliability_usps.png",
         plot::line_chart(
             &bins,
@@ -153,8 +189,7 @@ fn run(dir: &Path) -> digits::Result<()> {
             "confidence",
             "accuracy",
         )?,
-    )?;
-    Ok(())
+    )
 }
 
 /// Curves shaped like Keras logs: fast rise, then a plateau; validation a little noisy.

@@ -23,6 +23,19 @@ fn main() {
     if std::env::var_os("GLIBC_DEFAULTS").is_none() {
         digits::runtime::keep_freed_memory();
     }
+    let peak = gemm_peak();
+    let mut conv2 = Conv2::new();
+    conv2_lowered(&mut conv2);
+    conv2_winograd(&mut conv2);
+    winograd_products(peak);
+    conv2_col2im_and_pool2(&conv2);
+    conv1();
+    dense();
+    training_step();
+}
+
+/// The GEMM peak in GFLOP/s, after saying it: what the products below are measured against.
+fn gemm_peak() -> f64 {
     let peak = digits::bench::measure_peak();
     println!(
         "GEMM peak {:.1} GFLOP/s ({}x{}) on {}",
@@ -31,43 +44,76 @@ fn main() {
         peak.n,
         digits::engine::gemm::backend_name()
     );
+    peak.gflops
+}
 
-    let d = ConvDims::new(128, 32, 192, 14, 14);
-    let x = vec![0.1f32; d.batch * d.c_in * 196];
-    let w = vec![0.01f32; d.c_out * d.c_in * 9];
-    let bias = vec![0.0f32; d.c_out];
-    let mut col = vec![0.0f32; d.col_len()];
-    time("conv2 im2col", 5, || kernels::im2col(&x, d, &mut col));
+/// The CNN's second convolution at batch 128 (32 → 192 channels on 14×14), with its inputs,
+/// its im2col columns and its gradients.
+struct Conv2 {
+    d: ConvDims,
+    x: Vec<f32>,
+    w: Vec<f32>,
+    bias: Vec<f32>,
+    col: Vec<f32>,
+    dy: Vec<f32>,
+    dw: Vec<f32>,
+    db: Vec<f32>,
+}
+
+impl Conv2 {
+    fn new() -> Self {
+        let d = ConvDims::new(128, 32, 192, 14, 14);
+        let w = vec![0.01f32; d.c_out * d.c_in * 9];
+        Conv2 {
+            d,
+            x: vec![0.1f32; d.batch * d.c_in * 196],
+            bias: vec![0.0f32; d.c_out],
+            col: vec![0.0f32; d.col_len()],
+            dy: vec![0.001f32; d.batch * d.c_out * 196],
+            dw: vec![0.0f32; w.len()],
+            db: vec![0.0f32; 192],
+            w,
+        }
+    }
+}
+
+/// conv2 lowered to GEMM: im2col, then the forward and backward products.
+fn conv2_lowered(c: &mut Conv2) {
+    let d = c.d;
+    time("conv2 im2col", 5, || kernels::im2col(&c.x, d, &mut c.col));
     let s = time("conv2 forward gemm+bias", 5, || {
-        kernels::conv_forward(&col, &w, &bias, d, true)
+        kernels::conv_forward(&c.col, &c.w, &c.bias, d, true)
     });
     println!(
         "  = {:.1} GFLOP/s",
         2.0 * (192 * 288 * 196 * 128) as f64 / s / 1e9
     );
-    let dy = vec![0.001f32; d.batch * d.c_out * 196];
-    let mut dw = vec![0.0f32; w.len()];
-    let mut db = vec![0.0f32; 192];
     let s = time("conv2 backward (dw, db, dx)", 5, || {
-        kernels::conv_backward(&col, &w, &dy, d, &mut dw, &mut db, true)
+        kernels::conv_backward(&c.col, &c.w, &c.dy, d, &mut c.dw, &mut c.db, true)
     });
     println!(
         "  = {:.1} GFLOP/s",
         4.0 * (192 * 288 * 196 * 128) as f64 / s / 1e9
     );
     time("conv2 backward (dw, db only)", 5, || {
-        kernels::conv_backward(&col, &w, &dy, d, &mut dw, &mut db, false)
+        kernels::conv_backward(&c.col, &c.w, &c.dy, d, &mut c.dw, &mut c.db, false)
     });
-    let u = winograd::transform_weights(&w, d.c_out, d.c_in);
+}
+
+/// conv2 by Winograd: plain, then with the pooling fused, then the fused passes with our
+/// loops at the widest vectors against the baseline build's.
+fn conv2_winograd(c: &mut Conv2) {
+    let d = c.d;
+    let u = winograd::transform_weights(&c.w, d.c_out, d.c_in);
     time("conv2 winograd forward (+bias, ReLU)", 5, || {
-        winograd::conv_forward(&x, &u, &bias, d, true)
+        winograd::conv_forward(&c.x, &u, &c.bias, d, true)
     });
     time("conv2 winograd backward (dw, db, dx)", 5, || {
-        winograd::conv_backward(&x, &u, &dy, d, &mut dw, &mut db, true)
+        winograd::conv_backward(&c.x, &u, &c.dy, d, &mut c.dw, &mut c.db, true)
     });
-    let (dp, pooled_arg) = winograd::conv_forward_pooled(&x, &u, &bias, d, true);
+    let (dp, pooled_arg) = winograd::conv_forward_pooled(&c.x, &u, &c.bias, d, true);
     let s = time("conv2 winograd forward, pooled", 5, || {
-        winograd::conv_forward_pooled(&x, &u, &bias, d, true)
+        winograd::conv_forward_pooled(&c.x, &u, &c.bias, d, true)
     });
     println!(
         "  = {:.1} GFLOP/s of Winograd products",
@@ -76,14 +122,14 @@ fn main() {
     // The pooled backward pass from the pooled forward's winners, no window dead.
     let mut backward_pooled = || {
         winograd::conv_backward_pooled(
-            &x,
+            &c.x,
             &u,
             &dp,
             &pooled_arg,
             u32::MAX,
             d,
-            &mut dw,
-            &mut db,
+            &mut c.dw,
+            &mut c.db,
             true,
         )
     };
@@ -92,8 +138,13 @@ fn main() {
         "  = {:.1} GFLOP/s of Winograd products",
         WINOGRAD_FLOP_BACKWARD / s / 1e9
     );
-    // Our loops (the transforms, the pooling) at the widest vectors against the baseline
-    // build's, alternated: the products run on `gemm`'s own kernels either way.
+    let forward_pooled = || winograd::conv_forward_pooled(&c.x, &u, &c.bias, d, true);
+    widest_against_baseline(forward_pooled, backward_pooled);
+}
+
+/// Our loops (the transforms, the pooling) at the widest vectors against the baseline
+/// build's, alternated: the products run on `gemm`'s own kernels either way.
+fn widest_against_baseline<F, B>(mut forward: impl FnMut() -> F, mut backward: impl FnMut() -> B) {
     let widest = simd::level();
     for round in 1..=3 {
         for (label, base) in [(widest, false), ("baseline", true)] {
@@ -101,24 +152,33 @@ fn main() {
             let f = time(
                 &format!("round {round}, {label}: winograd forward, pooled"),
                 5,
-                || winograd::conv_forward_pooled(&x, &u, &bias, d, true),
+                &mut forward,
             );
             let b = time(
                 &format!("round {round}, {label}: winograd backward, pooled"),
                 5,
-                &mut backward_pooled,
+                &mut backward,
             );
             println!("  forward + backward {:.2} ms", (f + b) * 1e3);
         }
     }
     simd::force_baseline(false);
-    winograd_products(peak.gflops);
-    let mut dx = vec![0.0f32; x.len()];
-    time("conv2 col2im", 5, || kernels::col2im_add(&col, d, &mut dx));
+}
+
+/// conv2's col2im (the lowered backward's last step) and the pooling after conv2.
+fn conv2_col2im_and_pool2(c: &Conv2) {
+    let mut dx = vec![0.0f32; c.x.len()];
+    time("conv2 col2im", 5, || {
+        kernels::col2im_add(&c.col, c.d, &mut dx)
+    });
     let pooled = vec![0.3f32; 128 * 192 * 196];
     time("pool2 forward", 5, || {
         kernels::maxpool_forward(&pooled, 128 * 192, 14, 14)
     });
+}
+
+/// The CNN's first convolution (1 → 32 channels on 28×28), lowered to GEMM.
+fn conv1() {
     let d1 = ConvDims::new(128, 1, 32, 28, 28);
     let x1 = vec![0.1f32; 128 * 784];
     let mut col1 = vec![0.0f32; d1.col_len()];
@@ -126,6 +186,10 @@ fn main() {
     time("conv1 forward", 5, || {
         kernels::conv_forward(&col1, &vec![0.01; 288], &[0.0; 32], d1, true)
     });
+}
+
+/// The dense layer after the convolutions: 9,408 inputs to 128 units at batch 128.
+fn dense() {
     let (m, k, nn) = (128, 9408, 128);
     let a = vec![0.5f32; m * k];
     let b = vec![0.25f32; k * nn];
@@ -143,7 +207,6 @@ fn main() {
             false,
         )
     });
-    training_step();
 }
 
 /// Multiply-adds of conv2's Winograd products, ×2 for FLOP: 16 positions × O × C × tiles.

@@ -93,9 +93,25 @@ fn a_search_is_reproducible_follows_hyperband_and_continuing_it_does_no_work() {
     let ids: Vec<usize> = a.trials.iter().map(|r| r.trial).collect();
     assert_eq!(ids, (0..8).collect::<Vec<_>>());
 
-    // The bracket structure: trials 0-2 one epoch each, trial 3 the best of them to 3 epochs,
-    // trials 4-5 two new configurations at 3 epochs, 6-7 the next iteration's first rung.
-    let t = &a.trials;
+    check_bracket_structure(&a.trials);
+    check_trials_are_their_candidates(&cfg, &a.trials);
+    check_scores_are_from_scratch(&cfg, &a.trials);
+
+    // Finished brackets leave no checkpoint; the cut-short one keeps its rung's two.
+    assert_eq!(checkpoints_left(&dir), 2);
+
+    check_continuing_trains_nothing(&cfg, &dir, &a);
+    let (dir2, dir3) = check_the_seed_decides_the_numbers(&cfg, &a);
+    check_the_table_loads_as_a_frame(&dir);
+    check_other_settings_refused_and_longer_extends(&cfg, &dir, &a);
+    for d in [dir, dir2, dir3] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
+/// The bracket structure: trials 0-2 one epoch each, trial 3 the best of them to 3 epochs,
+/// trials 4-5 two new configurations at 3 epochs, 6-7 the next iteration's first rung.
+fn check_bracket_structure(t: &[TrialRecord]) {
     let shape: Vec<(usize, usize, usize)> =
         t.iter().map(|r| (r.bracket, r.rung, r.epochs)).collect();
     assert_eq!(
@@ -120,6 +136,11 @@ fn a_search_is_reproducible_follows_hyperband_and_continuing_it_does_no_work() {
         (t[3].arch, t[3].lr, t[3].seed),
         (winner.arch, winner.lr, winner.seed)
     );
+}
+
+/// Every trial trained the candidate its configuration number draws from the search space,
+/// with that configuration's seed, on the whole training set; the best is the lowest loss.
+fn check_trials_are_their_candidates(cfg: &TuneConfig, t: &[TrialRecord]) {
     for r in t {
         let c = space::candidate(Arch::Mlp, cfg.seed, r.config);
         assert!(space::in_space(Arch::Mlp, &c));
@@ -131,10 +152,13 @@ fn a_search_is_reproducible_follows_hyperband_and_continuing_it_does_no_work() {
         best(t).unwrap().val_loss,
         t.iter().filter_map(|r| r.val_loss).reduce(f64::min)
     );
-    // Every trial's score is its best epoch's, trained from scratch with its configuration;
-    // the promoted one continued its checkpoint, which must come to the same numbers.
+}
+
+/// Every trial's score is its best epoch's, trained from scratch with its configuration;
+/// the promoted one continued its checkpoint, which must come to the same numbers.
+fn check_scores_are_from_scratch(cfg: &TuneConfig, t: &[TrialRecord]) {
     for r in t {
-        let best_epoch = scratch_best(&cfg, r.config, r.epochs);
+        let best_epoch = scratch_best(cfg, r.config, r.epochs);
         assert_eq!(
             (r.val_loss, r.val_accuracy, r.best_epoch),
             (
@@ -146,20 +170,22 @@ fn a_search_is_reproducible_follows_hyperband_and_continuing_it_does_no_work() {
             r.trial
         );
     }
+}
 
-    // Finished brackets leave no checkpoint; the cut-short one keeps its rung's two.
-    assert_eq!(checkpoints_left(&dir), 2);
-
-    // Continuing a finished search trains nothing and leaves the table as it was, to the byte.
+/// Continuing a finished search trains nothing and leaves the table as it was, to the byte.
+fn check_continuing_trains_nothing(cfg: &TuneConfig, dir: &Path, a: &SearchOutcome) {
     let table = std::fs::read(dir.join("trials.csv")).unwrap();
-    let again = run(&cfg, &dir, quiet());
+    let again = run(cfg, dir, quiet());
     assert_eq!((again.ran, again.skipped), (0, 8));
     assert_eq!(again.trials, a.trials);
     assert_eq!(std::fs::read(dir.join("trials.csv")).unwrap(), table);
+}
 
-    // The same seed in another folder gives the same numbers; another seed other candidates.
+/// The same seed in another folder gives the same numbers; another seed other candidates.
+/// Returns the two folders searched, for the caller to remove.
+fn check_the_seed_decides_the_numbers(cfg: &TuneConfig, a: &SearchOutcome) -> (PathBuf, PathBuf) {
     let dir2 = tmp("repro2");
-    let b = run(&cfg, &dir2, quiet());
+    let b = run(cfg, &dir2, quiet());
     assert_eq!(numbers(&b.trials), numbers(&a.trials));
     let dir3 = tmp("repro3");
     let c = run(
@@ -175,9 +201,12 @@ fn a_search_is_reproducible_follows_hyperband_and_continuing_it_does_no_work() {
         c.trials.iter().map(|r| r.arch).collect::<Vec<_>>(),
         a.trials[..3].iter().map(|r| r.arch).collect::<Vec<_>>()
     );
+    (dir2, dir3)
+}
 
-    // The table comes back as a DataFrame with a column per hyperparameter.
-    let df = search::load_frame(&dir).unwrap();
+/// The table comes back as a DataFrame with a column per hyperparameter.
+fn check_the_table_loads_as_a_frame(dir: &Path) {
+    let df = search::load_frame(dir).unwrap();
     assert_eq!(df.height(), 8);
     for col in [
         "trial",
@@ -196,8 +225,14 @@ fn a_search_is_reproducible_follows_hyperband_and_continuing_it_does_no_work() {
     ] {
         assert!(df.column(col).is_ok(), "{col} missing");
     }
+}
 
-    // Other settings in the same folder are refused; a longer search extends it.
+/// Other settings in the same folder are refused; a longer search extends it.
+fn check_other_settings_refused_and_longer_extends(
+    cfg: &TuneConfig,
+    dir: &Path,
+    a: &SearchOutcome,
+) {
     let (tr, val) = data();
     let err = search(
         &TuneConfig {
@@ -206,7 +241,7 @@ fn a_search_is_reproducible_follows_hyperband_and_continuing_it_does_no_work() {
         },
         &tr,
         &val,
-        &dir,
+        dir,
         quiet(),
     )
     .unwrap_err()
@@ -220,14 +255,11 @@ fn a_search_is_reproducible_follows_hyperband_and_continuing_it_does_no_work() {
             trials: 10,
             ..cfg.clone()
         },
-        &dir,
+        dir,
         quiet(),
     );
     assert_eq!((longer.ran, longer.skipped), (2, 8));
     assert_eq!(longer.trials[..8], a.trials[..]);
-    for d in [dir, dir2, dir3] {
-        std::fs::remove_dir_all(d).unwrap();
-    }
 }
 
 #[test]
