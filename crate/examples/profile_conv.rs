@@ -3,7 +3,7 @@ use std::time::Instant;
 
 use digits::engine::gemm::{matmul, Layout};
 use digits::engine::kernels::{self, ConvDims};
-use digits::engine::{simd, winograd};
+use digits::engine::{direct, simd, winograd};
 
 /// The fastest of `reps` calls after a warm-up: on a shared machine the fastest is the one
 /// least disturbed by other work.
@@ -185,6 +185,11 @@ fn conv1() {
     time("conv1 im2col", 5, || kernels::im2col(&x1, d1, &mut col1));
     time("conv1 forward", 5, || {
         kernels::conv_forward(&col1, &vec![0.01; 288], &[0.0; 32], d1, true)
+    });
+    // What the CNN runs for its first layer: the direct stencil with pooling fused.
+    let w1: Vec<f32> = (0..288).map(|i| (i % 17) as f32 / 17.0 - 0.5).collect();
+    time("conv1 direct stencil, pooled", 50, || {
+        direct::conv_forward_pooled(&x1, &w1, &[0.01; 32], d1, true)
     });
 }
 

@@ -4,9 +4,11 @@
 //!
 //! Why: such a product runs far below the GEMM's peak, and around it im2col writes a 9-times
 //! copy of the images, the convolution a full-size output (128 × 32 × 28 × 28 floats, 13 MB a
-//! batch) and the pooling reads it back. Here each output row is nine shifted multiply-adds
-//! over a zero-padded input row, which the compiler vectorises along the row, and two rows at
-//! a time are pooled as they are made: only the pooled values and their winners are written.
+//! batch) and the pooling reads it back. Here a row of pooling windows is made at once: the
+//! zero-padded input is split into its even and odd columns, so each of a window's four pixels
+//! is nine multiply-adds of contiguous runs, one window per vector lane, and the windows are
+//! pooled in the registers that hold them: only the pooled values and their winners are
+//! written.
 //!
 //! The backward pass needs only the winners: each pooled gradient goes to the one position
 //! that won its window, so the weight gradient is one 3×3 patch per window, not per pixel.
@@ -19,14 +21,9 @@ use rayon::prelude::*;
 use super::kernels::{self, pool_windows, ConvDims};
 use super::simd::wide;
 
-/// Output pixels computed together: eight f32 fill an AVX2 register (two SSE ones), and the
-/// sums stay in registers across all nine taps.
-const LANES: usize = 8;
-
-/// Width of a padded plane: a zero column on the left, the image, zeros up to a whole number
-/// of lane blocks, and a zero column on the right, so every block reads inside the plane.
+/// Width of a padded plane: a zero column on each side of the image.
 fn padded_width(d: &ConvDims) -> usize {
-    d.w.next_multiple_of(LANES) + 2
+    d.w + 2
 }
 
 /// Copy image `img`'s `c_in` planes into `padded` (`c_in` planes of `(h + 2) ×`
@@ -43,44 +40,99 @@ fn pad_image(x: &[f32], img: usize, d: &ConvDims, padded: &mut [f32]) {
     }
 }
 
-/// Output row `y` of channel `o` (bias added, ReLU when asked) into `row` (whole lane blocks:
-/// `w` rounded up to [`LANES`]; the pixels past `w` are not meaningful), from a padded image.
+/// Pooling windows computed together in the forward pass: a window row of the CNN's first
+/// layer (14 windows) fits one AVX-512 register (two AVX2 ones), and four sums per window, one
+/// per pixel, stay in registers across all nine taps.
+const WINDOW_LANES: usize = 16;
+
+/// Columns per row of [`split_columns`]' halves: whole blocks of windows, and one more for
+/// the taps that reach a column to the right.
+fn split_width(d: &ConvDims) -> usize {
+    (d.w / 2).next_multiple_of(WINDOW_LANES) + 1
+}
+
+/// Image `img` zero-padded by one pixel, its columns split by parity: `even[c][r][j]` is the
+/// padded plane's column `2j`, `odd[c][r][j]` column `2j + 1` (`c_in` planes of `(h + 2) ×`
+/// [`split_width`], zeros past the border). A window's left pixels (even output columns) and
+/// right pixels (odd ones) then read every tap as a contiguous run of windows, so the pooled
+/// row is made without ever writing the full-size output or picking its columns apart.
+fn split_columns(x: &[f32], img: usize, d: &ConvDims, even: &mut [f32], odd: &mut [f32]) {
+    let (hw, sw, ph) = (d.h * d.w, split_width(d), d.h + 2);
+    even.fill(0.0);
+    odd.fill(0.0);
+    for c in 0..d.c_in {
+        let plane = &x[(img * d.c_in + c) * hw..][..hw];
+        for y in 0..d.h {
+            let at = (c * ph + y + 1) * sw;
+            for (i, &v) in plane[y * d.w..][..d.w].iter().enumerate() {
+                // Image column `i` is padded column `p = i + 1`, column `p / 2` of its half.
+                let p = i + 1;
+                let half = if p % 2 == 0 { &mut *even } else { &mut *odd };
+                half[at + p / 2] = v;
+            }
+        }
+    }
+}
+
+/// The input runs that windows `j0 .. j0 + WINDOW_LANES` of window row `py` read, per input
+/// channel: rows `2py .. 2py + 4` of the padded plane, each from both halves of
+/// [`split_columns`], at the block and one column to its right. Read once per row of windows
+/// and kept (in registers, for one input channel) while every output channel uses them.
+type WindowInputs = [[[[f32; WINDOW_LANES]; 2]; 2]; 4];
+
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn conv_row(
-    padded: &[f32],
-    w: &[f32],
-    bias: f32,
-    o: usize,
-    y: usize,
+fn window_inputs(
+    (even, odd): (&[f32], &[f32]),
     d: &ConvDims,
-    relu: bool,
-    row: &mut [f32],
+    py: usize,
+    j0: usize,
+    inputs: &mut [WindowInputs],
 ) {
-    let (pw, ph) = (padded_width(d), d.h + 2);
-    for (x0, out) in row.chunks_exact_mut(LANES).enumerate() {
-        let x0 = x0 * LANES;
-        let mut acc = [0.0f32; LANES];
-        for c in 0..d.c_in {
-            let plane = &padded[c * ph * pw..][..ph * pw];
-            let taps = &w[(o * d.c_in + c) * 9..][..9];
-            for ky in 0..3 {
-                for kx in 0..3 {
-                    let t = taps[ky * 3 + kx];
-                    let src: &[f32; LANES] = plane[(y + ky) * pw + x0 + kx..][..LANES]
-                        .try_into()
-                        .expect("a lane block");
-                    for (a, s) in acc.iter_mut().zip(src) {
-                        *a += t * s;
+    let (sw, ph) = (split_width(d), d.h + 2);
+    for (c, runs) in inputs.iter_mut().enumerate() {
+        for (r, row) in runs.iter_mut().enumerate() {
+            for (half, pair) in [even, odd].into_iter().zip(row.iter_mut()) {
+                for (shift, run) in pair.iter_mut().enumerate() {
+                    let at = (c * ph + 2 * py + r) * sw + j0 + shift;
+                    run.copy_from_slice(&half[at..][..WINDOW_LANES]);
+                }
+            }
+        }
+    }
+}
+
+/// The four pixels of a block of windows in channel `o` (`taps`, its `c_in × 9` weights),
+/// before bias: top left, top right, bottom left, bottom right (reading order). Each pixel is
+/// the sum over input channels, then tap rows, then tap columns, of tap × input, one multiply
+/// and one add at a time from zero: the order and operations of the stencil's definition.
+#[inline(always)]
+fn window_pixels(inputs: &[WindowInputs], taps: &[f32]) -> [[f32; WINDOW_LANES]; 4] {
+    const EVEN: usize = 0;
+    const ODD: usize = 1;
+    let mut acc = [[0.0f32; WINDOW_LANES]; 4];
+    for (c, runs) in inputs.iter().enumerate() {
+        for ky in 0..3 {
+            for kx in 0..3 {
+                let t = taps[c * 9 + ky * 3 + kx];
+                // Output column 2j reads padded column 2j + kx, output column 2j + 1 reads
+                // 2j + 1 + kx: which half, and how far right, for each.
+                let (left, right) = match kx {
+                    0 => ((EVEN, 0), (ODD, 0)),
+                    1 => ((ODD, 0), (EVEN, 1)),
+                    _ => ((EVEN, 1), (ODD, 1)),
+                };
+                for (below, pair) in acc.chunks_exact_mut(2).enumerate() {
+                    let row = &runs[below + ky];
+                    for (a, (half, shift)) in pair.iter_mut().zip([left, right]) {
+                        for (a, s) in a.iter_mut().zip(&row[half][shift]) {
+                            *a += t * s;
+                        }
                     }
                 }
             }
         }
-        for (r, a) in out.iter_mut().zip(acc) {
-            let v = a + bias;
-            *r = if relu { v.max(0.0) } else { v };
-        }
     }
+    acc
 }
 
 /// Forward 3×3 'same' convolution with bias (and ReLU when `relu`), then 2×2 max pooling (even
@@ -94,6 +146,30 @@ pub fn conv_forward_pooled(
     d: ConvDims,
     relu: bool,
 ) -> (Vec<f32>, Vec<u32>) {
+    let (pooled, argmax) = forward_pooled(x, weight, bias, d, relu, true);
+    (pooled, argmax.expect("winners were asked for"))
+}
+
+/// The pooled values of [`conv_forward_pooled`] alone, the same bits, for a pass that needs no
+/// gradient: the winners are found in registers and never written.
+pub fn conv_forward_pooled_values(
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    d: ConvDims,
+    relu: bool,
+) -> Vec<f32> {
+    forward_pooled(x, weight, bias, d, relu, false).0
+}
+
+fn forward_pooled(
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    d: ConvDims,
+    relu: bool,
+    keep_winners: bool,
+) -> (Vec<f32>, Option<Vec<u32>>) {
     let hw = d.h * d.w;
     assert_eq!(x.len(), d.batch * d.c_in * hw);
     assert_eq!(weight.len(), d.c_out * d.c_in * 9);
@@ -108,57 +184,71 @@ pub fn conv_forward_pooled(
     );
     let (ph, pw) = (d.h / 2, d.w / 2);
     let per_img = d.c_out * ph * pw;
-    // Each window's left pixel in its pair of rows.
-    let corner: Vec<u32> = (0..pw as u32).map(|px| 2 * px).collect();
+    // Each window's left pixel in its pair of rows, for whole blocks of windows.
+    let corner: Vec<u32> = (0..pw.next_multiple_of(WINDOW_LANES) as u32)
+        .map(|px| 2 * px)
+        .collect();
     let mut pooled = vec![0.0f32; d.batch * per_img];
-    let mut argmax = vec![0u32; d.batch * per_img];
+    // Without winners, each image's chunk of them is empty and nothing is copied there.
+    let mut argmax = vec![0u32; if keep_winners { d.batch * per_img } else { 0 }];
+    let winners_per_img = if keep_winners { per_img } else { 0 };
+    let half_len = d.c_in * (d.h + 2) * split_width(&d);
     pooled
         .par_chunks_mut(per_img)
-        .zip(argmax.par_chunks_mut(per_img))
+        .zip(per_image_chunks(&mut argmax, d.batch, winners_per_img))
         .enumerate()
         .for_each_init(
             || {
-                (
-                    vec![0.0f32; d.c_in * (d.h + 2) * padded_width(&d)],
-                    vec![0.0f32; d.w.next_multiple_of(LANES)],
-                    vec![0.0f32; d.w.next_multiple_of(LANES)],
-                    vec![0.0f32; 4 * pw],
-                )
+                let halves = (vec![0.0f32; half_len], vec![0.0f32; half_len]);
+                (halves, vec![[[[[0.0f32; WINDOW_LANES]; 2]; 2]; 4]; d.c_in])
             },
-            |(padded, top, bottom, quads), (img, (pooled_i, arg_i))| {
+            |((even, odd), inputs), (img, (pooled_i, arg_i))| {
                 wide(
                     #[inline(always)]
                     || {
-                        pad_image(x, img, &d, padded);
-                        for (o, &bo) in bias.iter().enumerate() {
-                            let plane = (img * d.c_out + o) * hw;
-                            for py in 0..ph {
-                                conv_row(padded, weight, bo, o, 2 * py, &d, relu, top);
-                                conv_row(padded, weight, bo, o, 2 * py + 1, &d, relu, bottom);
-                                let at = (o * ph + py) * pw;
-                                // The windows' four pixels apart, each a contiguous row.
-                                for px in 0..pw {
-                                    quads[px] = top[2 * px];
-                                    quads[pw + px] = top[2 * px + 1];
-                                    quads[2 * pw + px] = bottom[2 * px];
-                                    quads[3 * pw + px] = bottom[2 * px + 1];
+                        split_columns(x, img, &d, even, odd);
+                        for py in 0..ph {
+                            for j0 in (0..pw).step_by(WINDOW_LANES) {
+                                window_inputs((even, odd), &d, py, j0, inputs);
+                                let len = WINDOW_LANES.min(pw - j0);
+                                for (o, &bo) in bias.iter().enumerate() {
+                                    let taps = &weight[o * d.c_in * 9..][..d.c_in * 9];
+                                    let px = window_pixels(inputs, taps);
+                                    let row_plane =
+                                        ((img * d.c_out + o) * hw + 2 * py * d.w) as u32;
+                                    let at = (o * ph + py) * pw + j0;
+                                    let mut best = [0.0f32; WINDOW_LANES];
+                                    let mut winner = [0u32; WINDOW_LANES];
+                                    // Pooled across the whole block, so that it stays in vector
+                                    // lanes; the windows past the row's end are dropped.
+                                    pool_windows(
+                                        px.each_ref().map(|p| &p[..]),
+                                        |a| if relu { (a + bo).max(0.0) } else { a + bo },
+                                        (row_plane, &corner[j0..][..WINDOW_LANES], d.w as u32),
+                                        &mut best,
+                                        &mut winner,
+                                    );
+                                    pooled_i[at..][..len].copy_from_slice(&best[..len]);
+                                    if keep_winners {
+                                        arg_i[at..][..len].copy_from_slice(&winner[..len]);
+                                    }
                                 }
-                                let window = std::array::from_fn(|k| &quads[k * pw..][..pw]);
-                                let row_plane = (plane + 2 * py * d.w) as u32;
-                                pool_windows(
-                                    window,
-                                    |v| v,
-                                    (row_plane, &corner, d.w as u32),
-                                    &mut pooled_i[at..][..pw],
-                                    &mut arg_i[at..][..pw],
-                                );
                             }
                         }
                     },
                 )
             },
         );
-    (pooled, argmax)
+    (pooled, keep_winners.then_some(argmax))
+}
+
+/// `buf` cut into `n` chunks of `len` values each (`len` may be 0), one per image, for a
+/// parallel zip.
+fn per_image_chunks(buf: &mut [u32], n: usize, len: usize) -> Vec<&mut [u32]> {
+    if len == 0 {
+        return (0..n).map(|_| <&mut [u32]>::default()).collect();
+    }
+    buf.chunks_mut(len).collect()
 }
 
 /// Gradients of [`conv_forward_pooled`] given `dp`, the pooled output's gradient, and the
@@ -335,6 +425,68 @@ mod tests {
             close(&dw, &dw_r, "dw");
             close(&db, &db_r, "db");
             close(&dx, &dx_r, "dx");
+        }
+    }
+
+    /// The forward pass pixel by pixel as its documentation defines it: each pixel summed over
+    /// input channels, tap rows, tap columns, from zero, then bias and ReLU; each window's first
+    /// largest pixel in reading order.
+    fn forward_by_definition(x: &[f32], w: &[f32], b: &[f32], d: ConvDims) -> (Vec<f32>, Vec<u32>) {
+        let (hw, mut pooled, mut argmax) = (d.h * d.w, Vec::new(), Vec::new());
+        let at = |img: usize, c: usize, y: isize, xx: isize| -> f32 {
+            let inside = (0..d.h as isize).contains(&y) && (0..d.w as isize).contains(&xx);
+            let i = (img * d.c_in + c) * hw + (y.max(0) as usize) * d.w + xx.max(0) as usize;
+            if inside {
+                x[i]
+            } else {
+                0.0
+            }
+        };
+        for img in 0..d.batch {
+            for o in 0..d.c_out {
+                let pixel = |y: usize, xx: usize| {
+                    let mut acc = 0.0f32;
+                    for c in 0..d.c_in {
+                        for ky in 0..3 {
+                            for kx in 0..3 {
+                                let t = w[(o * d.c_in + c) * 9 + ky * 3 + kx];
+                                acc +=
+                                    t * at(img, c, (y + ky) as isize - 1, (xx + kx) as isize - 1);
+                            }
+                        }
+                    }
+                    (acc + b[o]).max(0.0)
+                };
+                for (py, px) in (0..d.h / 2).flat_map(|py| (0..d.w / 2).map(move |px| (py, px))) {
+                    let mut best = (pixel(2 * py, 2 * px), 2 * py * d.w + 2 * px);
+                    for (y, xx) in [(0, 1), (1, 0), (1, 1)].map(|(a, c)| (2 * py + a, 2 * px + c)) {
+                        if pixel(y, xx) > best.0 {
+                            best = (pixel(y, xx), y * d.w + xx);
+                        }
+                    }
+                    pooled.push(best.0);
+                    argmax.push(((img * d.c_out + o) * hw + best.1) as u32);
+                }
+            }
+        }
+        (pooled, argmax)
+    }
+
+    #[test]
+    fn the_forward_pass_is_its_definition_bit_for_bit() {
+        // Rows of 18 windows: a whole block of vector lanes and part of another.
+        for c_in in [1, 3] {
+            let d = ConvDims::new(3, c_in, 5, 6, 36);
+            let x = data(d.batch * c_in * d.h * d.w, 11);
+            let w = data(d.c_out * c_in * 9, 12);
+            let b = data(d.c_out, 13);
+            let (pooled, argmax) = conv_forward_pooled(&x, &w, &b, d, true);
+            let (pooled_r, argmax_r) = forward_by_definition(&x, &w, &b, d);
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&pooled), bits(&pooled_r), "c_in {c_in}");
+            assert_eq!(argmax, argmax_r, "c_in {c_in}");
+            let values = conv_forward_pooled_values(&x, &w, &b, d, true);
+            assert_eq!(bits(&values), bits(&pooled_r), "c_in {c_in}");
         }
     }
 

@@ -218,11 +218,11 @@ impl Stage {
 }
 
 /// Convolution, bias, ReLU and 2×2 max pooling of a batch, by `kernel`: the pooled values only
-/// (the winners that the kernels also return serve the backward pass, not this one).
+/// (the winners, which the backward pass needs, are never written here).
 fn conv_pool(x: &[f32], weight: &[f32], bias: &[f32], d: ConvDims, kernel: ConvKernel) -> Vec<f32> {
     match kernel {
-        ConvKernel::Direct => direct::conv_forward_pooled(x, weight, bias, d, true).0,
-        ConvKernel::Winograd => winograd::conv_forward_pooled(x, weight, bias, d, true).0,
+        ConvKernel::Direct => direct::conv_forward_pooled_values(x, weight, bias, d, true),
+        ConvKernel::Winograd => winograd::conv_forward_pooled_values(x, weight, bias, d, true),
         ConvKernel::Im2col => {
             let mut col = vec![0.0f32; d.col_len()];
             kernels::im2col(x, d, &mut col);

@@ -681,7 +681,22 @@ pub fn conv_forward_pooled(
     d: ConvDims,
     relu: bool,
 ) -> (Vec<f32>, Vec<u32>) {
-    conv_forward_pooled_with(x, u, bias, d, relu, &Plan::new(&d, PASS_COLS))
+    let plan = Plan::new(&d, PASS_COLS);
+    let (pooled, argmax) = conv_forward_pooled_with(x, u, bias, d, relu, &plan, true);
+    (pooled, argmax.expect("winners were asked for"))
+}
+
+/// The pooled values of [`conv_forward_pooled`] alone, the same bits, for a pass that needs no
+/// gradient: the winners are found in registers and never written (at 1,024 images they would
+/// be 38 MB).
+pub fn conv_forward_pooled_values(
+    x: &[f32],
+    u: &[f32],
+    bias: &[f32],
+    d: ConvDims,
+    relu: bool,
+) -> Vec<f32> {
+    conv_forward_pooled_with(x, u, bias, d, relu, &Plan::new(&d, PASS_COLS), false).0
 }
 
 fn conv_forward_pooled_with(
@@ -691,7 +706,8 @@ fn conv_forward_pooled_with(
     d: ConvDims,
     relu: bool,
     plan: &Plan,
-) -> (Vec<f32>, Vec<u32>) {
+    keep_winners: bool,
+) -> (Vec<f32>, Option<Vec<u32>>) {
     check_forward(x, u, bias, &d);
     assert!(
         d.h.is_multiple_of(2) && d.w.is_multiple_of(2),
@@ -703,14 +719,20 @@ fn conv_forward_pooled_with(
     );
     let per_img = plan.per_img;
     let pooled_len = d.batch * d.c_out * per_img;
-    let (mut pooled, mut argmax) = (vec![0.0f32; pooled_len], vec![0u32; pooled_len]);
+    let mut pooled = vec![0.0f32; pooled_len];
+    let mut argmax = keep_winners.then(|| vec![0u32; pooled_len]);
     forward_passes(x, u, &d, plan, |first, n, cols, m| {
         let span = first * d.c_out * per_img..(first + n) * d.c_out * per_img;
         let chunk = plan.group * d.c_out * per_img;
-        pooled[span.clone()]
+        let groups: Vec<_> = plan.groups(n).collect();
+        let winners: Vec<Option<&mut [u32]>> = match argmax.as_mut() {
+            Some(a) => a[span.clone()].chunks_mut(chunk).map(Some).collect(),
+            None => groups.iter().map(|_| None).collect(),
+        };
+        pooled[span]
             .par_chunks_mut(chunk)
-            .zip(argmax[span].par_chunks_mut(chunk))
-            .zip(plan.groups(n).collect::<Vec<_>>())
+            .zip(winners)
+            .zip(groups)
             .for_each(|((pooled_g, arg_g), (g_first, g_n))| {
                 let col = g_first * per_img;
                 let group = (first + g_first, col, g_n);
@@ -724,7 +746,7 @@ fn conv_forward_pooled_with(
 }
 
 /// Pool the output of the `n` images of one group (the first being image `first` of the
-/// batch, its tiles columns `col..` of `m`) into `pooled_g` and `arg_g`.
+/// batch, its tiles columns `col..` of `m`) into `pooled_g`, and the winners into `arg_g` when given.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn pool_group(
@@ -735,7 +757,7 @@ fn pool_group(
     d: &ConvDims,
     relu: bool,
     pooled_g: &mut [f32],
-    arg_g: &mut [u32],
+    mut arg_g: Option<&mut [u32]>,
 ) {
     let (th, tw) = tiles(d);
     let (per_img, hw) = (th * tw, d.h * d.w);
@@ -746,6 +768,8 @@ fn pool_group(
     let corner: Vec<u32> = (0..per_img)
         .map(|t| (2 * (t / tw) * d.w + 2 * (t % tw)) as u32)
         .collect();
+    // Where the winners go when nobody asked for them: a plane's worth, in L1.
+    let mut scratch = vec![0u32; if arg_g.is_some() { 0 } else { per_img }];
     for (o, &bo) in bias.iter().enumerate() {
         output_tiles(m, cols, o, d.c_out, col, &mut out_tiles);
         let value = |v: f32| if relu { (v + bo).max(0.0) } else { v + bo };
@@ -754,12 +778,15 @@ fn pool_group(
                 std::array::from_fn(|k| &out_tiles[k * g_cols + img * per_img..][..per_img]);
             let plane = ((first + img) * d.c_out + o) * hw;
             let dst = (img * d.c_out + o) * per_img..(img * d.c_out + o + 1) * per_img;
-            let (pooled, arg) = (&mut pooled_g[dst.clone()], &mut arg_g[dst]);
+            let arg = match arg_g.as_deref_mut() {
+                Some(a) => &mut a[dst.clone()],
+                None => &mut scratch[..],
+            };
             pool_windows(
                 window,
                 value,
                 (plane as u32, &corner, d.w as u32),
-                pooled,
+                &mut pooled_g[dst],
                 arg,
             );
         }
@@ -1222,7 +1249,8 @@ mod tests {
         let run = |pass_cols: usize| {
             let plan = Plan::new(&d, pass_cols);
             let y = conv_forward_with(&x, &u, &bias, d, true, &plan);
-            let (p, arg) = conv_forward_pooled_with(&x, &u, &bias, d, true, &plan);
+            let (p, arg) = conv_forward_pooled_with(&x, &u, &bias, d, true, &plan, true);
+            let arg = arg.unwrap();
             let (mut dw, mut db) = (vec![0.0; w.len()], vec![0.0; d.c_out]);
             let full = OutputGrad::Full(&dy);
             let dx = backward(&x, &u, &full, d, (&mut dw, &mut db), true, &plan);
@@ -1290,6 +1318,9 @@ mod tests {
                 let (got, mut arg) = conv_forward_pooled(&x, &u, &bias, d, relu);
                 assert_eq!(got, want, "{d:?}");
                 assert_eq!(arg, want_arg, "{d:?}");
+                let values = conv_forward_pooled_values(&x, &u, &bias, d, relu);
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&values), bits(&got), "{d:?}");
                 // Windows whose maximum is not positive pass nothing under a ReLU.
                 const DEAD: u32 = u32::MAX;
                 if relu {
