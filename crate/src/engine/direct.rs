@@ -274,65 +274,25 @@ pub fn conv_backward_pooled(
     assert_eq!(dp.len(), d.batch * d.c_out * pooled_hw);
     assert_eq!(argmax.len(), dp.len());
     assert_eq!(dw.len(), d.c_out * d.c_in * 9);
-    let (ph, pw) = (d.h + 2, padded_width(&d));
     let mut dx = vec![0.0f32; if want_dx { x.len() } else { 0 }];
     // Each group owns its images' part of dx.
     let (bounds, dx_parts) = kernels::image_groups(d.batch, d.c_in * hw, &mut dx);
+    let grads = Grads {
+        x,
+        weight,
+        dp,
+        argmax,
+        dead,
+        d,
+    };
     let partials: Vec<(Vec<f32>, Vec<f32>)> = bounds
         .par_iter()
         .zip(dx_parts)
-        .map(|(&(first, last), dx_g)| {
-            let mut dwp = vec![0.0f32; dw.len()];
-            let mut dbp = vec![0.0f32; d.c_out];
-            let mut padded = vec![0.0f32; d.c_in * ph * pw];
-            let mut dpad = vec![0.0f32; if want_dx { d.c_in * ph * pw } else { 0 }];
-            for img in first..last {
-                pad_image(x, img, &d, &mut padded);
-                dpad.fill(0.0);
-                for (o, db_o) in dbp.iter_mut().enumerate() {
-                    let plane = (img * d.c_out + o) * hw;
-                    let at = (img * d.c_out + o) * pooled_hw;
-                    // Windows row by row: each winner's offset from its window's corner
-                    // gives its place, with no division per window.
-                    let half_w = d.w / 2;
-                    for (py, px) in (0..d.h / 2).flat_map(|py| (0..half_w).map(move |px| (py, px)))
-                    {
-                        let t = py * half_w + px;
-                        let (g, win) = (dp[at + t], argmax[at + t]);
-                        if win == dead {
-                            continue;
-                        }
-                        let corner = 2 * py * d.w + 2 * px;
-                        let rel = win as usize - plane - corner;
-                        let below = usize::from(rel >= d.w);
-                        let (y, xx) = (2 * py + below, 2 * px + rel - below * d.w);
-                        *db_o += g;
-                        for c in 0..d.c_in {
-                            let base = c * ph * pw;
-                            let wk = (o * d.c_in + c) * 9;
-                            for ky in 0..3 {
-                                let src = base + (y + ky) * pw + xx;
-                                for kx in 0..3 {
-                                    dwp[wk + ky * 3 + kx] += g * padded[src + kx];
-                                    if want_dx {
-                                        dpad[src + kx] += g * weight[wk + ky * 3 + kx];
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                if want_dx {
-                    for c in 0..d.c_in {
-                        let dst = &mut dx_g[((img - first) * d.c_in + c) * hw..][..hw];
-                        for y in 0..d.h {
-                            let src = &dpad[c * ph * pw + (y + 1) * pw + 1..][..d.w];
-                            dst[y * d.w..][..d.w].copy_from_slice(src);
-                        }
-                    }
-                }
-            }
-            (dwp, dbp)
+        .map(|(&images, dx_g)| {
+            wide(
+                #[inline(always)]
+                || grads.of_group(images, dx_g, want_dx),
+            )
         })
         .collect();
     for (dwp, dbp) in partials {
@@ -340,6 +300,116 @@ pub fn conv_backward_pooled(
         db.iter_mut().zip(dbp).for_each(|(a, b)| *a += b);
     }
     want_dx.then_some(dx)
+}
+
+/// What [`conv_backward_pooled`] reads.
+struct Grads<'a> {
+    x: &'a [f32],
+    weight: &'a [f32],
+    dp: &'a [f32],
+    argmax: &'a [u32],
+    dead: u32,
+    d: ConvDims,
+}
+
+/// A channel's 3×3 taps as three rows of four lanes (the fourth unused): a window's patch of
+/// the input is then three contiguous runs of four, and adds into the taps in one vector
+/// operation.
+type TapRows = [f32; 12];
+
+impl Grads<'_> {
+    /// The partial `(dw, db)` of the images `first..last`, their `dx` written into `dx_g`
+    /// when `want_dx`.
+    #[inline(always)]
+    fn of_group(
+        &self,
+        (first, last): (usize, usize),
+        dx_g: &mut [f32],
+        want_dx: bool,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let d = &self.d;
+        let (hw, plane_len) = (d.h * d.w, (d.h + 2) * padded_width(d));
+        let mut dwp = vec![0.0f32; d.c_out * d.c_in * 9];
+        let mut dbp = vec![0.0f32; d.c_out];
+        // One value more than the planes: the last window's patch reads a fourth, unused lane.
+        let mut padded = vec![0.0f32; d.c_in * plane_len + 1];
+        let mut dpad = vec![0.0f32; if want_dx { d.c_in * plane_len } else { 0 }];
+        let mut taps = vec![[0.0f32; 12]; d.c_in];
+        for img in first..last {
+            pad_image(self.x, img, d, &mut padded);
+            dpad.fill(0.0);
+            for (o, db_o) in dbp.iter_mut().enumerate() {
+                let dw_o = &mut dwp[o * d.c_in * 9..][..d.c_in * 9];
+                for (t, w) in taps.iter_mut().zip(dw_o.chunks_exact(9)) {
+                    *t =
+                        std::array::from_fn(|k| if k % 4 < 3 { w[k / 4 * 3 + k % 4] } else { 0.0 });
+                }
+                let dpad = want_dx.then_some(&mut dpad[..]);
+                self.add_plane(img, o, &padded, &mut taps, db_o, dpad);
+                for (t, w) in taps.iter().zip(dw_o.chunks_exact_mut(9)) {
+                    w.iter_mut()
+                        .enumerate()
+                        .for_each(|(k, v)| *v = t[k / 3 * 4 + k % 3]);
+                }
+            }
+            if want_dx {
+                for c in 0..d.c_in {
+                    let dst = &mut dx_g[((img - first) * d.c_in + c) * hw..][..hw];
+                    for y in 0..d.h {
+                        let pw = padded_width(d);
+                        let src = &dpad[c * plane_len + (y + 1) * pw + 1..][..d.w];
+                        dst[y * d.w..][..d.w].copy_from_slice(src);
+                    }
+                }
+            }
+        }
+        (dwp, dbp)
+    }
+
+    /// Add the gradients of output plane `o` of image `img` (window by window, in reading
+    /// order): into each channel's `taps` (the weight gradient so far), `db_o`, and, when
+    /// given, `dpad` (the padded input's gradient).
+    #[inline(always)]
+    fn add_plane(
+        &self,
+        img: usize,
+        o: usize,
+        padded: &[f32],
+        taps: &mut [TapRows],
+        db_o: &mut f32,
+        mut dpad: Option<&mut [f32]>,
+    ) {
+        let d = &self.d;
+        let (hw, half_w, pw) = (d.h * d.w, d.w / 2, padded_width(d));
+        let plane_len = (d.h + 2) * pw;
+        let (plane, at) = ((img * d.c_out + o) * hw, (img * d.c_out + o) * hw / 4);
+        // Windows row by row: each winner's offset from its window's corner gives its place,
+        // with no division per window.
+        for (py, px) in (0..d.h / 2).flat_map(|py| (0..half_w).map(move |px| (py, px))) {
+            let t = py * half_w + px;
+            let (g, win) = (self.dp[at + t], self.argmax[at + t]);
+            if win == self.dead {
+                continue;
+            }
+            let rel = win as usize - plane - (2 * py * d.w + 2 * px);
+            let below = usize::from(rel >= d.w);
+            let (y, xx) = (2 * py + below, 2 * px + rel - below * d.w);
+            *db_o += g;
+            for (c, taps_c) in taps.iter_mut().enumerate() {
+                let src = c * plane_len + y * pw + xx;
+                let patch: TapRows = std::array::from_fn(|k| padded[src + k / 4 * pw + k % 4]);
+                for (a, p) in taps_c.iter_mut().zip(patch) {
+                    *a += g * p;
+                }
+                if let Some(dpad) = dpad.as_deref_mut() {
+                    let wk = (o * d.c_in + c) * 9;
+                    for (ky, kx) in (0..3).flat_map(|ky| (0..3).map(move |kx| (ky, kx))) {
+                        dpad[src + ky * pw + kx] += g * self.weight[wk + ky * 3 + kx];
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
