@@ -30,8 +30,8 @@ smoke:
 	$(DIGITS_DEV) --data "$$tmp/data" train mlp --epochs 1 --out "$$tmp/run" --json > "$$tmp/run.json" && \
 	python3 .ci/check_smoke.py "$$tmp/run.json" 0.95
 
-# The same short runs give the same bits with `gemm`'s AVX-512 kernels as with its AVX2 kernels
-# (a second build without the AVX-512 ones; crate/examples/width_test.sh says how).
+# The same short runs give the same bits with AVX-512 kernels as with AVX2 kernels, gemm's and
+# ours (a second build without gemm's AVX-512 ones; crate/examples/width_test.sh says how).
 .PHONY: width-test
 width-test:
 	CARGO="$(CARGO)" bash crate/examples/width_test.sh

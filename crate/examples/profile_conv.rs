@@ -28,6 +28,7 @@ fn main() {
     conv2_lowered(&mut conv2);
     conv2_winograd(&mut conv2);
     winograd_products(peak);
+    fused_products(peak);
     conv2_col2im_and_pool2(&conv2);
     conv1();
     dense();
@@ -291,6 +292,46 @@ fn winograd_products(peak: f64) {
             100.0 * gflops / peak
         );
     }
+}
+
+/// The pooled forward pass's own products (`engine::microkernel`) on one thread: 16 products
+/// of a block of 12 output channels over one group of five images (245 tiles, 32 input
+/// channels), against one thread's share of the GEMM peak.
+fn fused_products(peak: f64) {
+    use digits::engine::microkernel::{block_products, padded};
+    let Some(lanes) = simd::lanes() else {
+        println!("fused Winograd products: not on this CPU (the pooled pass uses gemm)");
+        return;
+    };
+    let (c_out, c_in, cols, n) = (192, 32, 490, 245);
+    let u: Vec<f32> = (0..16 * c_out * c_in)
+        .map(|i| (i % 7) as f32 * 0.1)
+        .collect();
+    let v: Vec<f32> = (0..16 * c_in * cols)
+        .map(|i| (i % 5) as f32 * 0.1)
+        .collect();
+    let mut m = vec![0.0f32; 16 * 12 * padded(n)];
+    let blocks = c_out / 12;
+    let s = time("fused Winograd products, one thread", 5, || {
+        for b in 0..blocks {
+            block_products(
+                &u,
+                (c_out, c_in),
+                (b * 12, 12),
+                &v,
+                cols,
+                (0, n),
+                lanes,
+                &mut m,
+            );
+        }
+    });
+    let gflops = 2.0 * 16.0 * (c_out * n * c_in) as f64 / s / 1e9;
+    let share = peak / rayon::current_num_threads() as f64;
+    println!(
+        "  {gflops:.1} GFLOP/s = {:.0}% of one thread's share of the peak ({lanes} lanes)",
+        100.0 * gflops / share
+    );
 }
 
 fn training_step() {

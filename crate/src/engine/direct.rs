@@ -18,7 +18,7 @@
 
 use rayon::prelude::*;
 
-use super::kernels::{self, pool_windows, ConvDims};
+use super::kernels::{self, optional_pieces, pool_windows, ConvDims};
 use super::simd::wide;
 
 /// Width of a padded plane: a zero column on each side of the image.
@@ -189,20 +189,24 @@ fn forward_pooled(
         .map(|px| 2 * px)
         .collect();
     let mut pooled = vec![0.0f32; d.batch * per_img];
-    // Without winners, each image's chunk of them is empty and nothing is copied there.
-    let mut argmax = vec![0u32; if keep_winners { d.batch * per_img } else { 0 }];
-    let winners_per_img = if keep_winners { per_img } else { 0 };
+    let mut argmax = keep_winners.then(|| vec![0u32; d.batch * per_img]);
     let half_len = d.c_in * (d.h + 2) * split_width(&d);
     pooled
         .par_chunks_mut(per_img)
-        .zip(per_image_chunks(&mut argmax, d.batch, winners_per_img))
+        .zip(optional_pieces(
+            argmax.as_deref_mut(),
+            d.batch,
+            1,
+            (1, 1),
+            per_img,
+        ))
         .enumerate()
         .for_each_init(
             || {
                 let halves = (vec![0.0f32; half_len], vec![0.0f32; half_len]);
                 (halves, vec![[[[[0.0f32; WINDOW_LANES]; 2]; 2]; 4]; d.c_in])
             },
-            |((even, odd), inputs), (img, (pooled_i, arg_i))| {
+            |((even, odd), inputs), (img, (pooled_i, mut arg_i))| {
                 wide(
                     #[inline(always)]
                     || {
@@ -229,8 +233,8 @@ fn forward_pooled(
                                         &mut winner,
                                     );
                                     pooled_i[at..][..len].copy_from_slice(&best[..len]);
-                                    if keep_winners {
-                                        arg_i[at..][..len].copy_from_slice(&winner[..len]);
+                                    if let Some(arg_i) = arg_i.as_deref_mut() {
+                                        arg_i[0][at..][..len].copy_from_slice(&winner[..len]);
                                     }
                                 }
                             }
@@ -239,16 +243,7 @@ fn forward_pooled(
                 )
             },
         );
-    (pooled, keep_winners.then_some(argmax))
-}
-
-/// `buf` cut into `n` chunks of `len` values each (`len` may be 0), one per image, for a
-/// parallel zip.
-fn per_image_chunks(buf: &mut [u32], n: usize, len: usize) -> Vec<&mut [u32]> {
-    if len == 0 {
-        return (0..n).map(|_| <&mut [u32]>::default()).collect();
-    }
-    buf.chunks_mut(len).collect()
+    (pooled, argmax)
 }
 
 /// Gradients of [`conv_forward_pooled`] given `dp`, the pooled output's gradient, and the
@@ -435,6 +430,108 @@ mod tests {
             assert!(
                 (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
                 "{what}[{i}]: {x} vs {y}"
+            );
+        }
+    }
+
+    /// The pooled backward pass written out window by window: the batch cut into
+    /// [`kernels::image_groups`], each group's partial `(dw, db)` summed from zero over its
+    /// images, output channels, windows (in reading order, dead ones skipped), input channels
+    /// and taps, by separate multiplies and adds; `dx` summed in that same order; the partials
+    /// then added into `dw` and `db` in group order.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_by_windows(
+        (x, w): (&[f32], &[f32]),
+        (dp, argmax, dead): (&[f32], &[u32], u32),
+        d: ConvDims,
+        dw: &mut [f32],
+        db: &mut [f32],
+    ) -> Vec<f32> {
+        let (hw, pw) = (d.h * d.w, d.w + 2);
+        let pix = |img: usize, c: usize, y: usize, xx: usize| -> f32 {
+            // (y, xx) in the zero-padded plane.
+            if y == 0 || xx == 0 || y > d.h || xx > d.w {
+                0.0
+            } else {
+                x[(img * d.c_in + c) * hw + (y - 1) * d.w + xx - 1]
+            }
+        };
+        let mut dx = vec![0.0f32; x.len()];
+        let mut scratch = vec![];
+        let (bounds, _) = kernels::image_groups(d.batch, 0, &mut scratch);
+        for (first, last) in bounds {
+            let (mut dwp, mut dbp) = (vec![0.0f32; dw.len()], vec![0.0f32; d.c_out]);
+            for img in first..last {
+                let mut dpad = vec![0.0f32; d.c_in * (d.h + 2) * pw];
+                for (o, db_o) in dbp.iter_mut().enumerate() {
+                    for t in 0..hw / 4 {
+                        let at = (img * d.c_out + o) * hw / 4 + t;
+                        if argmax[at] == dead {
+                            continue;
+                        }
+                        let (g, win) = (dp[at], argmax[at] as usize - (img * d.c_out + o) * hw);
+                        let (y, xx) = (win / d.w, win % d.w);
+                        *db_o += g;
+                        for c in 0..d.c_in {
+                            for (ky, kx) in (0..3).flat_map(|ky| (0..3).map(move |kx| (ky, kx))) {
+                                let k = (o * d.c_in + c) * 9 + ky * 3 + kx;
+                                dwp[k] += g * pix(img, c, y + ky, xx + kx);
+                                dpad[(c * (d.h + 2) + y + ky) * pw + xx + kx] += g * w[k];
+                            }
+                        }
+                    }
+                }
+                for c in 0..d.c_in {
+                    for y in 0..d.h {
+                        for xx in 0..d.w {
+                            dx[(img * d.c_in + c) * hw + y * d.w + xx] =
+                                dpad[(c * (d.h + 2) + y + 1) * pw + xx + 1];
+                        }
+                    }
+                }
+            }
+            dw.iter_mut().zip(dwp).for_each(|(a, b)| *a += b);
+            db.iter_mut().zip(dbp).for_each(|(a, b)| *a += b);
+        }
+        dx
+    }
+
+    /// The vectorised backward pass is its window-by-window definition, bit for bit: on a batch
+    /// cut into several groups, with dead windows, and adding into gradients already there.
+    #[test]
+    fn the_backward_pass_is_its_definition_bit_for_bit() {
+        for (batch, c_in, c_out, h, w, relu) in [(7, 1, 5, 6, 8, true), (5, 3, 4, 4, 10, false)] {
+            let d = ConvDims::new(batch, c_in, c_out, h, w);
+            let x = data(batch * c_in * h * w, 11);
+            let wt = data(c_out * c_in * 9, 12);
+            let bias = data(c_out, 13);
+            let (pooled, mut argmax) = conv_forward_pooled(&x, &wt, &bias, d, relu);
+            const DEAD: u32 = u32::MAX;
+            for (a, p) in argmax.iter_mut().zip(&pooled) {
+                if relu && *p <= 0.0 {
+                    *a = DEAD;
+                }
+            }
+            assert!(!relu || argmax.contains(&DEAD), "some windows are dead");
+            let dp = data(pooled.len(), 14);
+            let start = (data(wt.len(), 15), data(c_out, 16));
+            let (mut dw, mut db) = start.clone();
+            let dx = conv_backward_pooled(&x, &wt, &dp, &argmax, DEAD, d, &mut dw, &mut db, true);
+            let (mut want_dw, mut want_db) = start;
+            let want_dx = backward_by_windows(
+                (&x, &wt),
+                (&dp, &argmax, DEAD),
+                d,
+                &mut want_dw,
+                &mut want_db,
+            );
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&dw), bits(&want_dw), "dw, {d:?}");
+            assert_eq!(bits(&db), bits(&want_db), "db, {d:?}");
+            assert_eq!(
+                bits(&dx.expect("dx was asked for")),
+                bits(&want_dx),
+                "dx, {d:?}"
             );
         }
     }

@@ -132,8 +132,9 @@ pub fn matmul_strided(
 /// The micro-kernels sum each output's terms in order, whatever the width. All such shapes
 /// are summed here, whatever the layout, so the rule depends on the shape alone. In the models
 /// these are the dense layers of a batch of a few images: a last partial batch, or one image
-/// predicted alone.
-fn summed_by_vector_width(m: usize, n: usize, k: usize) -> bool {
+/// predicted alone. Kernels of ours that must round as [`matmul_strided`] does (the fused
+/// Winograd products) take its path for these shapes.
+pub fn summed_by_vector_width(m: usize, n: usize, k: usize) -> bool {
     k <= 2 || m <= 1 || n <= 1 || m * n <= 16 * 16
 }
 

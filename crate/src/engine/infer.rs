@@ -34,11 +34,14 @@ pub const INFER_BATCH: usize = 1024;
 pub const LOGIT_TOLERANCE: f32 = 1e-5;
 
 impl ConvKernel {
-    fn describe(self) -> &'static str {
+    fn describe(self) -> String {
         match self {
-            ConvKernel::Direct => "direct 3x3 stencil, bias+ReLU+pool fused",
-            ConvKernel::Winograd => "Winograd F(2x2,3x3), bias+ReLU+pool fused",
-            ConvKernel::Im2col => "im2col GEMM, bias+ReLU fused, then 2x2 max pool",
+            ConvKernel::Direct => "direct 3x3 stencil, bias+ReLU+pool fused".into(),
+            ConvKernel::Winograd => format!(
+                "Winograd F(2x2,3x3), bias+ReLU+pool fused, {}",
+                winograd::pooled_products()
+            ),
+            ConvKernel::Im2col => "im2col GEMM, bias+ReLU fused, then 2x2 max pool".into(),
         }
     }
 }
@@ -308,7 +311,10 @@ mod tests {
         let im2col = net(ConvAlgo::Im2col, c_in);
         assert_eq!(
             wino.kernels(),
-            vec!["c: Winograd F(2x2,3x3), bias+ReLU+pool fused"]
+            vec![format!(
+                "c: Winograd F(2x2,3x3), bias+ReLU+pool fused, {}",
+                winograd::pooled_products()
+            )]
         );
         let (a, b) = (wino.logits(&x, n), im2col.logits(&x, n));
         assert_eq!(a.len(), n * c_out * (side / 2) * (side / 2));

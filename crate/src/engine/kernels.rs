@@ -302,6 +302,48 @@ pub fn pool_windows(
     }
 }
 
+/// Cut an output laid out `[image][O][per_img]` (`n` images) into the pieces each task of a
+/// parallel loop writes: tasks are groups of `group` images times blocks of `block` output
+/// channels (group-major), and each task gets one slice per image of its group, its block's
+/// planes.
+pub fn pieces<T>(
+    buf: &mut [T],
+    n: usize,
+    group: usize,
+    (c_out, block): (usize, usize),
+    per_img: usize,
+) -> Vec<Vec<&mut [T]>> {
+    let blocks = c_out.div_ceil(block);
+    let mut tasks: Vec<Vec<&mut [T]>> = (0..n.div_ceil(group) * blocks)
+        .map(|_| Vec::new())
+        .collect();
+    for (img, planes) in buf.chunks_mut(c_out * per_img).take(n).enumerate() {
+        for (b, piece) in planes.chunks_mut(block * per_img).enumerate() {
+            tasks[img / group * blocks + b].push(piece);
+        }
+    }
+    tasks
+}
+
+/// [`pieces`] of a pooled output's winners when they are kept, else `None` for every task:
+/// what a pooling kernel zips with its tasks whether or not the backward pass needs winners.
+pub fn optional_pieces(
+    buf: Option<&mut [u32]>,
+    n: usize,
+    group: usize,
+    shape: (usize, usize),
+    per_img: usize,
+) -> Vec<Option<Vec<&mut [u32]>>> {
+    let tasks = n.div_ceil(group) * shape.0.div_ceil(shape.1);
+    match buf {
+        Some(b) => pieces(b, n, group, shape, per_img)
+            .into_iter()
+            .map(Some)
+            .collect(),
+        None => (0..tasks).map(|_| None).collect(),
+    }
+}
+
 /// 2×2 max pooling with stride 2 over `planes` planes of `h × w` (both even). Returns the
 /// pooled values and, for each, the index into `x` of the maximum it took (the first one on
 /// ties), which is all the backward pass needs.

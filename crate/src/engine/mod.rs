@@ -8,6 +8,8 @@
 //!   pooling, dropout) as dfdx tape operations, with the convolution algorithm to use.
 //! - [`kernels`]: im2col convolution, pooling and their gradients on plain slices.
 //! - [`winograd`]: Winograd F(2×2, 3×3) convolution and its exact adjoint.
+//! - [`microkernel`]: the Winograd products of a block of output channels, kept in cache for the
+//!   pooled forward pass, rounding as `gemm` does.
 //! - [`direct`]: the direct 3×3 stencil with ReLU and pooling fused, for few input channels.
 //! - [`infer`]: the forward pass alone on plain slices (evaluation and prediction): no tape,
 //!   weights prepared once, each layer one fused kernel over a large batch.
@@ -21,6 +23,7 @@ pub mod gemm;
 pub mod infer;
 pub mod kernels;
 pub mod layers;
+pub mod microkernel;
 pub mod params;
 pub mod profile;
 pub mod simd;

@@ -20,11 +20,22 @@ use std::sync::OnceLock;
 /// call then runs at the baseline.
 static BASELINE: AtomicBool = AtomicBool::new(false);
 
-/// Whether `DIGITS_SIMD=baseline` is set (read once): how a benchmark of the whole command is
-/// run at the baseline, to compare.
+/// `DIGITS_SIMD` (read once): `baseline` runs a whole command at the baseline, to compare;
+/// `avx2` runs it at AVX2 on an AVX-512 machine, so that one machine can check that both
+/// widths give the same bits.
+fn from_env() -> &'static str {
+    static ENV: OnceLock<String> = OnceLock::new();
+    ENV.get_or_init(|| std::env::var("DIGITS_SIMD").unwrap_or_default())
+}
+
 fn baseline_from_env() -> bool {
-    static ENV: OnceLock<bool> = OnceLock::new();
-    *ENV.get_or_init(|| std::env::var("DIGITS_SIMD").is_ok_and(|v| v == "baseline"))
+    from_env() == "baseline"
+}
+
+/// Whether AVX-512 is both present and not turned off by `DIGITS_SIMD=avx2`.
+#[cfg(target_arch = "x86_64")]
+fn use_avx512() -> bool {
+    from_env() != "avx2" && has_avx512()
 }
 
 fn baseline() -> bool {
@@ -44,14 +55,24 @@ pub fn level() -> &'static str {
     }
     #[cfg(target_arch = "x86_64")]
     {
-        if has_avx512() {
+        if use_avx512() {
             return "AVX-512";
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if has_avx2_fma() {
             return "AVX2";
         }
     }
     "baseline"
+}
+
+/// The f32 lanes of one vector inside [`wide`] on this CPU: 16 (AVX-512), 8 (AVX2), or `None`
+/// at the baseline, where code must not count on fused multiply-adds being instructions.
+pub fn lanes() -> Option<usize> {
+    match level() {
+        "AVX-512" => Some(16),
+        "AVX2" => Some(8),
+        _ => None,
+    }
 }
 
 /// Run `f` compiled for the widest vectors of this CPU. Mark the closure and the helpers it
@@ -60,17 +81,22 @@ pub fn level() -> &'static str {
 pub fn wide<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     if !baseline() {
-        if has_avx512() {
+        if use_avx512() {
             // SAFETY: the CPU has every feature `avx512` is compiled for (checked just above).
             return unsafe { avx512(f) };
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        if has_avx2_fma() {
             // SAFETY: the CPU has AVX2 and FMA (checked just above).
             return unsafe { avx2(f) };
         }
     }
     f()
+}
+
+/// Whether the CPU has every feature [`avx2`] is compiled for.
+#[cfg(target_arch = "x86_64")]
+fn has_avx2_fma() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
 /// Whether the CPU has every feature [`avx512`] is compiled for.

@@ -32,6 +32,13 @@
 //! - the output transform and the input gradient's untransform write whole images, one task
 //!   per group of images.
 //!
+//! **The pooled forward pass, fused.** Where pooling follows and the CPU has AVX-512 or AVX2,
+//! [`conv_forward_pooled`] never writes `M`: one task per group of images and block of 12
+//! output channels computes the block's 16 products with our own kernel
+//! ([`super::microkernel`]) into a buffer of a few hundred KB, and transforms, pools and writes
+//! them out from there while they are in its core's cache. Its products round as `gemm`'s do,
+//! so the results are the same bits as the path above (which the baseline still takes).
+//!
 //! Every task writes its own elements and every sum runs in an order fixed by the shapes, so
 //! the numbers do not depend on the thread count. The one long sum, the weight gradient's over
 //! all tiles, is cut into fixed groups of images (see [`GROUP_COLS`]).
@@ -40,9 +47,10 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::gemm::{matmul_strided, Strides};
-use super::kernels::{pool_windows, ConvDims};
-use super::simd::wide;
+use super::gemm::{matmul_strided, summed_by_vector_width, Strides};
+use super::kernels::{optional_pieces, pieces, pool_windows, ConvDims};
+use super::microkernel::{block_products, padded, BLOCK_ROWS};
+use super::simd::{self, wide};
 
 /// Tile positions: a 4×4 input tile gives a 2×2 output tile.
 const XI: usize = 16;
@@ -394,7 +402,12 @@ fn transform_input(x: &[f32], n: usize, d: &ConvDims, v: &mut [f32]) {
         .par_chunks_mut(XI * cols)
         .enumerate()
         .for_each_init(
-            || (vec![0.0f32; (2 * th + 2) * pw], vec![0.0f32; 8 * (tw + 1)]),
+            || {
+                (
+                    vec![0.0f32; (2 * th + 2) * pw],
+                    vec![0.0f32; 8 * halves_stride(tw)],
+                )
+            },
             |(padded, halves), (c, v_c)| {
                 wide(
                     #[inline(always)]
@@ -413,11 +426,21 @@ fn transform_input(x: &[f32], n: usize, d: &ConvDims, v: &mut [f32]) {
         );
 }
 
+/// Row length of [`transform_tile_row`]'s even and odd halves: room for every whole block of
+/// eight tiles plus the one column past it that a block reads.
+fn halves_stride(tw: usize) -> usize {
+    tw.next_multiple_of(8) + 8
+}
+
 /// `Bᵀ d B` of the `tw` tiles of one tile row, whose four padded rows are `rows`, into
 /// columns `col..col + tw` of the 16 rows (of `cols`) of `v_c`. The same operations in the
 /// same order as `both_axes_lanes!(bt_l, …)`: first down each column, then along each row,
 /// where the row's even and odd columns are taken apart first so that each output is a
-/// difference or sum of two contiguous runs.
+/// difference or sum of two contiguous runs, computed eight tiles at a time.
+///
+/// A block of eight may write up to seven columns past the tile row: only where they lie
+/// inside the row of `v_c` and belong to tiles that the caller transforms later (the next
+/// tile row, or the next image's first), which then overwrite them.
 #[inline(always)]
 fn transform_tile_row(
     rows: &[f32],
@@ -427,7 +450,7 @@ fn transform_tile_row(
     cols: usize,
     col: usize,
 ) {
-    let pw = 2 * tw + 2;
+    let (pw, hs) = (2 * tw + 2, halves_stride(tw));
     let (half, r) = (tw + 1, |i: usize| &rows[i * pw..][..pw]);
     let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
     for x in 0..half {
@@ -437,26 +460,39 @@ fn transform_tile_row(
         };
         let (even, odd) = (col_of(2 * x), col_of(2 * x + 1));
         for i in 0..4 {
-            halves[2 * i * half + x] = even[i];
-            halves[(2 * i + 1) * half + x] = odd[i];
+            halves[2 * i * hs + x] = even[i];
+            halves[(2 * i + 1) * hs + x] = odd[i];
         }
     }
-    for i in 0..4 {
-        let e = &halves[2 * i * half..][..half];
-        let o = &halves[(2 * i + 1) * half..][..half];
-        let out = |j: usize| (4 * i + j) * cols + col;
-        let (e0, e1, o0, o1) = (&e[..tw], &e[1..], &o[..tw], &o[1..]);
-        for (t, dst) in v_c[out(0)..][..tw].iter_mut().enumerate() {
-            *dst = e0[t] - e1[t];
-        }
-        for (t, dst) in v_c[out(1)..][..tw].iter_mut().enumerate() {
-            *dst = o0[t] + e1[t];
-        }
-        for (t, dst) in v_c[out(2)..][..tw].iter_mut().enumerate() {
-            *dst = e1[t] - o0[t];
-        }
-        for (t, dst) in v_c[out(3)..][..tw].iter_mut().enumerate() {
-            *dst = o0[t] - o1[t];
+    for t0 in (0..tw).step_by(8) {
+        let n = 8.min(tw - t0);
+        let whole = col + t0 + 8 <= cols;
+        for i in 0..4 {
+            let run = |h: usize, from: usize| -> [f32; 8] {
+                halves[h * hs + from..][..8]
+                    .try_into()
+                    .expect("eight lanes")
+            };
+            let (e0, e1, o0, o1) = (
+                run(2 * i, t0),
+                run(2 * i, t0 + 1),
+                run(2 * i + 1, t0),
+                run(2 * i + 1, t0 + 1),
+            );
+            let outs: [[f32; 8]; 4] = [
+                std::array::from_fn(|l| e0[l] - e1[l]),
+                std::array::from_fn(|l| o0[l] + e1[l]),
+                std::array::from_fn(|l| e1[l] - o0[l]),
+                std::array::from_fn(|l| o0[l] - o1[l]),
+            ];
+            for (j, out) in outs.iter().enumerate() {
+                let at = (4 * i + j) * cols + col + t0;
+                if whole {
+                    v_c[at..][..8].copy_from_slice(out);
+                } else {
+                    v_c[at..][..n].copy_from_slice(&out[..n]);
+                }
+            }
         }
     }
 }
@@ -579,6 +615,25 @@ fn forward_passes(
             let x_p = &x[first * d.c_in * hw..][..n * d.c_in * hw];
             let cols = forward_products(x_p, n, u, d, v, m);
             emit(first, n, cols, m);
+        }
+    });
+}
+
+/// Transform the input pass by pass; after each, `emit(first, n, cols, v)` writes out the
+/// pass's images `first..first + n` from its transformed input `V` (`[C][ξ][T]`, T = `cols`).
+fn fused_passes(
+    x: &[f32],
+    d: &ConvDims,
+    plan: &Plan,
+    mut emit: impl FnMut(usize, usize, usize, &[f32]),
+) {
+    let hw = d.h * d.w;
+    let cols = plan.pass.min(d.batch) * plan.per_img;
+    with_buffers(XI * d.c_in * cols, 0, |v, _| {
+        for (first, n) in plan.passes(d.batch) {
+            let x_p = &x[first * d.c_in * hw..][..n * d.c_in * hw];
+            transform_input(x_p, n, d, v);
+            emit(first, n, n * plan.per_img, v);
         }
     });
 }
@@ -717,79 +772,323 @@ fn conv_forward_pooled_with(
         d.batch * d.c_out * d.h * d.w <= u32::MAX as usize,
         "tensor too large for u32 indices"
     );
-    let per_img = plan.per_img;
-    let pooled_len = d.batch * d.c_out * per_img;
+    let pooled_len = d.batch * d.c_out * plan.per_img;
     let mut pooled = vec![0.0f32; pooled_len];
     let mut argmax = keep_winners.then(|| vec![0u32; pooled_len]);
-    forward_passes(x, u, &d, plan, |first, n, cols, m| {
-        let span = first * d.c_out * per_img..(first + n) * d.c_out * per_img;
-        let chunk = plan.group * d.c_out * per_img;
-        let groups: Vec<_> = plan.groups(n).collect();
-        let winners: Vec<Option<&mut [u32]>> = match argmax.as_mut() {
-            Some(a) => a[span.clone()].chunks_mut(chunk).map(Some).collect(),
-            None => groups.iter().map(|_| None).collect(),
-        };
-        pooled[span]
-            .par_chunks_mut(chunk)
-            .zip(winners)
-            .zip(groups)
-            .for_each(|((pooled_g, arg_g), (g_first, g_n))| {
-                let col = g_first * per_img;
-                let group = (first + g_first, col, g_n);
-                wide(
-                    #[inline(always)]
-                    || pool_group(m, cols, group, bias, &d, relu, pooled_g, arg_g),
-                );
-            });
-    });
+    let out = Pooled {
+        bias,
+        relu,
+        corner: &window_corners(&d),
+    };
+    match fused_lanes(&d, plan) {
+        Some(lanes) => fused_passes(x, &d, plan, |first, n, cols, v| {
+            let span = first * d.c_out * plan.per_img..(first + n) * d.c_out * plan.per_img;
+            let winners = argmax.as_mut().map(|a| &mut a[span.clone()]);
+            pool_blocks(
+                v,
+                cols,
+                (first, n),
+                u,
+                &d,
+                plan,
+                lanes,
+                &out,
+                &mut pooled[span],
+                winners,
+            );
+        }),
+        None => forward_passes(x, u, &d, plan, |first, n, cols, m| {
+            let span = first * d.c_out * plan.per_img..(first + n) * d.c_out * plan.per_img;
+            let winners = argmax.as_mut().map(|a| &mut a[span.clone()]);
+            pool_groups(
+                m,
+                cols,
+                (first, n),
+                &d,
+                plan,
+                &out,
+                &mut pooled[span],
+                winners,
+            );
+        }),
+    }
     (pooled, argmax)
 }
 
-/// Pool the output of the `n` images of one group (the first being image `first` of the
-/// batch, its tiles columns `col..` of `m`) into `pooled_g`, and the winners into `arg_g` when given.
+/// The vector width of the fused forward pass ([`pool_blocks`]) for `d`, or `None` where it
+/// must take the `gemm` path: at the baseline (its kernels exist for AVX-512 and AVX2 only),
+/// and where a pass's product is one that `gemm` would not run on its micro-kernels (a tiny
+/// one: [`super::gemm::summed_by_vector_width`]), whose rounding the fused kernels do not copy.
+fn fused_lanes(d: &ConvDims, plan: &Plan) -> Option<usize> {
+    let fewest = plan.passes(d.batch).map(|(_, n)| n).min().unwrap_or(0);
+    let tiny = summed_by_vector_width(d.c_out, fewest * plan.per_img, d.c_in);
+    simd::lanes().filter(|_| !tiny)
+}
+
+/// Who computes the pooled forward pass's products on this CPU (for a network's description;
+/// tiny products go to `gemm` whatever this says).
+pub fn pooled_products() -> &'static str {
+    match simd::lanes() {
+        Some(16) => "products by our AVX-512 kernel",
+        Some(_) => "products by our AVX2 kernel",
+        None => "products by gemm",
+    }
+}
+
+/// What turns a channel's output tiles into pooled values: its bias, the ReLU, and each
+/// window's top-left pixel in its plane (the winner's index is then a sum, with no division).
+struct Pooled<'a> {
+    bias: &'a [f32],
+    relu: bool,
+    corner: &'a [u32],
+}
+
+/// The top-left pixel of each tile (= pooling window) of one plane of `d`.
+fn window_corners(d: &ConvDims) -> Vec<u32> {
+    let (th, tw) = tiles(d);
+    (0..th * tw)
+        .map(|t| (2 * (t / tw) * d.w + 2 * (t % tw)) as u32)
+        .collect()
+}
+
+/// The pooled output of a pass of `n` images, from `M` (`[ξ][O][T]`): one task per group.
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn pool_group(
+fn pool_groups(
     m: &[f32],
     cols: usize,
-    (first, col, n): (usize, usize, usize),
-    bias: &[f32],
+    (first, n): (usize, usize),
     d: &ConvDims,
-    relu: bool,
-    pooled_g: &mut [f32],
-    mut arg_g: Option<&mut [u32]>,
+    plan: &Plan,
+    out: &Pooled,
+    pooled: &mut [f32],
+    winners: Option<&mut [u32]>,
 ) {
-    let (th, tw) = tiles(d);
-    let (per_img, hw) = (th * tw, d.h * d.w);
-    let g_cols = n * per_img;
-    let mut out_tiles = vec![0.0f32; 4 * g_cols];
-    // Each window's top-left pixel in its plane: the winner's index is then a sum, with no
-    // division.
-    let corner: Vec<u32> = (0..per_img)
-        .map(|t| (2 * (t / tw) * d.w + 2 * (t % tw)) as u32)
-        .collect();
-    // Where the winners go when nobody asked for them: a plane's worth, in L1.
-    let mut scratch = vec![0u32; if arg_g.is_some() { 0 } else { per_img }];
-    for (o, &bo) in bias.iter().enumerate() {
-        output_tiles(m, cols, o, d.c_out, col, &mut out_tiles);
-        let value = |v: f32| if relu { (v + bo).max(0.0) } else { v + bo };
-        for img in 0..n {
-            let window: [&[f32]; 4] =
-                std::array::from_fn(|k| &out_tiles[k * g_cols + img * per_img..][..per_img]);
-            let plane = ((first + img) * d.c_out + o) * hw;
-            let dst = (img * d.c_out + o) * per_img..(img * d.c_out + o + 1) * per_img;
-            let arg = match arg_g.as_deref_mut() {
-                Some(a) => &mut a[dst.clone()],
-                None => &mut scratch[..],
-            };
-            pool_windows(
-                window,
-                value,
-                (plane as u32, &corner, d.w as u32),
-                &mut pooled_g[dst],
-                arg,
+    let per_img = plan.per_img;
+    let dests = pieces(pooled, n, plan.group, (d.c_out, d.c_out), per_img);
+    let wins = optional_pieces(winners, n, plan.group, (d.c_out, d.c_out), per_img);
+    let groups: Vec<_> = plan.groups(n).collect();
+    dests.into_par_iter().zip(wins).zip(groups).for_each(
+        |((mut dests, mut wins), (g_first, g_n))| {
+            let col = g_first * per_img;
+            wide(
+                #[inline(always)]
+                || {
+                    let mut out_tiles = vec![0.0f32; 4 * g_n * per_img];
+                    for o in 0..d.c_out {
+                        output_tiles(m, cols, o, d.c_out, col, &mut out_tiles);
+                        let at = (first + g_first, o, o);
+                        pool_channel(&out_tiles, at, d, out, &mut dests, wins.as_deref_mut());
+                    }
+                },
             );
+        },
+    );
+}
+
+/// The pooled output of a pass of `n` images from its transformed input `v` (`[C][ξ][T]`),
+/// one task per group and block of [`BLOCK_ROWS`] output channels: the block's 16 products
+/// into a buffer of the task's, then its output transform and pooling from there.
+#[allow(clippy::too_many_arguments)]
+fn pool_blocks(
+    v: &[f32],
+    cols: usize,
+    (first, n): (usize, usize),
+    u: &[f32],
+    d: &ConvDims,
+    plan: &Plan,
+    lanes: usize,
+    out: &Pooled,
+    pooled: &mut [f32],
+    winners: Option<&mut [u32]>,
+) {
+    let per_img = plan.per_img;
+    let shape = (d.c_out, BLOCK_ROWS);
+    let dests = pieces(pooled, n, plan.group, shape, per_img);
+    let wins = optional_pieces(winners, n, plan.group, shape, per_img);
+    let blocks = d.c_out.div_ceil(BLOCK_ROWS);
+    let tasks: Vec<_> = plan
+        .groups(n)
+        .flat_map(|g| (0..blocks).map(move |b| (g, b * BLOCK_ROWS)))
+        .collect();
+    dests.into_par_iter().zip(wins).zip(tasks).for_each(
+        |((mut dests, wins), ((g_first, g_n), o0))| {
+            SCRATCH.with_borrow_mut(|s| {
+                let rows = BLOCK_ROWS.min(d.c_out - o0);
+                let g_cols = g_n * per_img;
+                let stride = padded(g_cols);
+                s.resize(rows, stride);
+                wide(
+                    #[inline(always)]
+                    || {
+                        let at = (g_first * per_img, g_cols);
+                        block_products(
+                            u,
+                            (d.c_out, d.c_in),
+                            (o0, rows),
+                            v,
+                            cols,
+                            at,
+                            lanes,
+                            &mut s.m,
+                        );
+                        pool_rows(&s.m, (o0, rows), stride, out, &mut s.pooled, &mut s.won);
+                        for (img, dest) in dests.iter_mut().enumerate() {
+                            for i in 0..rows {
+                                let src = &s.pooled[i * stride + img * per_img..][..per_img];
+                                dest[i * per_img..][..per_img].copy_from_slice(src);
+                            }
+                        }
+                        if let Some(mut wins) = wins {
+                            let first = first + g_first;
+                            winner_indices(&s.won, (first, o0, rows), stride, d, out, &mut wins);
+                        }
+                    },
+                );
+            })
+        },
+    );
+}
+
+thread_local! {
+    /// Each thread's [`BlockScratch`], kept from task to task: a new one per task would be
+    /// allocated and zeroed, page by page, every time.
+    static SCRATCH: std::cell::RefCell<BlockScratch> = std::cell::RefCell::new(BlockScratch::default());
+}
+
+/// The buffers of one task of [`pool_blocks`]: its block's products, pooled values and
+/// winners' places (0..4 in reading order), each row `stride` long.
+#[derive(Default)]
+struct BlockScratch {
+    m: Vec<f32>,
+    pooled: Vec<f32>,
+    won: Vec<u8>,
+}
+
+impl BlockScratch {
+    fn resize(&mut self, rows: usize, stride: usize) {
+        self.m.resize(XI * rows * stride, 0.0);
+        self.pooled.resize(rows * stride, 0.0);
+        self.won.resize(rows * stride, 0);
+    }
+}
+
+/// Tiles the fused output stage takes at once: one run of [`super::microkernel::at`]'s layout.
+const POOL_LANES: usize = 16;
+
+/// The output transform, bias, ReLU and pooling of a block of `rows` output channels from
+/// their products `m` (placed by [`super::microkernel::at`]): each tile's pooled value into `pooled`
+/// and its winner's place in the window into `won` (both `[rows][stride]`). The same
+/// operations in the same order as [`output_tiles`] then [`pool_windows`], so the same bits.
+#[inline(always)]
+fn pool_rows(
+    m: &[f32],
+    (o0, rows): (usize, usize),
+    stride: usize,
+    out: &Pooled,
+    pooled: &mut [f32],
+    won: &mut [u8],
+) {
+    for (k, run) in m[..XI * rows * stride]
+        .chunks_exact(XI * POOL_LANES)
+        .enumerate()
+    {
+        let (t, i) = ((k / rows) * POOL_LANES, k % rows);
+        let pooled: &mut [f32; POOL_LANES] = (&mut pooled[i * stride + t..][..POOL_LANES])
+            .try_into()
+            .expect("one run");
+        let won: &mut [u8; POOL_LANES] = (&mut won[i * stride + t..][..POOL_LANES])
+            .try_into()
+            .expect("one run");
+        let bo = out.bias[o0 + i];
+        let value = |v: f32| if out.relu { (v + bo).max(0.0) } else { v + bo };
+        let run: &[f32; XI * POOL_LANES] = run.try_into().expect("one run");
+        for l in 0..POOL_LANES {
+            let x = |xi: usize| run[xi * POOL_LANES + l];
+            // Aᵀ down each column of the 4×4 tile, then along each of its two rows.
+            let at = |a: [f32; 4]| [(a[0] + a[1]) + a[2], (a[1] - a[2]) - a[3]];
+            let c: [[f32; 2]; 4] =
+                std::array::from_fn(|j| at([x(j), x(4 + j), x(8 + j), x(12 + j)]));
+            let top = at([c[0][0], c[1][0], c[2][0], c[3][0]]);
+            let bottom = at([c[0][1], c[1][1], c[2][1], c[3][1]]);
+            let mut best = value(top[0]);
+            let mut place = 0u8;
+            for (k, v) in [(1u8, top[1]), (2, bottom[0]), (3, bottom[1])] {
+                let v = value(v);
+                if v > best {
+                    best = v;
+                    place = k;
+                }
+            }
+            pooled[l] = best;
+            won[l] = place;
         }
+    }
+}
+
+/// Each pooled value's winner as an index into the full-size output, from its place in the
+/// window: the images from `first` on, channels `o0..o0 + rows`.
+fn winner_indices(
+    won: &[u8],
+    (first, o0, rows): (usize, usize, usize),
+    stride: usize,
+    d: &ConvDims,
+    out: &Pooled,
+    wins: &mut [&mut [u32]],
+) {
+    let per_img = out.corner.len();
+    let w = d.w as u32;
+    let offsets = [0, 1, w, w + 1];
+    for (img, dest) in wins.iter_mut().enumerate() {
+        for i in 0..rows {
+            let plane = (((first + img) * d.c_out + o0 + i) * d.h * d.w) as u32;
+            let src = &won[i * stride + img * per_img..][..per_img];
+            let dst = &mut dest[i * per_img..][..per_img];
+            for ((a, &k), &c) in dst.iter_mut().zip(src).zip(out.corner) {
+                *a = plane + c + offsets[usize::from(k)];
+            }
+        }
+    }
+}
+
+/// Pool one output channel's tiles for every image of a group: `out_tiles` holds the group's
+/// 2×2 tiles (row `k = 2i + j` pixel `(i, j)` of every tile). `(first, o, i)`: the group's
+/// first image in the batch, the channel, and its place in the task's block; image `img`'s
+/// pooled plane goes to `dests[img]` at plane `i`, its winners likewise when `wins` is given.
+#[inline(always)]
+fn pool_channel(
+    out_tiles: &[f32],
+    (first, o, i): (usize, usize, usize),
+    d: &ConvDims,
+    out: &Pooled,
+    dests: &mut [&mut [f32]],
+    mut wins: Option<&mut [&mut [u32]]>,
+) {
+    let per_img = out.corner.len();
+    let g_cols = out_tiles.len() / 4;
+    let bo = out.bias[o];
+    let value = |v: f32| if out.relu { (v + bo).max(0.0) } else { v + bo };
+    // Where the winners go when nobody asked for them: a plane's worth, in L1.
+    let mut scratch = [0u32; 64];
+    let mut spill = Vec::new();
+    for (img, dest) in dests.iter_mut().enumerate() {
+        let window: [&[f32]; 4] =
+            std::array::from_fn(|k| &out_tiles[k * g_cols + img * per_img..][..per_img]);
+        let plane = ((first + img) * d.c_out + o) * d.h * d.w;
+        let arg = match wins.as_deref_mut() {
+            Some(w) => &mut w[img][i * per_img..][..per_img],
+            None if per_img <= scratch.len() => &mut scratch[..per_img],
+            None => {
+                spill.resize(per_img, 0);
+                &mut spill[..]
+            }
+        };
+        pool_windows(
+            window,
+            value,
+            (plane as u32, out.corner, d.w as u32),
+            &mut dest[i * per_img..][..per_img],
+            arg,
+        );
     }
 }
 
@@ -1139,26 +1438,30 @@ mod tests {
     #[test]
     fn the_row_input_transform_is_bt_on_both_axes_bit_for_bit() {
         let mut rng = StdRng::seed_from_u64(3);
-        let tw = 5;
-        let pw = 2 * tw + 2;
-        let rows = random(4 * pw, &mut rng);
-        let mut halves = vec![0.0; 8 * (tw + 1)];
-        let mut v = vec![0.0; 16 * tw];
-        transform_tile_row(&rows, tw, &mut halves, &mut v, tw, 0);
-        for tx in 0..tw {
-            // Tile tx in lane 0 of each block.
-            let tile: [[f32; LANE]; 16] = std::array::from_fn(|k| {
-                let mut b = [0.0; LANE];
-                b[0] = rows[(k / 4) * pw + 2 * tx + k % 4];
-                b
-            });
-            let want = both_axes_lanes!(bt_l, &tile, 4, 4);
-            for k in 0..16 {
-                assert_eq!(
-                    v[k * tw + tx].to_bits(),
-                    want[k][0].to_bits(),
-                    "tile {tx}, {k}"
-                );
+        // A tile row alone in its rows of V, and one with room after it (where whole blocks
+        // of eight are written); row lengths below, at and past a block.
+        for (tw, room) in [(5, 0), (7, 0), (7, 9), (8, 0), (13, 4), (16, 20)] {
+            let pw = 2 * tw + 2;
+            let rows = random(4 * pw, &mut rng);
+            let mut halves = vec![0.0; 8 * halves_stride(tw)];
+            let cols = tw + room;
+            let mut v = vec![f32::NAN; 16 * cols];
+            transform_tile_row(&rows, tw, &mut halves, &mut v, cols, 0);
+            for tx in 0..tw {
+                // Tile tx in lane 0 of each block.
+                let tile: [[f32; LANE]; 16] = std::array::from_fn(|k| {
+                    let mut b = [0.0; LANE];
+                    b[0] = rows[(k / 4) * pw + 2 * tx + k % 4];
+                    b
+                });
+                let want = both_axes_lanes!(bt_l, &tile, 4, 4);
+                for k in 0..16 {
+                    assert_eq!(
+                        v[k * cols + tx].to_bits(),
+                        want[k][0].to_bits(),
+                        "tile {tx}, {k}"
+                    );
+                }
             }
         }
     }
@@ -1293,6 +1596,35 @@ mod tests {
                 plan.group * per_img <= 512 || plan.group == 1,
                 "side {side}"
             );
+        }
+    }
+
+    /// The fused pooled pass (our kernels, blocks of 12 channels, cache-sized buffers) gives the
+    /// `gemm` path's bits at the CNN's shapes: 32 input channels on 14×14, a partial block of
+    /// output channels and a partial last pass and group.
+    #[test]
+    fn the_fused_forward_pass_gives_the_gemm_paths_bits() {
+        let mut rng = StdRng::seed_from_u64(12);
+        for d in [
+            ConvDims::new(13, 32, 40, 14, 14),
+            ConvDims::new(2, 32, 192, 14, 14),
+        ] {
+            let plan = Plan::new(&d, PASS_COLS);
+            assert_eq!(
+                fused_lanes(&d, &plan),
+                simd::lanes(),
+                "{d:?} takes the fused path"
+            );
+            let x = random(d.batch * d.c_in * d.h * d.w, &mut rng);
+            let w = random(d.c_out * d.c_in * 9, &mut rng);
+            let bias = random(d.c_out, &mut rng);
+            let u = transform_weights(&w, d.c_out, d.c_in);
+            let full = conv_forward(&x, &u, &bias, d, true);
+            let (want, want_arg) = kernels::maxpool_forward(&full, d.batch * d.c_out, d.h, d.w);
+            let (got, arg) = conv_forward_pooled(&x, &u, &bias, d, true);
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{d:?}");
+            assert_eq!(arg, want_arg, "{d:?}");
         }
     }
 
