@@ -139,8 +139,31 @@ fn conv2_winograd(c: &mut Conv2) {
         "  = {:.1} GFLOP/s of Winograd products",
         WINOGRAD_FLOP_BACKWARD / s / 1e9
     );
+    winograd_steps(
+        &mut || winograd::conv_forward_pooled(&c.x, &u, &c.bias, d, true),
+        "forward",
+    );
+    winograd_steps(&mut backward_pooled, "backward");
     let forward_pooled = || winograd::conv_forward_pooled(&c.x, &u, &c.bias, d, true);
     widest_against_baseline(forward_pooled, backward_pooled);
+}
+
+/// Where one pooled Winograd pass's time goes, step by step (the engine's own timers, summed
+/// over five calls after a warm-up, shown per call).
+fn winograd_steps<T>(pass: &mut impl FnMut() -> T, what: &str) {
+    use digits::engine::profile;
+    pass();
+    profile::enable(true);
+    profile::step_totals();
+    for _ in 0..5 {
+        std::hint::black_box(pass());
+    }
+    let steps = profile::step_totals();
+    profile::enable(false);
+    println!("  the pooled {what} pass, step by step (ms a call):");
+    for (step, s) in steps.into_iter().filter(|(_, s)| *s > 0.0) {
+        println!("    {:<40} {:6.2}", step.name(), s * 1e3 / 5.0);
+    }
 }
 
 /// Our loops (the transforms, the pooling) at the widest vectors against the baseline

@@ -93,3 +93,70 @@ pub fn time<T>(phase: Phase, f: impl FnOnce() -> T) -> T {
     NANOS[phase as usize].fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
     out
 }
+
+/// The steps of a Winograd convolution, timed apart for `profile_conv` (inside the
+/// convolution phase above; the same switch turns them on).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WinogradStep {
+    /// The input's tiles into `V`, forward and backward.
+    InputTransform,
+    /// The forward products, untransform and pooling (fused, or `gemm` then the untransform).
+    ForwardOutput,
+    /// The output gradient's tiles into `dM`, with the bias gradient.
+    OutputGradTransform,
+    /// `dU += dM · Vᵀ`, group by group.
+    WeightGradProducts,
+    /// `dV = Uᵀ · dM`.
+    InputGradProducts,
+    /// `dV`'s tiles added back onto the input gradient's pixels.
+    InputGradUntransform,
+}
+
+impl WinogradStep {
+    pub const ALL: [WinogradStep; 6] = [
+        WinogradStep::InputTransform,
+        WinogradStep::ForwardOutput,
+        WinogradStep::OutputGradTransform,
+        WinogradStep::WeightGradProducts,
+        WinogradStep::InputGradProducts,
+        WinogradStep::InputGradUntransform,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            WinogradStep::InputTransform => "input transform",
+            WinogradStep::ForwardOutput => "forward products, untransform, pooling",
+            WinogradStep::OutputGradTransform => "output-gradient transform",
+            WinogradStep::WeightGradProducts => "weight-gradient products",
+            WinogradStep::InputGradProducts => "input-gradient products",
+            WinogradStep::InputGradUntransform => "input-gradient untransform",
+        }
+    }
+}
+
+static STEP_NANOS: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
+
+/// Run `f`, adding its wall time to `step` when profiling is on.
+#[inline]
+pub fn time_step<T>(step: WinogradStep, f: impl FnOnce() -> T) -> T {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return f();
+    }
+    let start = Instant::now();
+    let out = f();
+    STEP_NANOS[step as usize].fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    out
+}
+
+/// Seconds counted for each Winograd step since the last [`step_totals`] (which zeroes them).
+pub fn step_totals() -> Vec<(WinogradStep, f64)> {
+    WinogradStep::ALL
+        .iter()
+        .map(|&s| {
+            (
+                s,
+                STEP_NANOS[s as usize].swap(0, Ordering::Relaxed) as f64 * 1e-9,
+            )
+        })
+        .collect()
+}

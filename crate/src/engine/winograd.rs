@@ -50,6 +50,7 @@ use rayon::prelude::*;
 use super::gemm::{matmul_strided, summed_by_vector_width, Strides};
 use super::kernels::{optional_pieces, pieces, pool_windows, ConvDims};
 use super::microkernel::{block_products, padded, BLOCK_ROWS};
+use super::profile::{time_step, WinogradStep::*};
 use super::simd::{self, wide};
 
 /// Tile positions: a 4×4 input tile gives a 2×2 output tile.
@@ -547,19 +548,11 @@ fn untransform_input_grad(
     }
 }
 
-/// Transform a pass's `n` images and multiply by the weights: `m` then holds the 16 matrices
-/// `M[ξ] (O × T)`, laid out `[ξ][O][T]`. Returns T.
-fn forward_products(
-    x: &[f32],
-    n: usize,
-    u: &[f32],
-    d: &ConvDims,
-    v: &mut [f32],
-    m: &mut [f32],
-) -> usize {
+/// Multiply a pass's `n` transformed images `v` by the weights: `m` then holds the 16
+/// matrices `M[ξ] (O × T)`, laid out `[ξ][O][T]`. Returns T.
+fn forward_products(n: usize, u: &[f32], d: &ConvDims, v: &[f32], m: &mut [f32]) -> usize {
     let (th, tw) = tiles(d);
     let cols = n * th * tw;
-    transform_input(x, n, d, v);
     // M[ξ] (O × T) = U[ξ] (O × C) · V[ξ] (C × T); the inner dimension is C.
     m[..XI * d.c_out * cols]
         .par_chunks_mut(d.c_out * cols)
@@ -613,8 +606,11 @@ fn forward_passes(
     with_buffers(XI * d.c_in * cols, XI * d.c_out * cols, |v, m| {
         for (first, n) in plan.passes(d.batch) {
             let x_p = &x[first * d.c_in * hw..][..n * d.c_in * hw];
-            let cols = forward_products(x_p, n, u, d, v, m);
-            emit(first, n, cols, m);
+            time_step(InputTransform, || transform_input(x_p, n, d, v));
+            time_step(ForwardOutput, || {
+                let cols = forward_products(n, u, d, v, m);
+                emit(first, n, cols, m);
+            });
         }
     });
 }
@@ -632,8 +628,8 @@ fn fused_passes(
     with_buffers(XI * d.c_in * cols, 0, |v, _| {
         for (first, n) in plan.passes(d.batch) {
             let x_p = &x[first * d.c_in * hw..][..n * d.c_in * hw];
-            transform_input(x_p, n, d, v);
-            emit(first, n, n * plan.per_img, v);
+            time_step(InputTransform, || transform_input(x_p, n, d, v));
+            time_step(ForwardOutput, || emit(first, n, n * plan.per_img, v));
         }
     });
 }
@@ -1297,46 +1293,59 @@ fn backward(
     with_buffers(XI * d.c_in * cols, XI * d.c_out * cols, |v, dm| {
         for (first, n) in plan.passes(d.batch) {
             let cols = n * plan.per_img;
-            transform_input(&x[first * d.c_in * hw..][..n * d.c_in * hw], n, &d, v);
-            transform_output_grad(grad, (first, n), &d, dm, &mut db_sum);
-            weight_grad_products(plan, n, &d, dm, v, &mut du);
+            let x_p = &x[first * d.c_in * hw..][..n * d.c_in * hw];
+            time_step(InputTransform, || transform_input(x_p, n, &d, v));
+            time_step(OutputGradTransform, || {
+                transform_output_grad(grad, (first, n), &d, dm, &mut db_sum)
+            });
+            time_step(WeightGradProducts, || {
+                weight_grad_products(plan, n, &d, dm, v, &mut du)
+            });
             if want_dx {
-                // dV[ξ] (C × T) = U[ξ]ᵀ (C × O) · dM[ξ] (O × T), into `v` ([ξ][C][T]); the inner
-                // dimension is O.
-                v[..XI * d.c_in * cols]
-                    .par_chunks_mut(d.c_in * cols)
-                    .enumerate()
-                    .for_each(|(xi, dv_xi)| {
-                        matmul_strided(
-                            d.c_in,
-                            cols,
-                            d.c_out,
-                            &u[xi * d.c_out * d.c_in..],
-                            Strides::transposed(d.c_in),
-                            &dm[xi * cols..],
-                            interleaved(cols),
-                            dv_xi,
-                            Strides::rows(cols),
-                            false,
-                            false,
-                        );
-                    });
-                dx[first * d.c_in * hw..][..n * d.c_in * hw]
-                    .par_chunks_mut(plan.group * d.c_in * hw)
-                    .zip(plan.groups(n).collect::<Vec<_>>())
-                    .for_each(|(dx_g, (g_first, g_n))| {
-                        let group = (g_first * plan.per_img, g_n);
-                        wide(
-                            #[inline(always)]
-                            || untransform_input_grad(v, cols, group, &d, dx_g),
-                        );
-                    });
+                time_step(InputGradProducts, || {
+                    input_grad_products(cols, u, &d, dm, v)
+                });
+                let dx_p = &mut dx[first * d.c_in * hw..][..n * d.c_in * hw];
+                time_step(InputGradUntransform, || {
+                    dx_p.par_chunks_mut(plan.group * d.c_in * hw)
+                        .zip(plan.groups(n).collect::<Vec<_>>())
+                        .for_each(|(dx_g, (g_first, g_n))| {
+                            let group = (g_first * plan.per_img, g_n);
+                            wide(
+                                #[inline(always)]
+                                || untransform_input_grad(v, cols, group, &d, dx_g),
+                            );
+                        })
+                });
             }
         }
     });
     db.iter_mut().zip(db_sum).for_each(|(s, p)| *s += p);
     untransform_weight_grad(&du, d.c_out, d.c_in, dw);
     want_dx.then_some(dx)
+}
+
+/// `dV[ξ] (C × T) = U[ξ]ᵀ (C × O) · dM[ξ] (O × T)` for a pass of `cols` tiles, into `v`
+/// (`[ξ][C][T]`), one task per ξ; the inner dimension is O.
+fn input_grad_products(cols: usize, u: &[f32], d: &ConvDims, dm: &[f32], v: &mut [f32]) {
+    v[..XI * d.c_in * cols]
+        .par_chunks_mut(d.c_in * cols)
+        .enumerate()
+        .for_each(|(xi, dv_xi)| {
+            matmul_strided(
+                d.c_in,
+                cols,
+                d.c_out,
+                &u[xi * d.c_out * d.c_in..],
+                Strides::transposed(d.c_in),
+                &dm[xi * cols..],
+                interleaved(cols),
+                dv_xi,
+                Strides::rows(cols),
+                false,
+                false,
+            );
+        });
 }
 
 /// `dU[ξ] (O × C) += dM[ξ] (O × T) · V[ξ]ᵀ (T × C)` for a pass of `n` images, one task per ξ.
