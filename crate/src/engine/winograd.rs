@@ -414,7 +414,12 @@ fn transform_input(x: &[f32], n: usize, d: &ConvDims, v: &mut [f32]) {
                     #[inline(always)]
                     || {
                         for img in 0..n {
-                            pad_plane(&x[(img * d.c_in + c) * hw..][..hw], d, padded);
+                            let plane = &x[(img * d.c_in + c) * hw..][..hw];
+                            if (d.h, d.w) == (SIDE, SIDE) {
+                                transform_plane_of_side(plane, v_c, cols, img * per_img);
+                                continue;
+                            }
+                            pad_plane(plane, d, padded);
                             for ty in 0..th {
                                 let col = img * per_img + ty * tw;
                                 let rows = &padded[2 * ty * pw..][..4 * pw];
@@ -425,6 +430,62 @@ fn transform_input(x: &[f32], n: usize, d: &ConvDims, v: &mut [f32]) {
                 )
             },
         );
+}
+
+/// The plane side the CNN's second convolution has (28 pooled once), for which the input
+/// transform has a path with every length known when it is compiled.
+const SIDE: usize = 14;
+
+/// [`transform_tile_row`] for every tile row of one `SIDE × SIDE` plane, whose 2×2 tiles start
+/// at column `col` of the 16 rows (of `cols`) of `v_c`: each tile row's four padded input rows
+/// are built in registers straight from the plane (a zero on either side, zero rows above and
+/// below it), so that every row is one 16-lane vector, its column transform four vector
+/// operations and its even and odd columns two shuffles. The same operations, in the same
+/// order, as [`transform_tile_row`].
+#[inline(always)]
+fn transform_plane_of_side(plane: &[f32], v_c: &mut [f32], cols: usize, col: usize) {
+    const TW: usize = SIDE / 2;
+    type Row = [f32; 16];
+    let plane: &[f32; SIDE * SIDE] = plane.try_into().expect("one plane");
+    // Padded row `y + 1` holds plane row `y`.
+    let padded_row = |y: usize| -> Row {
+        let mut r = [0.0f32; 16];
+        if (1..=SIDE).contains(&y) {
+            r[1..=SIDE].copy_from_slice(&plane[(y - 1) * SIDE..][..SIDE]);
+        }
+        r
+    };
+    for ty in 0..TW {
+        let r: [Row; 4] = std::array::from_fn(|i| padded_row(2 * ty + i));
+        let sub = |a: &Row, b: &Row| -> Row { std::array::from_fn(|k| a[k] - b[k]) };
+        let add = |a: &Row, b: &Row| -> Row { std::array::from_fn(|k| a[k] + b[k]) };
+        let down = [
+            sub(&r[0], &r[2]),
+            add(&r[1], &r[2]),
+            sub(&r[2], &r[1]),
+            sub(&r[1], &r[3]),
+        ];
+        let at = col + ty * TW;
+        let whole = at + 8 <= cols;
+        for (i, c) in down.iter().enumerate() {
+            let even: [f32; 9] = std::array::from_fn(|x| if x < 8 { c[2 * x] } else { 0.0 });
+            let odd: [f32; 9] = std::array::from_fn(|x| if x < 8 { c[2 * x + 1] } else { 0.0 });
+            let outs: [[f32; 8]; 4] = [
+                std::array::from_fn(|l| even[l] - even[l + 1]),
+                std::array::from_fn(|l| odd[l] + even[l + 1]),
+                std::array::from_fn(|l| even[l + 1] - odd[l]),
+                std::array::from_fn(|l| odd[l] - odd[l + 1]),
+            ];
+            for (j, out) in outs.iter().enumerate() {
+                let dst = &mut v_c[(4 * i + j) * cols + at..];
+                if whole {
+                    dst[..8].copy_from_slice(out);
+                } else {
+                    dst[..TW].copy_from_slice(&out[..TW]);
+                }
+            }
+        }
+    }
 }
 
 /// Row length of [`transform_tile_row`]'s even and odd halves: room for every whole block of
@@ -525,25 +586,80 @@ fn untransform_input_grad(
             |x| both_axes_lanes!(b_l, x, 4, 4),
         );
         for img in 0..n {
-            padded.fill(0.0);
-            for k in 0..XI {
-                let (i, j) = (k / 4, k % 4);
-                let row = &gathered[k * g_cols + img * per_img..][..per_img];
-                for ty in 0..th {
-                    let dst = &mut padded[(2 * ty + i) * pw + j..];
-                    for (tx, v) in row[ty * tw..][..tw].iter().enumerate() {
-                        dst[2 * tx] += v;
-                    }
-                }
-            }
             let plane = &mut dx_g[(img * d.c_in + c) * hw..][..hw];
-            for y in 0..d.h {
-                let src = &padded[(y + 1) * pw + 1..][..d.w];
-                plane[y * d.w..][..d.w]
-                    .iter_mut()
-                    .zip(src)
-                    .for_each(|(p, s)| *p += s);
+            if (d.h, d.w) == (SIDE, SIDE) {
+                scatter_plane_of_side(&gathered, g_cols, img * per_img, plane);
+            } else {
+                scatter_plane(&gathered, g_cols, img * per_img, d, &mut padded, plane);
             }
+        }
+    }
+}
+
+/// Add one image's 16 rows of gathered tiles (from column `at` of rows of `g_cols`) onto a
+/// zero padded plane, tile position by tile position, then its interior onto `plane`.
+#[inline(always)]
+fn scatter_plane(
+    gathered: &[f32],
+    g_cols: usize,
+    at: usize,
+    d: &ConvDims,
+    padded: &mut [f32],
+    plane: &mut [f32],
+) {
+    let (th, tw) = tiles(d);
+    let (per_img, pw) = (th * tw, 2 * tw + 2);
+    padded.fill(0.0);
+    for k in 0..XI {
+        let (i, j) = (k / 4, k % 4);
+        let row = &gathered[k * g_cols + at..][..per_img];
+        for ty in 0..th {
+            let dst = &mut padded[(2 * ty + i) * pw + j..];
+            for (tx, v) in row[ty * tw..][..tw].iter().enumerate() {
+                dst[2 * tx] += v;
+            }
+        }
+    }
+    for y in 0..d.h {
+        let src = &padded[(y + 1) * pw + 1..][..d.w];
+        plane[y * d.w..][..d.w]
+            .iter_mut()
+            .zip(src)
+            .for_each(|(p, s)| *p += s);
+    }
+}
+
+/// The scatter of [`untransform_input_grad`] for one `SIDE × SIDE` plane: the image's 16 rows
+/// of gathered tiles (from column `at` of rows of `g_cols`) added onto a zero padded plane, then
+/// its interior onto `plane`. The padded plane is kept as its even and odd columns, so that a
+/// tile row's seven values for one tile position land on seven neighbouring values and add as
+/// one vector. Each padded value receives the same terms in the same order as in
+/// [`untransform_input_grad`]; the eighth lane adds a zero into a value that, summed from
+/// `+0.0`, is never `-0.0`, so it changes no bit.
+#[inline(always)]
+fn scatter_plane_of_side(gathered: &[f32], g_cols: usize, at: usize, plane: &mut [f32]) {
+    const TW: usize = SIDE / 2;
+    const ROWS: usize = SIDE + 2;
+    let plane: &mut [f32; SIDE * SIDE] = plane.try_into().expect("one plane");
+    // halves[parity][padded row][column / 2], one lane of room past the eighth.
+    let mut halves = [[[0.0f32; 16]; ROWS]; 2];
+    for k in 0..XI {
+        let (i, j) = (k / 4, k % 4);
+        let row = &gathered[k * g_cols + at..][..TW * TW];
+        for ty in 0..TW {
+            let mut v = [0.0f32; 8];
+            v[..TW].copy_from_slice(&row[ty * TW..][..TW]);
+            let dst = &mut halves[j % 2][2 * ty + i][j / 2..][..8];
+            for (d, s) in dst.iter_mut().zip(v) {
+                *d += s;
+            }
+        }
+    }
+    for y in 0..SIDE {
+        // Padded column x + 1 of padded row y + 1.
+        let src: [f32; SIDE] = std::array::from_fn(|x| halves[(x + 1) % 2][y + 1][x.div_ceil(2)]);
+        for (p, s) in plane[y * SIDE..][..SIDE].iter_mut().zip(src) {
+            *p += s;
         }
     }
 }
@@ -1442,6 +1558,53 @@ mod tests {
             let rhs: f32 = x3.iter().zip(&gty).map(|(a, b)| a * b).sum();
             assert!((lhs - rhs).abs() < 1e-5);
         }
+    }
+
+    /// At the CNN's plane side, the input transform and the input gradient's scatter take
+    /// paths of their own; each gives the general path's bits, on planes of random values of
+    /// many magnitudes with some exact zeros (whose signs the sums must keep).
+    #[test]
+    fn the_fixed_side_paths_give_the_general_paths_bits() {
+        let mut rng = StdRng::seed_from_u64(14);
+        let d = ConvDims::new(3, 1, 1, SIDE, SIDE);
+        let (th, tw) = tiles(&d);
+        let per_img = th * tw;
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        // Magnitudes over four decades, so that sums in another order round differently.
+        let with_zeros = |n: usize, rng: &mut StdRng| -> Vec<f32> {
+            let mut v = random(n, rng);
+            v.iter_mut()
+                .for_each(|x| *x *= rng.gen_range(0.01f32..100.0));
+            v.iter_mut()
+                .step_by(7)
+                .for_each(|x| *x = if rng.gen() { 0.0 } else { -0.0 });
+            v
+        };
+        // The input transform: image 1 of 3, so that whole blocks of eight write past it.
+        let cols = 3 * per_img;
+        let plane = with_zeros(SIDE * SIDE, &mut rng);
+        let (mut fast, mut general) = (vec![f32::NAN; 16 * cols], vec![f32::NAN; 16 * cols]);
+        for img in [1, 2] {
+            transform_plane_of_side(&plane, &mut fast, cols, img * per_img);
+        }
+        let mut padded = vec![0.0f32; (2 * th + 2) * (2 * tw + 2)];
+        let mut halves = vec![0.0f32; 8 * halves_stride(tw)];
+        pad_plane(&plane, &d, &mut padded);
+        for img in [1, 2] {
+            for ty in 0..th {
+                let rows = &padded[2 * ty * (2 * tw + 2)..][..4 * (2 * tw + 2)];
+                let col = img * per_img + ty * tw;
+                transform_tile_row(rows, tw, &mut halves, &mut general, cols, col);
+            }
+        }
+        assert_eq!(bits(&fast), bits(&general), "input transform");
+        // The scatter, onto a plane that already holds values.
+        let gathered = with_zeros(16 * cols, &mut rng);
+        let start = with_zeros(SIDE * SIDE, &mut rng);
+        let (mut fast, mut general) = (start.clone(), start);
+        scatter_plane_of_side(&gathered, cols, per_img, &mut fast);
+        scatter_plane(&gathered, cols, per_img, &d, &mut padded, &mut general);
+        assert_eq!(bits(&fast), bits(&general), "input-gradient scatter");
     }
 
     #[test]
