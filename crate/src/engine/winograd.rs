@@ -1772,14 +1772,16 @@ mod tests {
     }
 
     /// The fused pooled pass (our kernels, blocks of 12 channels, cache-sized buffers) gives the
-    /// `gemm` path's bits at the CNN's shapes: 32 input channels on 14×14, a partial block of
-    /// output channels and a partial last pass and group.
+    /// `gemm` path's bits at the CNN's shapes: 32 input channels on 14×14 (MNIST) and on 8×8
+    /// (the CNN trained on USPS), a partial block of output channels and a partial last pass
+    /// and group.
     #[test]
     fn the_fused_forward_pass_gives_the_gemm_paths_bits() {
         let mut rng = StdRng::seed_from_u64(12);
         for d in [
             ConvDims::new(13, 32, 40, 14, 14),
             ConvDims::new(2, 32, 192, 14, 14),
+            ConvDims::new(20, 32, 30, 8, 8),
         ] {
             let plan = Plan::new(&d, PASS_COLS);
             assert_eq!(
