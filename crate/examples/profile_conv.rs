@@ -321,7 +321,7 @@ fn winograd_products(peak: f64) {
 /// of a block of 12 output channels over one group of five images (245 tiles, 32 input
 /// channels), against one thread's share of the GEMM peak.
 fn fused_products(peak: f64) {
-    use digits::engine::microkernel::{block_products, padded};
+    use digits::engine::microkernel::{block_products, pack_weights, padded};
     let Some(lanes) = simd::lanes() else {
         println!("fused Winograd products: not on this CPU (the pooled pass uses gemm)");
         return;
@@ -333,12 +333,13 @@ fn fused_products(peak: f64) {
     let v: Vec<f32> = (0..16 * c_in * cols)
         .map(|i| (i % 5) as f32 * 0.1)
         .collect();
+    let packed = pack_weights(&u, c_out, c_in);
     let mut m = vec![0.0f32; 16 * 12 * padded(n)];
     let blocks = c_out / 12;
     let s = time("fused Winograd products, one thread", 5, || {
         for b in 0..blocks {
             block_products(
-                &u,
+                &packed,
                 (c_out, c_in),
                 (b * 12, 12),
                 &v,

@@ -36,10 +36,33 @@ pub const fn at(i: usize, t: usize, xi: usize, rows: usize) -> usize {
     ((t / 16) * rows + i) * 256 + xi * 16 + t % 16
 }
 
-/// `m[at(i, t, ξ)] = Σ_c u[ξ][o0 + i][c] · v[c·16 + ξ][col + t]` for `i < rows`, `t < n`,
+/// The transformed weights `u` (16 matrices `c_out × c_in`, `[ξ][O][C]`) laid out for
+/// [`block_products`], once per convolution: block by block of [`BLOCK_ROWS`] output channels
+/// (the last may be smaller), each block's 16 matrices as `[ξ][C][rows]`, so that an input
+/// channel's row of broadcasts is contiguous. The block of `o0` starts at `16 · c_in · o0`.
+pub fn pack_weights(u: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
+    assert_eq!(u.len(), 16 * c_out * c_in, "transformed weights' size");
+    let mut packed = vec![0.0f32; u.len()];
+    for o0 in (0..c_out).step_by(BLOCK_ROWS) {
+        let rows = BLOCK_ROWS.min(c_out - o0);
+        let block = &mut packed[16 * c_in * o0..][..16 * c_in * rows];
+        for (xi, dst) in block.chunks_exact_mut(c_in * rows).enumerate() {
+            let u_xi = &u[(xi * c_out + o0) * c_in..][..rows * c_in];
+            for (i, row) in u_xi.chunks_exact(c_in).enumerate() {
+                for (c, w) in row.iter().enumerate() {
+                    dst[c * rows + i] = *w;
+                }
+            }
+        }
+    }
+    packed
+}
+
+/// `m[at(i, t, ξ)] = Σ_c u[ξ][o0 + i][c] · v[c·16 + ξ][col + t]` for the `rows` output
+/// channels of one block from `o0` (`rows` = [`BLOCK_ROWS`] but in the last) and `t < n`,
 /// every sum in the input channels' order, each term by one fused multiply-add.
 ///
-/// - `u`: the transformed weights, 16 matrices `c_out × c_in` (`[ξ][O][C]`);
+/// - `packed`: the weights from [`pack_weights`], all blocks;
 /// - `v`: the transformed input of a pass, rows of `v_cols` laid out `[C][ξ][T]`;
 /// - `m`: `16 · rows · padded(n)` values, placed by [`at`]; the columns from `n` on get
 ///   zeros.
@@ -51,7 +74,7 @@ pub const fn at(i: usize, t: usize, xi: usize, rows: usize) -> usize {
 /// On a `lanes` whose instructions this CPU lacks, or buffers too small for the shapes.
 #[allow(clippy::too_many_arguments)]
 pub fn block_products(
-    u: &[f32],
+    packed: &[f32],
     (c_out, c_in): (usize, usize),
     (o0, rows): (usize, usize),
     v: &[f32],
@@ -61,25 +84,21 @@ pub fn block_products(
     m: &mut [f32],
 ) {
     assert!(o0 + rows <= c_out, "output channels out of range");
-    assert_eq!(u.len(), 16 * c_out * c_in, "transformed weights' size");
+    assert!(
+        o0.is_multiple_of(BLOCK_ROWS) && (rows == BLOCK_ROWS || o0 + rows == c_out),
+        "one block of output channels"
+    );
+    assert_eq!(packed.len(), 16 * c_out * c_in, "packed weights' size");
     assert!(
         v.len() >= 16 * c_in * v_cols && col + n <= v_cols,
         "input tiles' size"
     );
     let stride = padded(n);
     assert!(m.len() >= 16 * rows * stride, "products' buffer size");
-    let mut packed = vec![0.0f32; rows * c_in];
-    for xi in 0..16 {
-        // The block's weights for ξ as `[C][rows]`: each input channel's row of broadcasts
-        // is then contiguous.
-        let u_xi = &u[(xi * c_out + o0) * c_in..][..rows * c_in];
-        for (i, row) in u_xi.chunks_exact(c_in).enumerate() {
-            for (c, w) in row.iter().enumerate() {
-                packed[c * rows + i] = *w;
-            }
-        }
+    let block = &packed[16 * c_in * o0..][..16 * c_in * rows];
+    for (xi, u) in block.chunks_exact(c_in * rows).enumerate() {
         let product = Product {
-            u: &packed,
+            u,
             rows,
             v: &v[xi * v_cols + col..],
             v_stride: 16 * v_cols,
@@ -117,14 +136,14 @@ impl Product<'_> {
             #[cfg(target_arch = "x86_64")]
             // SAFETY (both): the CPU has the kernel's features (checked in the guard), `blocks`
             // passes rows inside `rows`, and `m`, `u` and `v` are the sizes asserted above.
-            16 if x86::has_avx512f() => self.blocks(12, |r, take| unsafe {
+            16 if super::simd::has_avx512() => self.blocks(12, |r, take| unsafe {
                 match take {
                     12 => x86::avx512::<12>(self, r, m),
                     _ => x86::avx512::<1>(self, r, m),
                 }
             }),
             #[cfg(target_arch = "x86_64")]
-            8 if x86::has_avx2_fma() => self.blocks(6, |r, take| unsafe {
+            8 if super::simd::has_avx2_fma() => self.blocks(6, |r, take| unsafe {
                 match take {
                     6 => x86::avx2::<6>(self, r, m),
                     _ => x86::avx2::<1>(self, r, m),
@@ -153,14 +172,6 @@ impl Product<'_> {
 mod x86 {
     use super::Product;
     use std::arch::x86_64::*;
-
-    pub fn has_avx512f() -> bool {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-
-    pub fn has_avx2_fma() -> bool {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    }
 
     /// Rows `r0..r0 + R` of `p` into the block's `m`.
     ///
@@ -241,33 +252,42 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::simd;
 
     /// Every output is the fused multiply-add chain over the input channels in order, whatever
-    /// the lane width, at row and column counts that leave partial blocks.
+    /// the lane width, in whole and partial blocks of output channels and columns that leave a
+    /// partial vector.
     #[test]
     fn each_output_is_the_ordered_chain_of_fused_multiply_adds() {
         let (c_out, c_in, v_cols) = (29, 7, 40);
         let val = |i: usize, s: f32| ((i * 2654435761) % 1000) as f32 / 997.0 * s - 0.3;
         let u: Vec<f32> = (0..16 * c_out * c_in).map(|i| val(i, 1.1)).collect();
         let v: Vec<f32> = (0..16 * c_in * v_cols).map(|i| val(i + 7, 0.9)).collect();
-        let ((o0, rows), (col, n)) = ((3, 26), (5, 35));
+        let (col, n) = (5, 35);
         let have = |l: usize| match l {
-            16 => std::arch::is_x86_feature_detected!("avx512f"),
-            _ => {
-                std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-            }
+            16 => simd::has_avx512(),
+            _ => simd::has_avx2_fma(),
         };
-        for lanes in [16, 8].into_iter().filter(|l| have(*l)) {
+        let packed = pack_weights(&u, c_out, c_in);
+        // Two whole blocks of 12 output channels and a last block of 5.
+        let blocks = (0..c_out)
+            .step_by(BLOCK_ROWS)
+            .map(|o0| (o0, BLOCK_ROWS.min(c_out - o0)));
+        for (lanes, (o0, rows)) in [16, 8]
+            .into_iter()
+            .filter(|l| have(*l))
+            .flat_map(|l| blocks.clone().map(move |b| (l, b)))
+        {
             let stride = padded(n);
             let mut m = vec![f32::NAN; 16 * rows * stride];
+            let at_cols = (col, n);
             block_products(
-                &u,
+                &packed,
                 (c_out, c_in),
                 (o0, rows),
                 &v,
                 v_cols,
-                (col, n),
+                at_cols,
                 lanes,
                 &mut m,
             );

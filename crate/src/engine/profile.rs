@@ -85,12 +85,18 @@ pub fn stop(phase: Phase, started: Option<Instant>) {
 /// Run `f`, adding its wall time to `phase` when profiling is on.
 #[inline]
 pub fn time<T>(phase: Phase, f: impl FnOnce() -> T) -> T {
+    timed(&NANOS[phase as usize], f)
+}
+
+/// Run `f`, adding its wall time to `counter` when profiling is on.
+#[inline]
+fn timed<T>(counter: &AtomicU64, f: impl FnOnce() -> T) -> T {
     if !ENABLED.load(Ordering::Relaxed) {
         return f();
     }
     let start = Instant::now();
     let out = f();
-    NANOS[phase as usize].fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    counter.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
     out
 }
 
@@ -139,13 +145,7 @@ static STEP_NANOS: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
 /// Run `f`, adding its wall time to `step` when profiling is on.
 #[inline]
 pub fn time_step<T>(step: WinogradStep, f: impl FnOnce() -> T) -> T {
-    if !ENABLED.load(Ordering::Relaxed) {
-        return f();
-    }
-    let start = Instant::now();
-    let out = f();
-    STEP_NANOS[step as usize].fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
-    out
+    timed(&STEP_NANOS[step as usize], f)
 }
 
 /// Seconds counted for each Winograd step since the last [`step_totals`] (which zeroes them).

@@ -95,13 +95,13 @@ pub fn wide<R>(f: impl FnOnce() -> R) -> R {
 
 /// Whether the CPU has every feature [`avx2`] is compiled for.
 #[cfg(target_arch = "x86_64")]
-fn has_avx2_fma() -> bool {
+pub(crate) fn has_avx2_fma() -> bool {
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
 /// Whether the CPU has every feature [`avx512`] is compiled for.
 #[cfg(target_arch = "x86_64")]
-fn has_avx512() -> bool {
+pub(crate) fn has_avx512() -> bool {
     use std::arch::is_x86_feature_detected as has;
     has!("avx512f")
         && has!("avx512vl")

@@ -49,7 +49,7 @@ use rayon::prelude::*;
 
 use super::gemm::{matmul_strided, summed_by_vector_width, Strides};
 use super::kernels::{optional_pieces, pieces, pool_windows, ConvDims};
-use super::microkernel::{block_products, padded, BLOCK_ROWS};
+use super::microkernel::{block_products, pack_weights, padded, BLOCK_ROWS};
 use super::profile::{time_step, WinogradStep::*};
 use super::simd::{self, wide};
 
@@ -717,35 +717,30 @@ fn forward_passes(
     plan: &Plan,
     mut emit: impl FnMut(usize, usize, usize, &[f32]),
 ) {
-    let hw = d.h * d.w;
-    let cols = plan.pass.min(d.batch) * plan.per_img;
-    with_buffers(XI * d.c_in * cols, XI * d.c_out * cols, |v, m| {
-        for (first, n) in plan.passes(d.batch) {
-            let x_p = &x[first * d.c_in * hw..][..n * d.c_in * hw];
-            time_step(InputTransform, || transform_input(x_p, n, d, v));
-            time_step(ForwardOutput, || {
-                let cols = forward_products(n, u, d, v, m);
-                emit(first, n, cols, m);
-            });
-        }
+    let m_len = XI * d.c_out * plan.pass.min(d.batch) * plan.per_img;
+    transformed_passes(x, d, plan, m_len, |first, n, _, v, m| {
+        let cols = forward_products(n, u, d, v, m);
+        emit(first, n, cols, m);
     });
 }
 
-/// Transform the input pass by pass; after each, `emit(first, n, cols, v)` writes out the
-/// pass's images `first..first + n` from its transformed input `V` (`[C][ξ][T]`, T = `cols`).
-fn fused_passes(
+/// Transform the input pass by pass; after each, `emit(first, n, cols, v, m)` writes out the
+/// pass's images `first..first + n` from its transformed input `V` (`[C][ξ][T]`, T = `cols`),
+/// with `m`, a buffer of `m_len` values, to work in.
+fn transformed_passes(
     x: &[f32],
     d: &ConvDims,
     plan: &Plan,
-    mut emit: impl FnMut(usize, usize, usize, &[f32]),
+    m_len: usize,
+    mut emit: impl FnMut(usize, usize, usize, &[f32], &mut [f32]),
 ) {
     let hw = d.h * d.w;
     let cols = plan.pass.min(d.batch) * plan.per_img;
-    with_buffers(XI * d.c_in * cols, 0, |v, _| {
+    with_buffers(XI * d.c_in * cols, m_len, |v, m| {
         for (first, n) in plan.passes(d.batch) {
             let x_p = &x[first * d.c_in * hw..][..n * d.c_in * hw];
             time_step(InputTransform, || transform_input(x_p, n, d, v));
-            time_step(ForwardOutput, || emit(first, n, n * plan.per_img, v));
+            time_step(ForwardOutput, || emit(first, n, n * plan.per_img, v, m));
         }
     });
 }
@@ -893,22 +888,25 @@ fn conv_forward_pooled_with(
         corner: &window_corners(&d),
     };
     match fused_lanes(&d, plan) {
-        Some(lanes) => fused_passes(x, &d, plan, |first, n, cols, v| {
-            let span = first * d.c_out * plan.per_img..(first + n) * d.c_out * plan.per_img;
-            let winners = argmax.as_mut().map(|a| &mut a[span.clone()]);
-            pool_blocks(
-                v,
-                cols,
-                (first, n),
-                u,
-                &d,
-                plan,
-                lanes,
-                &out,
-                &mut pooled[span],
-                winners,
-            );
-        }),
+        Some(lanes) => {
+            let packed = pack_weights(u, d.c_out, d.c_in);
+            transformed_passes(x, &d, plan, 0, |first, n, cols, v, _| {
+                let span = first * d.c_out * plan.per_img..(first + n) * d.c_out * plan.per_img;
+                let winners = argmax.as_mut().map(|a| &mut a[span.clone()]);
+                pool_blocks(
+                    v,
+                    cols,
+                    (first, n),
+                    &packed,
+                    &d,
+                    plan,
+                    lanes,
+                    &out,
+                    &mut pooled[span],
+                    winners,
+                );
+            })
+        }
         None => forward_passes(x, u, &d, plan, |first, n, cols, m| {
             let span = first * d.c_out * plan.per_img..(first + n) * d.c_out * plan.per_img;
             let winners = argmax.as_mut().map(|a| &mut a[span.clone()]);
@@ -986,10 +984,12 @@ fn pool_groups(
                 #[inline(always)]
                 || {
                     let mut out_tiles = vec![0.0f32; 4 * g_n * per_img];
+                    // Where the winners go when nobody asked for them.
+                    let mut spare = vec![0u32; per_img];
                     for o in 0..d.c_out {
                         output_tiles(m, cols, o, d.c_out, col, &mut out_tiles);
-                        let at = (first + g_first, o, o);
-                        pool_channel(&out_tiles, at, d, out, &mut dests, wins.as_deref_mut());
+                        let (at, wins) = ((first + g_first, o), wins.as_deref_mut());
+                        pool_channel(&out_tiles, at, d, out, &mut dests, wins, &mut spare);
                     }
                 },
             );
@@ -997,15 +997,16 @@ fn pool_groups(
     );
 }
 
-/// The pooled output of a pass of `n` images from its transformed input `v` (`[C][ξ][T]`),
-/// one task per group and block of [`BLOCK_ROWS`] output channels: the block's 16 products
-/// into a buffer of the task's, then its output transform and pooling from there.
+/// The pooled output of a pass of `n` images from its transformed input `v` (`[C][ξ][T]`)
+/// and the weights `packed` by [`pack_weights`], one task per group and block of
+/// [`BLOCK_ROWS`] output channels: the block's 16 products into a buffer of the task's, then
+/// its output transform and pooling from there.
 #[allow(clippy::too_many_arguments)]
 fn pool_blocks(
     v: &[f32],
     cols: usize,
     (first, n): (usize, usize),
-    u: &[f32],
+    packed: &[f32],
     d: &ConvDims,
     plan: &Plan,
     lanes: usize,
@@ -1034,7 +1035,7 @@ fn pool_blocks(
                     || {
                         let at = (g_first * per_img, g_cols);
                         block_products(
-                            u,
+                            packed,
                             (d.c_out, d.c_in),
                             (o0, rows),
                             v,
@@ -1163,42 +1164,36 @@ fn winner_indices(
 }
 
 /// Pool one output channel's tiles for every image of a group: `out_tiles` holds the group's
-/// 2×2 tiles (row `k = 2i + j` pixel `(i, j)` of every tile). `(first, o, i)`: the group's
-/// first image in the batch, the channel, and its place in the task's block; image `img`'s
-/// pooled plane goes to `dests[img]` at plane `i`, its winners likewise when `wins` is given.
+/// 2×2 tiles (row `k = 2i + j` pixel `(i, j)` of every tile), `first` is the group's first
+/// image in the batch, and image `img`'s pooled plane goes to plane `o` of `dests[img]`, its
+/// winners likewise when `wins` is given, else to `spare` (a plane's worth).
 #[inline(always)]
 fn pool_channel(
     out_tiles: &[f32],
-    (first, o, i): (usize, usize, usize),
+    (first, o): (usize, usize),
     d: &ConvDims,
     out: &Pooled,
     dests: &mut [&mut [f32]],
     mut wins: Option<&mut [&mut [u32]]>,
+    spare: &mut [u32],
 ) {
     let per_img = out.corner.len();
     let g_cols = out_tiles.len() / 4;
     let bo = out.bias[o];
     let value = |v: f32| if out.relu { (v + bo).max(0.0) } else { v + bo };
-    // Where the winners go when nobody asked for them: a plane's worth, in L1.
-    let mut scratch = [0u32; 64];
-    let mut spill = Vec::new();
     for (img, dest) in dests.iter_mut().enumerate() {
         let window: [&[f32]; 4] =
             std::array::from_fn(|k| &out_tiles[k * g_cols + img * per_img..][..per_img]);
         let plane = ((first + img) * d.c_out + o) * d.h * d.w;
         let arg = match wins.as_deref_mut() {
-            Some(w) => &mut w[img][i * per_img..][..per_img],
-            None if per_img <= scratch.len() => &mut scratch[..per_img],
-            None => {
-                spill.resize(per_img, 0);
-                &mut spill[..]
-            }
+            Some(w) => &mut w[img][o * per_img..][..per_img],
+            None => &mut spare[..per_img],
         };
         pool_windows(
             window,
             value,
             (plane as u32, out.corner, d.w as u32),
-            &mut dest[i * per_img..][..per_img],
+            &mut dest[o * per_img..][..per_img],
             arg,
         );
     }
