@@ -280,14 +280,13 @@ mod tests {
         {
             let stride = padded(n);
             let mut m = vec![f32::NAN; 16 * rows * stride];
-            let at_cols = (col, n);
             block_products(
                 &packed,
                 (c_out, c_in),
                 (o0, rows),
                 &v,
                 v_cols,
-                at_cols,
+                (col, n),
                 lanes,
                 &mut m,
             );

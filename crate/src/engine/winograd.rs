@@ -634,7 +634,7 @@ fn scatter_plane(
 /// its interior onto `plane`. The padded plane is kept as its even and odd columns, so that a
 /// tile row's seven values for one tile position land on seven neighbouring values and add as
 /// one vector. Each padded value receives the same terms in the same order as in
-/// [`untransform_input_grad`]; the eighth lane adds a zero into a value that, summed from
+/// [`scatter_plane`]; the eighth lane adds a zero into a value that, summed from
 /// `+0.0`, is never `-0.0`, so it changes no bit.
 #[inline(always)]
 fn scatter_plane_of_side(gathered: &[f32], g_cols: usize, at: usize, plane: &mut [f32]) {
@@ -887,11 +887,15 @@ fn conv_forward_pooled_with(
         relu,
         corner: &window_corners(&d),
     };
+    // The pooled values (and winners) of a pass's images `first..first + n`.
+    let pass_span = |first: usize, n: usize| {
+        first * d.c_out * plan.per_img..(first + n) * d.c_out * plan.per_img
+    };
     match fused_lanes(&d, plan) {
         Some(lanes) => {
             let packed = pack_weights(u, d.c_out, d.c_in);
             transformed_passes(x, &d, plan, 0, |first, n, cols, v, _| {
-                let span = first * d.c_out * plan.per_img..(first + n) * d.c_out * plan.per_img;
+                let span = pass_span(first, n);
                 let winners = argmax.as_mut().map(|a| &mut a[span.clone()]);
                 pool_blocks(
                     v,
@@ -908,7 +912,7 @@ fn conv_forward_pooled_with(
             })
         }
         None => forward_passes(x, u, &d, plan, |first, n, cols, m| {
-            let span = first * d.c_out * plan.per_img..(first + n) * d.c_out * plan.per_img;
+            let span = pass_span(first, n);
             let winners = argmax.as_mut().map(|a| &mut a[span.clone()]);
             pool_groups(
                 m,
