@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::data::Dataset;
 use crate::engine::gemm::{self, matmul, Layout};
 use crate::engine::infer::INFER_BATCH;
-use crate::engine::profile::{self, Phase};
+use crate::engine::profile::{self, Phase, WinogradStep};
 use crate::eval::predict_probabilities;
 use crate::models::{model_net, Arch, Classifier, ConvAlgo};
 use crate::runtime;
@@ -88,6 +88,12 @@ pub struct Share {
 }
 
 #[derive(Clone, Debug, Serialize)]
+pub struct StepTime {
+    pub step: String,
+    pub ms: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
 pub struct ModelBench {
     pub model: String,
     /// The convolution algorithm, for a model with convolutions.
@@ -111,6 +117,9 @@ pub struct ModelBench {
     pub inference_kernels: Vec<String>,
     /// Where a training step's time goes.
     pub shares: Vec<Share>,
+    /// Milliseconds a training step spends in each step of its Winograd convolutions (none
+    /// when it has none): the part of the convolution share the engine times step by step.
+    pub winograd_step_ms: Vec<StepTime>,
     /// Median seconds of a training step whose batches are augmented with the original's
     /// preset (`keras`), each prepared on another thread while the previous step trains, as
     /// training does.
@@ -191,6 +200,7 @@ struct TimedSteps {
     times: Vec<f64>,
     total: f64,
     phases: Vec<(Phase, f64)>,
+    winograd_steps: Vec<(WinogradStep, f64)>,
 }
 
 /// A model being benchmarked, with its optimiser and the random data its batches come from.
@@ -259,6 +269,7 @@ impl<'a> Bench<'a> {
             .max((1.0 / warm_up.elapsed().as_secs_f64().max(1e-4)).ceil() as usize)
             .min(2000);
         profile::enable(true);
+        profile::step_totals();
         let mut times = Vec::with_capacity(steps);
         let total = Instant::now();
         for s in 1..=steps {
@@ -268,11 +279,13 @@ impl<'a> Bench<'a> {
         }
         let total = total.elapsed().as_secs_f64();
         let phases = profile::totals();
+        let winograd_steps = profile::step_totals();
         profile::enable(false);
         TimedSteps {
             times,
             total,
             phases,
+            winograd_steps,
         }
     }
 
@@ -352,6 +365,19 @@ fn step_shares(run: &TimedSteps) -> Vec<Share> {
     shares
 }
 
+/// Milliseconds a step of `run` spent in each Winograd step that it ran.
+fn winograd_step_ms(run: &TimedSteps) -> Vec<StepTime> {
+    let steps = run.times.len() as f64;
+    run.winograd_steps
+        .iter()
+        .filter(|(_, s)| *s > 0.0)
+        .map(|(step, s)| StepTime {
+            step: step.name().into(),
+            ms: s / steps * 1e3,
+        })
+        .collect()
+}
+
 /// Images per second of the forward-only pass ([`crate::engine::infer`]) of `model` over
 /// `images` random images, after one warm-up pass; and the kernels each layer ran on.
 fn time_inference(
@@ -379,6 +405,7 @@ pub fn bench_model(arch: Arch, conv: ConvAlgo, cfg: &BenchConfig, peak: &Peak) -
     let run = bench.time_steps();
     let augmented_step_seconds = bench.median_augmented_step(run.times.len());
     let shares = step_shares(&run);
+    let winograd_step_ms = winograd_step_ms(&run);
     let step_seconds = median(run.times);
     let step_gflop = training_flops(arch, cfg.batch_size) / 1e9;
     let achieved = step_gflop / step_seconds;
@@ -397,6 +424,7 @@ pub fn bench_model(arch: Arch, conv: ConvAlgo, cfg: &BenchConfig, peak: &Peak) -
         inference_images_per_second,
         inference_kernels,
         shares,
+        winograd_step_ms,
         keras_augmented_step_seconds: augmented_step_seconds,
         keras_augmentation_share: ((augmented_step_seconds - step_seconds)
             / augmented_step_seconds)
@@ -467,6 +495,12 @@ impl std::fmt::Display for BenchReport {
             writeln!(f, "  where a training step's time goes:")?;
             for s in &m.shares {
                 writeln!(f, "    {:<30} {:5.1}%", s.part, 100.0 * s.fraction)?;
+            }
+            if !m.winograd_step_ms.is_empty() {
+                writeln!(f, "  its Winograd convolution, step by step (ms a step):")?;
+                for s in &m.winograd_step_ms {
+                    writeln!(f, "    {:<40} {:6.2}", s.step, s.ms)?;
+                }
             }
             writeln!(
                 f,

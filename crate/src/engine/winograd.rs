@@ -1222,10 +1222,10 @@ enum OutputGrad<'a> {
 struct GradScratch {
     /// One plane of whole tiles.
     padded: Vec<f32>,
-    /// Each tile's winner in its pooling window.
-    window: Vec<u8>,
-    /// The winners' gradients in reading order.
-    sum_rows: Vec<f32>,
+    /// Each tile's gradient at its winner, for every tile of the pass.
+    g: Vec<f32>,
+    /// Each tile's winner's place in its window (see [`winners_of_plane`]), likewise.
+    place: Vec<f32>,
 }
 
 /// `dM`, laid out `[O][ξ][T]`: the adjoint of the output transform applied to the output
@@ -1240,37 +1240,62 @@ fn transform_output_grad(
 ) {
     let (th, tw) = tiles(d);
     let cols = n * th * tw;
+    let corner = match grad {
+        OutputGrad::Pooled { .. } => window_corners(d),
+        OutputGrad::Full(_) => Vec::new(),
+    };
     dm[..d.c_out * XI * cols]
         .par_chunks_mut(XI * cols)
         .zip(db.par_iter_mut())
         .enumerate()
         .for_each_init(GradScratch::default, |s, (o, (dm_o, db_o))| {
+            let planes = (first * d.c_out + o, n);
             wide(
                 #[inline(always)]
-                || {
-                    for img in 0..n {
-                        let plane = (first + img) * d.c_out + o;
-                        *db_o += tiles_of_grad(grad, plane, img, d, cols, dm_o, s);
+                || match *grad {
+                    OutputGrad::Full(dy) => full_grad_tiles(dy, planes, d, dm_o, db_o, s),
+                    OutputGrad::Pooled { dp, argmax, dead } => {
+                        let pooled = (dp, argmax, dead, &corner[..]);
+                        pooled_grad_tiles(pooled, planes, d, dm_o, db_o, s)
                     }
-                    let rows = rows_mut::<16>(dm_o, cols, 0, 1);
-                    lanes_in_place::<4, 16>(
-                        rows,
-                        cols,
-                        #[inline(always)]
-                        |g| both_axes_lanes!(a_l, g, 2, 4),
-                    );
                 },
             )
         });
 }
 
-/// The output gradient of plane `plane` (image and output channel) as 2×2 tiles: row
-/// `k = 2i + j` of `rows` (rows of `cols`) gets pixel `(i, j)` of every tile, at the columns of
-/// the pass's image `img`. Returns the plane's gradient sum.
+/// One output channel's `dM` rows (`[ξ][T]`) from its full-size gradient: the `n` planes from
+/// `plane` on (a stride of `d.c_out`) as 2×2 tiles, then `A · Aᵀ` across tiles; each plane's
+/// sum is added into `db_o`.
 #[inline(always)]
-fn tiles_of_grad(
-    grad: &OutputGrad,
-    plane_index: usize,
+fn full_grad_tiles(
+    dy: &[f32],
+    (plane, n): (usize, usize),
+    d: &ConvDims,
+    dm_o: &mut [f32],
+    db_o: &mut f32,
+    s: &mut GradScratch,
+) {
+    let (th, tw) = tiles(d);
+    let cols = n * th * tw;
+    for img in 0..n {
+        let plane = &dy[(plane + img * d.c_out) * d.h * d.w..][..d.h * d.w];
+        *db_o += tiles_of_plane(plane, img, d, cols, dm_o, s);
+    }
+    let rows = rows_mut::<16>(dm_o, cols, 0, 1);
+    lanes_in_place::<4, 16>(
+        rows,
+        cols,
+        #[inline(always)]
+        |g| both_axes_lanes!(a_l, g, 2, 4),
+    );
+}
+
+/// One full-size gradient plane as 2×2 tiles: row `k = 2i + j` of `rows` (rows of `cols`)
+/// gets pixel `(i, j)` of every tile, at the columns of the pass's image `img`. Returns the
+/// plane's gradient sum.
+#[inline(always)]
+fn tiles_of_plane(
+    plane: &[f32],
     img: usize,
     d: &ConvDims,
     cols: usize,
@@ -1278,76 +1303,107 @@ fn tiles_of_grad(
     s: &mut GradScratch,
 ) -> f32 {
     let (th, tw) = tiles(d);
-    let (hw, per_img, pw) = (d.h * d.w, th * tw, 2 * tw);
-    match *grad {
-        OutputGrad::Full(dy) => {
-            let plane = &dy[plane_index * hw..][..hw];
-            // The plane into one of whole tiles (zeros past an odd side), then gathered.
-            s.padded.clear();
-            s.padded.resize(2 * th * pw, 0.0);
-            for y in 0..d.h {
-                s.padded[y * pw..][..d.w].copy_from_slice(&plane[y * d.w..][..d.w]);
+    let (per_img, pw) = (th * tw, 2 * tw);
+    // The plane into one of whole tiles (zeros past an odd side), then gathered.
+    s.padded.clear();
+    s.padded.resize(2 * th * pw, 0.0);
+    for y in 0..d.h {
+        s.padded[y * pw..][..d.w].copy_from_slice(&plane[y * d.w..][..d.w]);
+    }
+    for k in 0..4 {
+        let (i, j) = (k / 2, k % 2);
+        let row = &mut rows[k * cols + img * per_img..][..per_img];
+        for ty in 0..th {
+            let src = &s.padded[(2 * ty + i) * pw + j..];
+            for (tx, dst) in row[ty * tw..][..tw].iter_mut().enumerate() {
+                *dst = src[2 * tx];
             }
-            for k in 0..4 {
-                let (i, j) = (k / 2, k % 2);
-                let row = &mut rows[k * cols + img * per_img..][..per_img];
-                for ty in 0..th {
-                    let src = &s.padded[(2 * ty + i) * pw + j..];
-                    for (tx, dst) in row[ty * tw..][..tw].iter_mut().enumerate() {
-                        *dst = src[2 * tx];
-                    }
-                }
-            }
-            plane.iter().sum::<f32>()
-        }
-        OutputGrad::Pooled { dp, argmax, dead } => {
-            let (dp, argmax) = (
-                &dp[plane_index * per_img..][..per_img],
-                &argmax[plane_index * per_img..][..per_img],
-            );
-            // Each tile's gradient is zero but at its window's winner, found as its offset
-            // from the window's corner (no division per tile). `window[t]` is the winner's
-            // place in the window, 0..4 in reading order, or 4 for none.
-            let base = plane_index * hw;
-            s.window.clear();
-            for ty in 0..th {
-                for tx in 0..tw {
-                    let a = argmax[ty * tw + tx];
-                    s.window.push(if a == dead {
-                        4
-                    } else {
-                        let rel = a as usize - base - (2 * ty * d.w + 2 * tx);
-                        let below = usize::from(rel >= d.w);
-                        (2 * below + rel - below * d.w) as u8
-                    });
-                }
-            }
-            // The channel's sum runs over the winners in the full plane's reading order, as
-            // the full-size sum does (its other terms are zeros).
-            s.sum_rows.clear();
-            for ty in 0..th {
-                for i in 0..2u8 {
-                    for tx in 0..tw {
-                        let t = ty * tw + tx;
-                        if s.window[t] < 4 && s.window[t] / 2 == i {
-                            s.sum_rows.push(dp[t]);
-                        }
-                    }
-                }
-            }
-            for (t, (&g, &w)) in dp.iter().zip(&s.window).take(per_img).enumerate() {
-                let tile = img * per_img + t;
-                for k in 0..4 {
-                    rows[k * cols + tile] = 0.0;
-                }
-                let k = usize::from(w);
-                if k < 4 {
-                    rows[k * cols + tile] = g;
-                }
-            }
-            s.sum_rows.iter().sum::<f32>()
         }
     }
+    plane.iter().sum::<f32>()
+}
+
+/// The pooled gradient, the winners' indices, the index that marks a dead window, and each
+/// window's top-left pixel in its plane.
+type PooledGrad<'a> = (&'a [f32], &'a [u32], u32, &'a [u32]);
+
+/// One output channel's `dM` rows (`[ξ][T]`) from its pooled gradient: each tile is zero but
+/// at its window's winner, so its 2×2 pixels are chosen in registers from the tile's gradient
+/// and winner's place, then `A · Aᵀ` across tiles: the same values, in the same operations,
+/// as [`full_grad_tiles`] on the full-size gradient that pooling's backward pass would build.
+/// Each plane's sum is added into `db_o`.
+#[inline(always)]
+fn pooled_grad_tiles(
+    (dp, argmax, dead, corner): PooledGrad,
+    (plane, n): (usize, usize),
+    d: &ConvDims,
+    dm_o: &mut [f32],
+    db_o: &mut f32,
+    s: &mut GradScratch,
+) {
+    let (th, tw) = tiles(d);
+    let per_img = th * tw;
+    let cols = n * per_img;
+    s.g.resize(cols, 0.0);
+    s.place.resize(cols, 0.0);
+    for img in 0..n {
+        let p = plane + img * d.c_out;
+        let at = img * per_img;
+        *db_o += winners_of_plane(
+            (&dp[p * per_img..][..per_img], &argmax[p * per_img..][..per_img]),
+            (dead, (p * d.h * d.w) as u32, corner),
+            (tw, d.w as u32),
+            &mut s.g[at..at + per_img],
+            &mut s.place[at..at + per_img],
+        );
+    }
+    lanes::<2, 16>(
+        [&s.g, &s.place],
+        rows_mut::<16>(dm_o, cols, 0, 1),
+        cols,
+        #[inline(always)]
+        |x| {
+            let [g, place] = x;
+            let pixels: [[f32; LANE]; 4] = std::array::from_fn(|k| {
+                std::array::from_fn(|l| if place[l] == k as f32 { g[l] } else { 0.0 })
+            });
+            both_axes_lanes!(a_l, &pixels, 2, 4)
+        },
+    );
+}
+
+/// The winners of one plane of the pooled gradient: each tile's gradient into `g`, and the
+/// place of its window's winner into `place` (0..4 in reading order, 4 where the window is
+/// dead), as a float so that it shares `g`'s lanes. The place is the winner's offset from the
+/// window's corner, with no division and no branch. Returns the plane's gradient sum, which
+/// runs over the winners in the full plane's reading order as the full-size sum does (its
+/// other terms are zeros); each other tile adds `-0.0` here, which changes no sum, so that
+/// no branch depends on where the winners are.
+#[inline(always)]
+fn winners_of_plane(
+    (dp, argmax): (&[f32], &[u32]),
+    (dead, base, corner): (u32, u32, &[u32]),
+    (tw, w): (usize, u32),
+    g: &mut [f32],
+    place: &mut [f32],
+) -> f32 {
+    for ((p, &a), &c) in place.iter_mut().zip(argmax).zip(corner) {
+        let rel = a.wrapping_sub(base.wrapping_add(c));
+        let below = u32::from(rel >= w);
+        let k = (2 * below).wrapping_add(rel).wrapping_sub(below * w);
+        *p = if a == dead { 4.0 } else { k as f32 };
+    }
+    g.copy_from_slice(dp);
+    // The empty sum, -0.0, as `Iterator::sum` starts from.
+    let mut sum = -0.0f32;
+    for (g_row, p_row) in g.chunks_exact(tw).zip(place.chunks_exact(tw)) {
+        for (lo, hi) in [(0.0, 2.0), (2.0, 4.0)] {
+            for (&v, &p) in g_row.iter().zip(p_row) {
+                sum += if p >= lo && p < hi { v } else { -0.0 };
+            }
+        }
+    }
+    sum
 }
 
 /// Gradients of [`conv_forward`] given `dy` (already masked by the ReLU where one was fused):
@@ -1847,7 +1903,10 @@ mod tests {
                 let (mut dw2, mut db2) = (vec![0.0; w.len()], vec![0.0; d.c_out]);
                 let dx2 =
                     conv_backward_pooled(&x, &u, &dp, &arg, DEAD, d, &mut dw2, &mut db2, true);
-                assert_eq!((dx2, dw2, db2), (dx, dw, db), "{d:?}, relu {relu}");
+                let (dx, dx2) = (dx.expect("asked for"), dx2.expect("asked for"));
+                for (got, want) in [(dx2, dx), (dw2, dw), (db2, db)] {
+                    assert_eq!(bits(&got), bits(&want), "{d:?}, relu {relu}");
+                }
             }
         }
     }
