@@ -19,6 +19,15 @@ fn time<T>(what: &str, reps: usize, mut f: impl FnMut() -> T) -> f64 {
     best
 }
 
+/// `len` values spread over `[-1, 1)`, the same on every run: with constant inputs every
+/// pooling window would be won by its first pixel, and the branches and selects that depend on
+/// the winners would run as they never do in training.
+fn noise(len: usize, seed: u64) -> Vec<f32> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..len).map(|_| rng.gen_range(-1.0..1.0)).collect()
+}
+
 fn main() {
     if std::env::var_os("GLIBC_DEFAULTS").is_none() {
         digits::runtime::keep_freed_memory();
@@ -64,13 +73,16 @@ struct Conv2 {
 impl Conv2 {
     fn new() -> Self {
         let d = ConvDims::new(128, 32, 192, 14, 14);
-        let w = vec![0.01f32; d.c_out * d.c_in * 9];
+        let w: Vec<f32> = noise(d.c_out * d.c_in * 9, 1)
+            .iter()
+            .map(|v| 0.1 * v)
+            .collect();
         Conv2 {
             d,
-            x: vec![0.1f32; d.batch * d.c_in * 196],
+            x: noise(d.batch * d.c_in * 196, 2),
             bias: vec![0.0f32; d.c_out],
             col: vec![0.0f32; d.col_len()],
-            dy: vec![0.001f32; d.batch * d.c_out * 196],
+            dy: noise(d.batch * d.c_out * 196, 3),
             dw: vec![0.0f32; w.len()],
             db: vec![0.0f32; 192],
             w,
@@ -204,7 +216,7 @@ fn conv2_col2im_and_pool2(c: &Conv2) {
 /// The CNN's first convolution (1 → 32 channels on 28×28), lowered to GEMM.
 fn conv1() {
     let d1 = ConvDims::new(128, 1, 32, 28, 28);
-    let x1 = vec![0.1f32; 128 * 784];
+    let x1 = noise(128 * 784, 4);
     let mut col1 = vec![0.0f32; d1.col_len()];
     time("conv1 im2col", 5, || kernels::im2col(&x1, d1, &mut col1));
     time("conv1 forward", 5, || {

@@ -12,8 +12,10 @@
 //!
 //! The backward pass needs only the winners: each pooled gradient goes to the one position
 //! that won its window, so the weight gradient is one 3×3 patch per window, not per pixel.
-//! It sums over a fixed number of image groups in order, so the numbers do not depend on the
-//! thread count. Results differ from im2col's by rounding only (the sums run in another
+//! Sixteen output channels are summed at once, one per vector lane, each lane choosing its
+//! winner's patch by selects: one channel's sum alone would wait on its own previous addition
+//! at every window. It sums over a fixed number of image groups in order, so the numbers do not
+//! depend on the thread count. Results differ from im2col's by rounding only (the sums run in another
 //! order); the tests compare the two.
 
 use rayon::prelude::*;
@@ -307,10 +309,35 @@ struct Grads<'a> {
     d: ConvDims,
 }
 
-/// A channel's 3×3 taps as three rows of four lanes (the fourth unused): a window's patch of
-/// the input is then three contiguous runs of four, and adds into the taps in one vector
-/// operation.
-type TapRows = [f32; 12];
+/// Output channels whose weight gradients are summed together, one per vector lane: the sums
+/// of different channels are independent, so a block of them advances in one vector operation
+/// where one channel's sum would wait on its own previous addition.
+const OUT_LANES: usize = 16;
+
+/// One value per output channel of a block (see [`OUT_LANES`]).
+type OutLanes = [f32; OUT_LANES];
+
+/// The place that marks a dead window (or a lane past the last output channel) in
+/// [`WindowLanes`]: no value is added for it.
+const NO_PLACE: f32 = 4.0;
+
+/// One image's pooled gradient and winners, window by window and block by block of output
+/// channels: entry `t · blocks + b` holds window `t`'s gradient and winner's place (0..4 in
+/// reading order, or [`NO_PLACE`]) for the channels of block `b`, one per lane. The places are
+/// floats so that choosing by them is a vector operation on the same lanes as the sums.
+#[derive(Default)]
+struct WindowLanes {
+    g: Vec<OutLanes>,
+    place: Vec<OutLanes>,
+}
+
+/// The running weight and bias gradients of a group of images, by block of output channels:
+/// `taps[(b · c_in + c) · 9 + k]` holds tap `k` of input channel `c` for the channels of block
+/// `b`, one per lane, and `bias[b]` their bias gradients.
+struct LaneSums {
+    taps: Vec<OutLanes>,
+    bias: Vec<OutLanes>,
+}
 
 impl Grads<'_> {
     /// The partial `(dw, db)` of the images `first..last`, their `dx` written into `dx_g`
@@ -324,30 +351,23 @@ impl Grads<'_> {
     ) -> (Vec<f32>, Vec<f32>) {
         let d = &self.d;
         let (hw, plane_len) = (d.h * d.w, (d.h + 2) * padded_width(d));
-        let mut dwp = vec![0.0f32; d.c_out * d.c_in * 9];
-        let mut dbp = vec![0.0f32; d.c_out];
-        // One value more than the planes: the last window's patch reads a fourth, unused lane.
-        let mut padded = vec![0.0f32; d.c_in * plane_len + 1];
+        let blocks = d.c_out.div_ceil(OUT_LANES);
+        let mut sums = LaneSums {
+            taps: vec![[0.0; OUT_LANES]; blocks * d.c_in * 9],
+            bias: vec![[0.0; OUT_LANES]; blocks],
+        };
+        let mut windows = WindowLanes::default();
+        let mut padded = vec![0.0f32; d.c_in * plane_len];
         let mut dpad = vec![0.0f32; if want_dx { d.c_in * plane_len } else { 0 }];
-        let mut taps = vec![[0.0f32; 12]; d.c_in];
         for img in first..last {
             pad_image(self.x, img, d, &mut padded);
-            dpad.fill(0.0);
-            for (o, db_o) in dbp.iter_mut().enumerate() {
-                let dw_o = &mut dwp[o * d.c_in * 9..][..d.c_in * 9];
-                for (t, w) in taps.iter_mut().zip(dw_o.chunks_exact(9)) {
-                    *t =
-                        std::array::from_fn(|k| if k % 4 < 3 { w[k / 4 * 3 + k % 4] } else { 0.0 });
-                }
-                let dpad = want_dx.then_some(&mut dpad[..]);
-                self.add_plane(img, o, &padded, &mut taps, db_o, dpad);
-                for (t, w) in taps.iter().zip(dw_o.chunks_exact_mut(9)) {
-                    w.iter_mut()
-                        .enumerate()
-                        .for_each(|(k, v)| *v = t[k / 3 * 4 + k % 3]);
-                }
-            }
+            self.window_lanes(img, &mut windows);
+            self.add_weight_grads(&windows, &padded, &mut sums);
             if want_dx {
+                dpad.fill(0.0);
+                for o in 0..d.c_out {
+                    self.add_input_grad(img, o, &mut dpad);
+                }
                 for c in 0..d.c_in {
                     let dst = &mut dx_g[((img - first) * d.c_in + c) * hw..][..hw];
                     for y in 0..d.h {
@@ -358,28 +378,90 @@ impl Grads<'_> {
                 }
             }
         }
-        (dwp, dbp)
+        sums.into_gradients(d)
     }
 
-    /// Add the gradients of output plane `o` of image `img` (window by window, in reading
-    /// order): into each channel's `taps` (the weight gradient so far), `db_o`, and, when
-    /// given, `dpad` (the padded input's gradient).
+    /// Image `img`'s pooled gradient and winners' places into `out`, by window and block of
+    /// output channels. Each winner's place is its offset from its window's corner, with no
+    /// division per window.
     #[inline(always)]
-    fn add_plane(
-        &self,
-        img: usize,
-        o: usize,
-        padded: &[f32],
-        taps: &mut [TapRows],
-        db_o: &mut f32,
-        mut dpad: Option<&mut [f32]>,
-    ) {
+    fn window_lanes(&self, img: usize, out: &mut WindowLanes) {
+        let d = &self.d;
+        let (hw, half_w) = (d.h * d.w, d.w / 2);
+        let (windows, blocks) = (hw / 4, d.c_out.div_ceil(OUT_LANES));
+        out.g.clear();
+        out.g.resize(windows * blocks, [0.0; OUT_LANES]);
+        out.place.clear();
+        out.place.resize(windows * blocks, [NO_PLACE; OUT_LANES]);
+        let w = d.w as u32;
+        for o in 0..d.c_out {
+            let (b, l) = (o / OUT_LANES, o % OUT_LANES);
+            let (plane, at) = ((img * d.c_out + o) * hw, (img * d.c_out + o) * windows);
+            for t in 0..windows {
+                let (py, px) = (t / half_w, t % half_w);
+                let corner = (plane + 2 * py * d.w + 2 * px) as u32;
+                let win = self.argmax[at + t];
+                let rel = win.wrapping_sub(corner);
+                let below = u32::from(rel >= w);
+                let place = (2 * below).wrapping_add(rel).wrapping_sub(below * w);
+                out.g[t * blocks + b][l] = self.dp[at + t];
+                out.place[t * blocks + b][l] = if win == self.dead {
+                    NO_PLACE
+                } else {
+                    place as f32
+                };
+            }
+        }
+    }
+
+    /// Add one image's weight and bias gradients into `sums`: window by window in reading
+    /// order, each tap gets gradient × the input under it at the winner, by a multiply and then
+    /// an add, and the bias gets the gradient: per channel, the order and operations of
+    /// routing each pooled gradient to its winner and summing over the plane.
+    #[inline(always)]
+    fn add_weight_grads(&self, windows: &WindowLanes, padded: &[f32], sums: &mut LaneSums) {
+        let d = &self.d;
+        let (pw, half_w) = (padded_width(d), d.w / 2);
+        let plane_len = (d.h + 2) * pw;
+        let blocks = d.c_out.div_ceil(OUT_LANES);
+        let count = d.h * d.w / 4;
+        for b in 0..blocks {
+            let lanes = |t: usize| (&windows.g[t * blocks + b], &windows.place[t * blocks + b]);
+            let bias = &mut sums.bias[b];
+            for t in 0..count {
+                let (g, place) = lanes(t);
+                for l in 0..OUT_LANES {
+                    let sum = bias[l] + g[l];
+                    bias[l] = if place[l] < NO_PLACE { sum } else { bias[l] };
+                }
+            }
+            for c in 0..d.c_in {
+                let taps: &mut [OutLanes; 9] = (&mut sums.taps[(b * d.c_in + c) * 9..][..9])
+                    .try_into()
+                    .expect("nine taps");
+                let mut acc = *taps;
+                for t in 0..count {
+                    let (g, place) = lanes(t);
+                    let corner = c * plane_len + 2 * (t / half_w) * pw + 2 * (t % half_w);
+                    let region: [[f32; 4]; 4] = std::array::from_fn(|r| {
+                        padded[corner + r * pw..][..4].try_into().expect("four")
+                    });
+                    add_taps(&mut acc, g, place, &region);
+                }
+                *taps = acc;
+            }
+        }
+    }
+
+    /// Add the input gradient of output plane `o` of image `img` into `dpad` (the padded
+    /// input's gradient): window by window in reading order, each winner's gradient × each
+    /// tap's weight onto the input under that tap.
+    #[inline(always)]
+    fn add_input_grad(&self, img: usize, o: usize, dpad: &mut [f32]) {
         let d = &self.d;
         let (hw, half_w, pw) = (d.h * d.w, d.w / 2, padded_width(d));
         let plane_len = (d.h + 2) * pw;
         let (plane, at) = ((img * d.c_out + o) * hw, (img * d.c_out + o) * hw / 4);
-        // Windows row by row: each winner's offset from its window's corner gives its place,
-        // with no division per window.
         for (py, px) in (0..d.h / 2).flat_map(|py| (0..half_w).map(move |px| (py, px))) {
             let t = py * half_w + px;
             let (g, win) = (self.dp[at + t], self.argmax[at + t]);
@@ -389,21 +471,59 @@ impl Grads<'_> {
             let rel = win as usize - plane - (2 * py * d.w + 2 * px);
             let below = usize::from(rel >= d.w);
             let (y, xx) = (2 * py + below, 2 * px + rel - below * d.w);
-            *db_o += g;
-            for (c, taps_c) in taps.iter_mut().enumerate() {
+            for c in 0..d.c_in {
                 let src = c * plane_len + y * pw + xx;
-                let patch: TapRows = std::array::from_fn(|k| padded[src + k / 4 * pw + k % 4]);
-                for (a, p) in taps_c.iter_mut().zip(patch) {
-                    *a += g * p;
-                }
-                if let Some(dpad) = dpad.as_deref_mut() {
-                    let wk = (o * d.c_in + c) * 9;
-                    for (ky, kx) in (0..3).flat_map(|ky| (0..3).map(move |kx| (ky, kx))) {
-                        dpad[src + ky * pw + kx] += g * self.weight[wk + ky * 3 + kx];
-                    }
+                let wk = (o * d.c_in + c) * 9;
+                for (ky, kx) in (0..3).flat_map(|ky| (0..3).map(move |kx| (ky, kx))) {
+                    dpad[src + ky * pw + kx] += g * self.weight[wk + ky * 3 + kx];
                 }
             }
         }
+    }
+}
+
+/// One window's terms for a block of output channels: tap `(ky, kx)` of lane `l` adds
+/// `g[l] ×` the input at the lane's winner `(dy, dx)` shifted by the tap, `region[ky + dy][kx +
+/// dx]` of the window's 4×4 input region; a lane with no place adds nothing.
+#[inline(always)]
+fn add_taps(acc: &mut [OutLanes; 9], g: &OutLanes, place: &OutLanes, region: &[[f32; 4]; 4]) {
+    for (k, acc_k) in acc.iter_mut().enumerate() {
+        let (ky, kx) = (k / 3, k % 3);
+        let at = [
+            region[ky][kx],
+            region[ky][kx + 1],
+            region[ky + 1][kx],
+            region[ky + 1][kx + 1],
+        ];
+        for l in 0..OUT_LANES {
+            // Selects, not branches: the places are random, and each select is one
+            // vector blend across the lanes.
+            let p = place[l];
+            let mut v = at[0];
+            v = if p == 1.0 { at[1] } else { v };
+            v = if p == 2.0 { at[2] } else { v };
+            v = if p == 3.0 { at[3] } else { v };
+            let sum = acc_k[l] + g[l] * v;
+            acc_k[l] = if p < NO_PLACE { sum } else { acc_k[l] };
+        }
+    }
+}
+
+impl LaneSums {
+    /// The sums as `(dw (O, C, 3, 3), db)`.
+    fn into_gradients(self, d: &ConvDims) -> (Vec<f32>, Vec<f32>) {
+        let mut dw = vec![0.0f32; d.c_out * d.c_in * 9];
+        let mut db = vec![0.0f32; d.c_out];
+        for o in 0..d.c_out {
+            let (b, l) = (o / OUT_LANES, o % OUT_LANES);
+            db[o] = self.bias[b][l];
+            for c in 0..d.c_in {
+                for k in 0..9 {
+                    dw[(o * d.c_in + c) * 9 + k] = self.taps[(b * d.c_in + c) * 9 + k][l];
+                }
+            }
+        }
+        (dw, db)
     }
 }
 
@@ -497,10 +617,17 @@ mod tests {
     }
 
     /// The vectorised backward pass is its window-by-window definition, bit for bit: on a batch
-    /// cut into several groups, with dead windows, and adding into gradients already there.
+    /// cut into several groups, with dead windows, over more output channels than one block of
+    /// lanes, and adding into gradients already there.
     #[test]
     fn the_backward_pass_is_its_definition_bit_for_bit() {
-        for (batch, c_in, c_out, h, w, relu) in [(7, 1, 5, 6, 8, true), (5, 3, 4, 4, 10, false)] {
+        // 19 output channels: a whole block of lanes and a partial one.
+        let shapes = [
+            (7, 1, 5, 6, 8, true),
+            (5, 3, 4, 4, 10, false),
+            (3, 2, 19, 6, 6, true),
+        ];
+        for (batch, c_in, c_out, h, w, relu) in shapes {
             let d = ConvDims::new(batch, c_in, c_out, h, w);
             let x = data(batch * c_in * h * w, 11);
             let wt = data(c_out * c_in * 9, 12);

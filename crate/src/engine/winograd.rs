@@ -1350,7 +1350,10 @@ fn pooled_grad_tiles(
         let p = plane + img * d.c_out;
         let at = img * per_img;
         *db_o += winners_of_plane(
-            (&dp[p * per_img..][..per_img], &argmax[p * per_img..][..per_img]),
+            (
+                &dp[p * per_img..][..per_img],
+                &argmax[p * per_img..][..per_img],
+            ),
             (dead, (p * d.h * d.w) as u32, corner),
             (tw, d.w as u32),
             &mut s.g[at..at + per_img],
