@@ -90,6 +90,10 @@ pub fn matmul_strided(
         in_order(m, n, k, (a, sa), (b, sb), (c, sc), accumulate);
         return;
     }
+    if parallel && depth_blocks(k) > 1 && m * n <= DEPTH_SPLIT_OUTPUTS {
+        by_depth_blocks(m, n, k, (a, sa), (b, sb), (c, sc), accumulate);
+        return;
+    }
     // Small products lose more to thread hand-off than they gain. The choice depends on the
     // shape alone: `gemm` blocks a product differently with and without threads (not with how
     // many), so choosing by the thread count would change the numbers with it.
@@ -122,6 +126,59 @@ pub fn matmul_strided(
             false,
             parallelism,
         );
+    }
+}
+
+/// The inner dimension's block of `gemm` 0.19: `k` cut into `⌈k / 512⌉` near-equal blocks.
+/// `gemm-common`'s `cache::kernel_params` takes `max(512, a size from the L1 cache)` before
+/// cutting; the L1 caches of the x86 machines this project runs on (32 KB or 48 KB, 8 or 12
+/// ways) give less than 512, so 512 is what it takes. Returns the block length.
+fn depth_block(k: usize) -> usize {
+    k.div_ceil(depth_blocks(k))
+}
+
+fn depth_blocks(k: usize) -> usize {
+    k.div_ceil(512)
+}
+
+/// Most outputs of a product split by [`by_depth_blocks`]: `gemm` threads a product over
+/// blocks of its output, and one this small (the dense layer's 128 × 128 from 9,408 inputs)
+/// leaves the second thread little to do while the long inner dimension runs block by block.
+const DEPTH_SPLIT_OUTPUTS: usize = 256 * 256;
+
+/// `c = a·b` (or `c += a·b`) as `gemm` computes it, block of the inner dimension by block
+/// ([`depth_block`]): each block's product from zero, then the blocks added onto `c` in order.
+/// Here the blocks' products run at once, one per thread, into buffers of their own, and are
+/// then added in that same order: the same operations in the same order, so the same bits.
+fn by_depth_blocks(
+    m: usize,
+    n: usize,
+    k: usize,
+    (a, sa): (&[f32], Strides),
+    (b, sb): (&[f32], Strides),
+    (c, sc): (&mut [f32], Strides),
+    accumulate: bool,
+) {
+    use rayon::prelude::*;
+    let kc = depth_block(k);
+    let blocks: Vec<Vec<f32>> = (0..depth_blocks(k))
+        .into_par_iter()
+        .map(|j| {
+            let (p0, len) = (j * kc, kc.min(k - j * kc));
+            let mut part = vec![0.0f32; m * n];
+            let (a_j, b_j) = (&a[p0 * sa.cs..], &b[p0 * sb.rs..]);
+            let rows = Strides::rows(n);
+            matmul_strided(m, n, len, a_j, sa, b_j, sb, &mut part, rows, false, false);
+            part
+        })
+        .collect();
+    for (j, part) in blocks.iter().enumerate() {
+        for (i, row) in part.chunks_exact(n).enumerate() {
+            for (col, &v) in row.iter().enumerate() {
+                let out = &mut c[i * sc.rs + col * sc.cs];
+                *out = if j == 0 && !accumulate { v } else { *out + v };
+            }
+        }
     }
 }
 
@@ -346,6 +403,34 @@ mod tests {
         }
         // A product one row or column larger runs on gemm's micro-kernels.
         assert!(!summed_by_vector_width(26, 10, 128));
+    }
+
+    /// A product whose inner dimension spans several of `gemm`'s blocks and whose output is
+    /// small runs block by block at once; it must round exactly as `gemm` alone does (which
+    /// is what the product without threads runs), onto a fresh or an existing output, and into
+    /// a transposed one.
+    #[test]
+    fn products_split_by_depth_blocks_give_gemms_bits() {
+        #[rustfmt::skip]
+        let cases = [
+            (128, 128, 9408, Strides::rows(9408), Strides::transposed(9408), Strides::rows(128)),
+            (128, 224, 784, Strides::rows(784), Strides::rows(224), Strides::rows(224)),
+            (67, 45, 2300, Strides::rows(2300), Strides::transposed(2300), Strides::transposed(67)),
+        ];
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for (m, n, k, sa, sb, sc) in cases {
+            assert!(depth_blocks(k) > 1 && m * n <= DEPTH_SPLIT_OUTPUTS);
+            let (a, b) = (data(sa.reach(m, k), 1), data(sb.reach(k, n), 2));
+            for accumulate in [false, true] {
+                let run = |parallel: bool| {
+                    let mut c = data(sc.reach(m, n), 3);
+                    matmul_strided(m, n, k, &a, sa, &b, sb, &mut c, sc, accumulate, parallel);
+                    c
+                };
+                assert_eq!(bits(&run(true)), bits(&run(false)), "{m}x{n}x{k}");
+            }
+        }
+        assert_eq!((depth_blocks(9408), depth_block(9408)), (19, 496));
     }
 
     #[test]
