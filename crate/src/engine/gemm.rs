@@ -141,6 +141,13 @@ fn depth_blocks(k: usize) -> usize {
     k.div_ceil(512)
 }
 
+/// Whether `gemm` sums an inner dimension of `k` in one block, so that `c += a·b` rounds each
+/// output as `c + (a·b)`, the product first rounded alone (with more blocks it adds each
+/// block's sum onto `c` in turn).
+pub fn sums_in_one_block(k: usize) -> bool {
+    depth_blocks(k) == 1
+}
+
 /// Most outputs of a product split by [`by_depth_blocks`]: `gemm` threads a product over
 /// blocks of its output, and one this small (the dense layer's 128 × 128 from 9,408 inputs)
 /// leaves the second thread little to do while the long inner dimension runs block by block.
@@ -431,6 +438,25 @@ mod tests {
             }
         }
         assert_eq!((depth_blocks(9408), depth_block(9408)), (19, 496));
+    }
+
+    /// With the inner dimension in one block, accumulating into `c` rounds as adding the
+    /// product computed apart, which lets the layers add a gradient's product in place.
+    #[test]
+    fn one_block_products_accumulate_as_a_product_added_apart() {
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for (m, n, k) in [(128, 9408, 128), (9408, 128, 128), (224, 784, 128), (37, 29, 512)] {
+            assert!(sums_in_one_block(k));
+            let (a, b) = (data(k * m, 1), data(k * n, 2));
+            let start = data(m * n, 3);
+            let mut product = vec![0.0f32; m * n];
+            matmul(m, n, k, &a, Layout::Transposed, &b, Layout::Normal, &mut product, false);
+            let want: Vec<f32> = start.iter().zip(&product).map(|(c, p)| c + p).collect();
+            let mut c = start.clone();
+            matmul(m, n, k, &a, Layout::Transposed, &b, Layout::Normal, &mut c, true);
+            assert_eq!(bits(&c), bits(&want), "{m}x{n}x{k}");
+        }
+        assert!(!sums_in_one_block(513));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use dfdx::prelude::*;
 use dfdx::tensor::{Cpu, CpuError};
 use rayon::prelude::*;
 
-use super::gemm::{matmul, Layout};
+use super::gemm::{self, matmul, Layout};
 use super::kernels::{self, ConvDims};
 use super::params::{tensor_from, values, NamedTensor};
 use super::profile::{self, Phase};
@@ -40,6 +40,24 @@ macro_rules! add_grad {
     ($grads:expr, $t:expr, $delta:expr) => {{
         let g = $grads.get_or_alloc_mut($t)?;
         g.iter_mut().zip($delta.iter()).for_each(|(g, d)| *g += d);
+    }};
+}
+
+/// Add the product `a (m × k) · b (k × n)` into a ghost's gradient. Where `gemm` sums `k` in
+/// one block ([`gemm::sums_in_one_block`]), the product accumulates straight into the gradient,
+/// each output `g + (a·b)`: the same bits as computing the product apart and adding it, without
+/// its buffer and the pass that adds it.
+macro_rules! add_product {
+    ($grads:expr, $t:expr, ($m:expr, $n:expr, $k:expr), ($a:expr, $la:expr), ($b:expr, $lb:expr)) => {{
+        let (m, n, k) = ($m, $n, $k);
+        if gemm::sums_in_one_block(k) {
+            let g = $grads.get_or_alloc_mut($t)?;
+            matmul(m, n, k, $a, $la, $b, $lb, g, true);
+        } else {
+            let mut product = vec![0.0f32; m * n];
+            matmul(m, n, k, $a, $la, $b, $lb, &mut product, false);
+            add_grad!($grads, $t, product);
+        }
     }};
 }
 
@@ -511,40 +529,28 @@ pub fn dense<B: Dim, I: Dim, O: Dim, T: Tape<f32, Cpu>>(
     if T::OWNS_TAPE {
         let (xg, wg, bg) = (x.ghost(), weight.ghost(), bias.ghost());
         on_masked_grad(&mut tape, &out, opts.relu, move |grads, dy, started| {
-            // dW (O × I) = dyᵀ (O × B) · x (B × I); db = column sums of dy.
-            let mut dw = vec![0.0f32; no * ni];
-            matmul(
-                no,
-                ni,
-                nb,
-                &dy,
-                Layout::Transposed,
-                &x_vals,
-                Layout::Normal,
-                &mut dw,
-                false,
+            // dW (O × I) += dyᵀ (O × B) · x (B × I); db = column sums of dy.
+            add_product!(
+                grads,
+                &wg,
+                (no, ni, nb),
+                (&dy, Layout::Transposed),
+                (&x_vals, Layout::Normal)
             );
             let mut db = vec![0.0f32; no];
             for row in dy.chunks(no) {
                 db.iter_mut().zip(row).for_each(|(d, g)| *d += g);
             }
-            add_grad!(grads, &wg, dw);
             add_grad!(grads, &bg, db);
             if opts.input_grad {
-                // dx (B × I) = dy (B × O) · W (O × I)
-                let mut dx = vec![0.0f32; nb * ni];
-                matmul(
-                    nb,
-                    ni,
-                    no,
-                    &dy,
-                    Layout::Normal,
-                    &w_vals,
-                    Layout::Normal,
-                    &mut dx,
-                    false,
+                // dx (B × I) += dy (B × O) · W (O × I)
+                add_product!(
+                    grads,
+                    &xg,
+                    (nb, ni, no),
+                    (&dy, Layout::Normal),
+                    (&w_vals, Layout::Normal)
                 );
-                add_grad!(grads, &xg, dx);
             }
             profile::stop(Phase::Dense, started);
             Ok(())
