@@ -445,15 +445,40 @@ mod tests {
     #[test]
     fn one_block_products_accumulate_as_a_product_added_apart() {
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        for (m, n, k) in [(128, 9408, 128), (9408, 128, 128), (224, 784, 128), (37, 29, 512)] {
+        for (m, n, k) in [
+            (128, 9408, 128),
+            (9408, 128, 128),
+            (224, 784, 128),
+            (37, 29, 512),
+        ] {
             assert!(sums_in_one_block(k));
             let (a, b) = (data(k * m, 1), data(k * n, 2));
             let start = data(m * n, 3);
             let mut product = vec![0.0f32; m * n];
-            matmul(m, n, k, &a, Layout::Transposed, &b, Layout::Normal, &mut product, false);
+            matmul(
+                m,
+                n,
+                k,
+                &a,
+                Layout::Transposed,
+                &b,
+                Layout::Normal,
+                &mut product,
+                false,
+            );
             let want: Vec<f32> = start.iter().zip(&product).map(|(c, p)| c + p).collect();
             let mut c = start.clone();
-            matmul(m, n, k, &a, Layout::Transposed, &b, Layout::Normal, &mut c, true);
+            matmul(
+                m,
+                n,
+                k,
+                &a,
+                Layout::Transposed,
+                &b,
+                Layout::Normal,
+                &mut c,
+                true,
+            );
             assert_eq!(bits(&c), bits(&want), "{m}x{n}x{k}");
         }
         assert!(!sums_in_one_block(513));
