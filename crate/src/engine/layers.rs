@@ -28,10 +28,13 @@ use super::{direct, mix_seed, winograd};
 // dfdx's `Tensorlike` trait (what `Gradients` keys on) is crate-private, so these helpers are
 // macros: the ghost tensor's concrete type is inferred at each use.
 
-/// The gradient flowing into a ghost tensor, copied out so that another can be borrowed next.
+/// The gradient flowing into an op's output (a ghost tensor), taken out of `grads` so that
+/// another gradient can be borrowed next. Taken, not copied: an output's gradient is whole
+/// when its op's backward pass runs (dfdx runs them in reverse order) and nothing reads it
+/// after, so moving it out saves a copy of up to 5 MB a layer and a step.
 macro_rules! grad_of {
     ($grads:expr, $t:expr) => {
-        $grads.get_or_alloc_mut($t)?.to_vec()
+        std::mem::take(&mut **$grads.get_or_alloc_mut($t)?)
     };
 }
 
