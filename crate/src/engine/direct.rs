@@ -14,9 +14,9 @@
 //! that won its window, so the weight gradient is one 3×3 patch per window, not per pixel.
 //! Sixteen output channels are summed at once, one per vector lane, each lane choosing its
 //! winner's patch by selects: one channel's sum alone would wait on its own previous addition
-//! at every window. It sums over a fixed number of image groups in order, so the numbers do not
-//! depend on the thread count. Results differ from im2col's by rounding only (the sums run in another
-//! order); the tests compare the two.
+//! at every window. It sums over a fixed number of image groups in order, so the numbers do
+//! not depend on the thread count. Results differ from im2col's by rounding only (the sums run
+//! in another order); the tests compare the two.
 
 use rayon::prelude::*;
 
@@ -397,8 +397,8 @@ impl Grads<'_> {
         for o in 0..d.c_out {
             let (b, l) = (o / OUT_LANES, o % OUT_LANES);
             let (plane, at) = ((img * d.c_out + o) * hw, (img * d.c_out + o) * windows);
-            for t in 0..windows {
-                let (py, px) = (t / half_w, t % half_w);
+            let corners = (0..d.h / 2).flat_map(|py| (0..half_w).map(move |px| (py, px)));
+            for (t, (py, px)) in corners.enumerate() {
                 let corner = (plane + 2 * py * d.w + 2 * px) as u32;
                 let win = self.argmax[at + t];
                 let rel = win.wrapping_sub(corner);
@@ -440,9 +440,10 @@ impl Grads<'_> {
                     .try_into()
                     .expect("nine taps");
                 let mut acc = *taps;
-                for t in 0..count {
+                let corners = (0..d.h / 2).flat_map(|py| (0..half_w).map(move |px| (py, px)));
+                for (t, (py, px)) in corners.enumerate() {
                     let (g, place) = lanes(t);
-                    let corner = c * plane_len + 2 * (t / half_w) * pw + 2 * (t % half_w);
+                    let corner = c * plane_len + 2 * py * pw + 2 * px;
                     let region: [[f32; 4]; 4] = std::array::from_fn(|r| {
                         padded[corner + r * pw..][..4].try_into().expect("four")
                     });
