@@ -8,9 +8,11 @@
 //!
 //! The numbers do not depend on the thread count (tested below), nor on the kernels' width:
 //! `gemm`'s AVX-512 and AVX2 micro-kernels sum each output's terms in the same order (`make
-//! width-test` compares whole runs), and the few small products that `gemm` would sum by
-//! vector lanes are computed here in order instead ([`summed_by_vector_width`]). Each run
-//! records the kernels that trained it ([`backend_name`]).
+//! width-test` compares whole runs), an inner dimension longer than 512 is cut into blocks
+//! here rather than by `gemm`'s cache sizes (`depth_block`), and the few small products that
+//! `gemm` would sum by vector lanes are computed here in order instead
+//! ([`summed_by_vector_width`]). Each run records the kernels that trained it
+//! ([`backend_name`]).
 
 /// How a matrix operand is stored: row-major as written, or row-major storage of its transpose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,8 +92,12 @@ pub fn matmul_strided(
         in_order(m, n, k, (a, sa), (b, sb), (c, sc), accumulate);
         return;
     }
-    if parallel && depth_blocks(k) > 1 && m * n <= DEPTH_SPLIT_OUTPUTS {
-        by_depth_blocks(m, n, k, (a, sa), (b, sb), (c, sc), accumulate);
+    if depth_blocks(k) > 1 {
+        if parallel && m * n <= DEPTH_SPLIT_OUTPUTS {
+            by_depth_blocks(m, n, k, (a, sa), (b, sb), (c, sc), accumulate);
+        } else {
+            block_by_block(m, n, k, (a, sa), (b, sb), (c, sc), accumulate, parallel);
+        }
         return;
     }
     // Small products lose more to thread hand-off than they gain. The choice depends on the
@@ -129,10 +135,14 @@ pub fn matmul_strided(
     }
 }
 
-/// The inner dimension's block of `gemm` 0.19: `k` cut into `⌈k / 512⌉` near-equal blocks.
-/// `gemm-common`'s `cache::kernel_params` takes `max(512, a size from the L1 cache)` before
-/// cutting; the L1 caches of the x86 machines this project runs on (32 KB or 48 KB, 8 or 12
-/// ways) give less than 512, so 512 is what it takes. Returns the block length.
+/// The blocks an inner dimension of `k` is summed in: `⌈k / 512⌉` near-equal blocks, each
+/// product from zero, the blocks added in order. `gemm` 0.19 cuts `k` the same way, but into
+/// blocks of `max(512, a length from the L1 cache)` (`gemm-common`'s `cache::kernel_params`):
+/// 512 on most machines, but 1,024 for its AVX2 kernels on a 48 KB, 12-way L1 (an Intel Xeon
+/// with AVX-512, built without `gemm`'s AVX-512 kernels, summed the MLP and im2col's products
+/// in other blocks, and `make width-test` failed). So the engine cuts every `k` over 512 itself:
+/// each block is one of `gemm`'s on every CPU (it never cuts `k ≤ 512`), and the sums no longer
+/// depend on the cache. Returns the block length.
 fn depth_block(k: usize) -> usize {
     k.div_ceil(depth_blocks(k))
 }
@@ -153,10 +163,10 @@ pub fn sums_in_one_block(k: usize) -> bool {
 /// leaves the second thread little to do while the long inner dimension runs block by block.
 const DEPTH_SPLIT_OUTPUTS: usize = 256 * 256;
 
-/// `c = a·b` (or `c += a·b`) as `gemm` computes it, block of the inner dimension by block
-/// ([`depth_block`]): each block's product from zero, then the blocks added onto `c` in order.
-/// Here the blocks' products run at once, one per thread, into buffers of their own, and are
-/// then added in that same order: the same operations in the same order, so the same bits.
+/// `c = a·b` (or `c += a·b`) as [`block_by_block`] computes it: each block's product from
+/// zero, then the blocks added onto `c` in order. Here the blocks' products run at once, one
+/// per thread, into buffers of their own, and are then added in that same order: the same
+/// operations in the same order, so the same bits.
 fn by_depth_blocks(
     m: usize,
     n: usize,
@@ -186,6 +196,29 @@ fn by_depth_blocks(
                 *out = if j == 0 && !accumulate { v } else { *out + v };
             }
         }
+    }
+}
+
+/// `c = a·b` (or `c += a·b`) block of the inner dimension by block ([`depth_block`]), each
+/// block's product added onto `c` by `gemm` in order: what `gemm` does with blocks of that
+/// length, threaded over the output as `parallel` allows.
+#[allow(clippy::too_many_arguments)]
+fn block_by_block(
+    m: usize,
+    n: usize,
+    k: usize,
+    (a, sa): (&[f32], Strides),
+    (b, sb): (&[f32], Strides),
+    (c, sc): (&mut [f32], Strides),
+    accumulate: bool,
+    parallel: bool,
+) {
+    let kc = depth_block(k);
+    for j in 0..depth_blocks(k) {
+        let (p0, len) = (j * kc, kc.min(k - j * kc));
+        let (a_j, b_j) = (&a[p0 * sa.cs..], &b[p0 * sb.rs..]);
+        let onto = accumulate || j > 0;
+        matmul_strided(m, n, len, a_j, sa, b_j, sb, c, sc, onto, parallel);
     }
 }
 
@@ -412,10 +445,10 @@ mod tests {
         assert!(!summed_by_vector_width(26, 10, 128));
     }
 
-    /// A product whose inner dimension spans several of `gemm`'s blocks and whose output is
-    /// small runs block by block at once; it must round exactly as `gemm` alone does (which
-    /// is what the product without threads runs), onto a fresh or an existing output, and into
-    /// a transposed one.
+    /// A product whose inner dimension spans several blocks and whose output is small runs its
+    /// blocks at once; it must round exactly as the blocks one after the other do (what the
+    /// product without threads runs), onto a fresh or an existing output, and into a
+    /// transposed one.
     #[test]
     fn products_split_by_depth_blocks_give_gemms_bits() {
         #[rustfmt::skip]
