@@ -88,15 +88,22 @@ pub fn matmul_strided(
         }
         return;
     }
+    let factors = Factors {
+        m,
+        n,
+        k,
+        a: (a, sa),
+        b: (b, sb),
+    };
     if summed_by_vector_width(m, n, k) {
-        in_order(m, n, k, (a, sa), (b, sb), (c, sc), accumulate);
+        factors.in_order((c, sc), accumulate);
         return;
     }
     if depth_blocks(k) > 1 {
         if parallel && m * n <= DEPTH_SPLIT_OUTPUTS {
-            by_depth_blocks(m, n, k, (a, sa), (b, sb), (c, sc), accumulate);
+            factors.by_depth_blocks((c, sc), accumulate);
         } else {
-            block_by_block(m, n, k, (a, sa), (b, sb), (c, sc), accumulate, parallel);
+            factors.block_by_block((c, sc), accumulate, parallel);
         }
         return;
     }
@@ -158,67 +165,93 @@ pub fn sums_in_one_block(k: usize) -> bool {
     depth_blocks(k) == 1
 }
 
-/// Most outputs of a product split by [`by_depth_blocks`]: `gemm` threads a product over
+/// Most outputs of a product split by [`Factors::by_depth_blocks`]: `gemm` threads a product over
 /// blocks of its output, and one this small (the dense layer's 128 × 128 from 9,408 inputs)
 /// leaves the second thread little to do while the long inner dimension runs block by block.
 const DEPTH_SPLIT_OUTPUTS: usize = 256 * 256;
 
-/// `c = a·b` (or `c += a·b`) as [`block_by_block`] computes it: each block's product from
-/// zero, then the blocks added onto `c` in order. Here the blocks' products run at once, one
-/// per thread, into buffers of their own, and are then added in that same order: the same
-/// operations in the same order, so the same bits.
-fn by_depth_blocks(
+/// The two factors of a product `a (m × k) · b (k × n)`, as strided views.
+#[derive(Clone, Copy)]
+struct Factors<'a> {
     m: usize,
     n: usize,
     k: usize,
-    (a, sa): (&[f32], Strides),
-    (b, sb): (&[f32], Strides),
-    (c, sc): (&mut [f32], Strides),
-    accumulate: bool,
-) {
-    use rayon::prelude::*;
-    let kc = depth_block(k);
-    let blocks: Vec<Vec<f32>> = (0..depth_blocks(k))
-        .into_par_iter()
-        .map(|j| {
-            let (p0, len) = (j * kc, kc.min(k - j * kc));
-            let mut part = vec![0.0f32; m * n];
-            let (a_j, b_j) = (&a[p0 * sa.cs..], &b[p0 * sb.rs..]);
-            let rows = Strides::rows(n);
-            matmul_strided(m, n, len, a_j, sa, b_j, sb, &mut part, rows, false, false);
-            part
-        })
-        .collect();
-    for (j, part) in blocks.iter().enumerate() {
-        for (i, row) in part.chunks_exact(n).enumerate() {
-            for (col, &v) in row.iter().enumerate() {
-                let out = &mut c[i * sc.rs + col * sc.cs];
-                *out = if j == 0 && !accumulate { v } else { *out + v };
+    a: (&'a [f32], Strides),
+    b: (&'a [f32], Strides),
+}
+
+impl<'a> Factors<'a> {
+    /// The factors of block `j` of the inner dimension ([`depth_block`]): columns of `a` and
+    /// rows of `b`.
+    fn depth_block(&self, j: usize) -> Factors<'a> {
+        let kc = depth_block(self.k);
+        let (p0, len) = (j * kc, kc.min(self.k - j * kc));
+        let ((a, sa), (b, sb)) = (self.a, self.b);
+        Factors {
+            k: len,
+            a: (&a[p0 * sa.cs..], sa),
+            b: (&b[p0 * sb.rs..], sb),
+            ..*self
+        }
+    }
+
+    /// `c = a·b` (or `c += a·b`) through [`matmul_strided`].
+    fn multiply_into(&self, (c, sc): (&mut [f32], Strides), accumulate: bool, parallel: bool) {
+        let (Factors { m, n, k, .. }, (a, sa), (b, sb)) = (*self, self.a, self.b);
+        matmul_strided(m, n, k, a, sa, b, sb, c, sc, accumulate, parallel);
+    }
+
+    /// `c = a·b` (or `c += a·b`) block of the inner dimension by block ([`depth_block`]),
+    /// each block's product added onto `c` by `gemm` in order: what `gemm` does with blocks
+    /// of that length, threaded over the output as `parallel` allows.
+    fn block_by_block(&self, (c, sc): (&mut [f32], Strides), accumulate: bool, parallel: bool) {
+        for j in 0..depth_blocks(self.k) {
+            self.depth_block(j)
+                .multiply_into((&mut *c, sc), accumulate || j > 0, parallel);
+        }
+    }
+
+    /// `c = a·b` (or `c += a·b`) as [`Self::block_by_block`] computes it: each block's
+    /// product from zero, then the blocks added onto `c` in order. Here the blocks' products
+    /// run at once, one per thread, into buffers of their own, and are then added in that same
+    /// order: the same operations in the same order, so the same bits.
+    fn by_depth_blocks(&self, (c, sc): (&mut [f32], Strides), accumulate: bool) {
+        use rayon::prelude::*;
+        let (m, n) = (self.m, self.n);
+        let blocks: Vec<Vec<f32>> = (0..depth_blocks(self.k))
+            .into_par_iter()
+            .map(|j| {
+                let mut part = vec![0.0f32; m * n];
+                self.depth_block(j)
+                    .multiply_into((&mut part, Strides::rows(n)), false, false);
+                part
+            })
+            .collect();
+        for (j, part) in blocks.iter().enumerate() {
+            for (i, row) in part.chunks_exact(n).enumerate() {
+                for (col, &v) in row.iter().enumerate() {
+                    let out = &mut c[i * sc.rs + col * sc.cs];
+                    *out = if j == 0 && !accumulate { v } else { *out + v };
+                }
             }
         }
     }
-}
 
-/// `c = a·b` (or `c += a·b`) block of the inner dimension by block ([`depth_block`]), each
-/// block's product added onto `c` by `gemm` in order: what `gemm` does with blocks of that
-/// length, threaded over the output as `parallel` allows.
-#[allow(clippy::too_many_arguments)]
-fn block_by_block(
-    m: usize,
-    n: usize,
-    k: usize,
-    (a, sa): (&[f32], Strides),
-    (b, sb): (&[f32], Strides),
-    (c, sc): (&mut [f32], Strides),
-    accumulate: bool,
-    parallel: bool,
-) {
-    let kc = depth_block(k);
-    for j in 0..depth_blocks(k) {
-        let (p0, len) = (j * kc, kc.min(k - j * kc));
-        let (a_j, b_j) = (&a[p0 * sa.cs..], &b[p0 * sb.rs..]);
-        let onto = accumulate || j > 0;
-        matmul_strided(m, n, len, a_j, sa, b_j, sb, c, sc, onto, parallel);
+    /// `c = a·b` (or `c += a·b`), one output at a time, its terms summed in order by separate
+    /// multiplies and adds (Rust never fuses them): the same bits on every CPU. For the small
+    /// products of [`summed_by_vector_width`] only.
+    fn in_order(&self, (c, sc): (&mut [f32], Strides), accumulate: bool) {
+        let ((a, sa), (b, sb)) = (self.a, self.b);
+        for i in 0..self.m {
+            for j in 0..self.n {
+                let mut sum = 0.0f32;
+                for p in 0..self.k {
+                    sum += a[i * sa.rs + p * sa.cs] * b[p * sb.rs + j * sb.cs];
+                }
+                let out = &mut c[i * sc.rs + j * sc.cs];
+                *out = if accumulate { *out + sum } else { sum };
+            }
+        }
     }
 }
 
@@ -233,30 +266,6 @@ fn block_by_block(
 /// Winograd products) take its path for these shapes.
 pub fn summed_by_vector_width(m: usize, n: usize, k: usize) -> bool {
     k <= 2 || m <= 1 || n <= 1 || m * n <= 16 * 16
-}
-
-/// `c = a·b` (or `c += a·b`), one output at a time, its terms summed in order by separate
-/// multiplies and adds (Rust never fuses them): the same bits on every CPU. For the small
-/// products of [`summed_by_vector_width`] only.
-fn in_order(
-    m: usize,
-    n: usize,
-    k: usize,
-    (a, sa): (&[f32], Strides),
-    (b, sb): (&[f32], Strides),
-    (c, sc): (&mut [f32], Strides),
-    accumulate: bool,
-) {
-    for i in 0..m {
-        for j in 0..n {
-            let mut sum = 0.0f32;
-            for p in 0..k {
-                sum += a[i * sa.rs + p * sa.cs] * b[p * sb.rs + j * sb.cs];
-            }
-            let out = &mut c[i * sc.rs + j * sc.cs];
-            *out = if accumulate { *out + sum } else { sum };
-        }
-    }
 }
 
 /// The version of the `gemm` crate the products run on (a test keeps it in step with Cargo.lock).
