@@ -20,7 +20,7 @@
 
 use rayon::prelude::*;
 
-use super::kernels::{self, optional_pieces, pool_windows, ConvDims};
+use super::kernels::{self, optional_pieces, pool_windows, windows, winner_place, ConvDims};
 use super::simd::wide;
 
 /// Width of a padded plane: a zero column on each side of the image.
@@ -356,13 +356,13 @@ impl Grads<'_> {
             taps: vec![[0.0; OUT_LANES]; blocks * d.c_in * 9],
             bias: vec![[0.0; OUT_LANES]; blocks],
         };
-        let mut windows = WindowLanes::default();
+        let mut by_window = WindowLanes::default();
         let mut padded = vec![0.0f32; d.c_in * plane_len];
         let mut dpad = vec![0.0f32; if want_dx { d.c_in * plane_len } else { 0 }];
         for img in first..last {
             pad_image(self.x, img, d, &mut padded);
-            self.window_lanes(img, &mut windows);
-            self.add_weight_grads(&windows, &padded, &mut sums);
+            self.window_lanes(img, &mut by_window);
+            self.add_weight_grads(&by_window, &padded, &mut sums);
             if want_dx {
                 dpad.fill(0.0);
                 for o in 0..d.c_out {
@@ -387,23 +387,19 @@ impl Grads<'_> {
     #[inline(always)]
     fn window_lanes(&self, img: usize, out: &mut WindowLanes) {
         let d = &self.d;
-        let (hw, half_w) = (d.h * d.w, d.w / 2);
-        let (windows, blocks) = (hw / 4, d.c_out.div_ceil(OUT_LANES));
+        let hw = d.h * d.w;
+        let (count, blocks) = (hw / 4, d.c_out.div_ceil(OUT_LANES));
         out.g.clear();
-        out.g.resize(windows * blocks, [0.0; OUT_LANES]);
+        out.g.resize(count * blocks, [0.0; OUT_LANES]);
         out.place.clear();
-        out.place.resize(windows * blocks, [NO_PLACE; OUT_LANES]);
-        let w = d.w as u32;
+        out.place.resize(count * blocks, [NO_PLACE; OUT_LANES]);
         for o in 0..d.c_out {
             let (b, l) = (o / OUT_LANES, o % OUT_LANES);
-            let (plane, at) = ((img * d.c_out + o) * hw, (img * d.c_out + o) * windows);
-            let corners = (0..d.h / 2).flat_map(|py| (0..half_w).map(move |px| (py, px)));
-            for (t, (py, px)) in corners.enumerate() {
+            let (plane, at) = ((img * d.c_out + o) * hw, (img * d.c_out + o) * count);
+            for (t, (py, px)) in windows(d.h, d.w).enumerate() {
                 let corner = (plane + 2 * py * d.w + 2 * px) as u32;
                 let win = self.argmax[at + t];
-                let rel = win.wrapping_sub(corner);
-                let below = u32::from(rel >= w);
-                let place = (2 * below).wrapping_add(rel).wrapping_sub(below * w);
+                let place = winner_place(win, corner, d.w as u32);
                 out.g[t * blocks + b][l] = self.dp[at + t];
                 out.place[t * blocks + b][l] = if win == self.dead {
                     NO_PLACE
@@ -419,14 +415,19 @@ impl Grads<'_> {
     /// an add, and the bias gets the gradient: per channel, the order and operations of
     /// routing each pooled gradient to its winner and summing over the plane.
     #[inline(always)]
-    fn add_weight_grads(&self, windows: &WindowLanes, padded: &[f32], sums: &mut LaneSums) {
+    fn add_weight_grads(&self, by_window: &WindowLanes, padded: &[f32], sums: &mut LaneSums) {
         let d = &self.d;
-        let (pw, half_w) = (padded_width(d), d.w / 2);
+        let pw = padded_width(d);
         let plane_len = (d.h + 2) * pw;
         let blocks = d.c_out.div_ceil(OUT_LANES);
         let count = d.h * d.w / 4;
         for b in 0..blocks {
-            let lanes = |t: usize| (&windows.g[t * blocks + b], &windows.place[t * blocks + b]);
+            let lanes = |t: usize| {
+                (
+                    &by_window.g[t * blocks + b],
+                    &by_window.place[t * blocks + b],
+                )
+            };
             let bias = &mut sums.bias[b];
             for t in 0..count {
                 let (g, place) = lanes(t);
@@ -440,8 +441,7 @@ impl Grads<'_> {
                     .try_into()
                     .expect("nine taps");
                 let mut acc = *taps;
-                let corners = (0..d.h / 2).flat_map(|py| (0..half_w).map(move |px| (py, px)));
-                for (t, (py, px)) in corners.enumerate() {
+                for (t, (py, px)) in windows(d.h, d.w).enumerate() {
                     let (g, place) = lanes(t);
                     let corner = c * plane_len + 2 * py * pw + 2 * px;
                     let region: [[f32; 4]; 4] = std::array::from_fn(|r| {
@@ -460,18 +460,17 @@ impl Grads<'_> {
     #[inline(always)]
     fn add_input_grad(&self, img: usize, o: usize, dpad: &mut [f32]) {
         let d = &self.d;
-        let (hw, half_w, pw) = (d.h * d.w, d.w / 2, padded_width(d));
+        let (hw, pw) = (d.h * d.w, padded_width(d));
         let plane_len = (d.h + 2) * pw;
         let (plane, at) = ((img * d.c_out + o) * hw, (img * d.c_out + o) * hw / 4);
-        for (py, px) in (0..d.h / 2).flat_map(|py| (0..half_w).map(move |px| (py, px))) {
-            let t = py * half_w + px;
+        for (t, (py, px)) in windows(d.h, d.w).enumerate() {
             let (g, win) = (self.dp[at + t], self.argmax[at + t]);
             if win == self.dead {
                 continue;
             }
-            let rel = win as usize - plane - (2 * py * d.w + 2 * px);
-            let below = usize::from(rel >= d.w);
-            let (y, xx) = (2 * py + below, 2 * px + rel - below * d.w);
+            let corner = (plane + 2 * py * d.w + 2 * px) as u32;
+            let place = winner_place(win, corner, d.w as u32) as usize;
+            let (y, xx) = (2 * py + place / 2, 2 * px + place % 2);
             for c in 0..d.c_in {
                 let src = c * plane_len + y * pw + xx;
                 let wk = (o * d.c_in + c) * 9;

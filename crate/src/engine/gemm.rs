@@ -459,7 +459,7 @@ mod tests {
     /// product without threads runs), onto a fresh or an existing output, and into a
     /// transposed one.
     #[test]
-    fn products_split_by_depth_blocks_give_gemms_bits() {
+    fn blocks_run_at_once_give_the_bits_of_blocks_run_in_turn() {
         #[rustfmt::skip]
         let cases = [
             (128, 128, 9408, Strides::rows(9408), Strides::transposed(9408), Strides::rows(128)),
@@ -495,32 +495,15 @@ mod tests {
         ] {
             assert!(sums_in_one_block(k));
             let (a, b) = (data(k * m, 1), data(k * n, 2));
+            let (at, bn) = (Layout::Transposed, Layout::Normal);
+            let product_onto = |mut c: Vec<f32>, accumulate: bool| {
+                matmul(m, n, k, &a, at, &b, bn, &mut c, accumulate);
+                c
+            };
             let start = data(m * n, 3);
-            let mut product = vec![0.0f32; m * n];
-            matmul(
-                m,
-                n,
-                k,
-                &a,
-                Layout::Transposed,
-                &b,
-                Layout::Normal,
-                &mut product,
-                false,
-            );
+            let product = product_onto(vec![0.0f32; m * n], false);
             let want: Vec<f32> = start.iter().zip(&product).map(|(c, p)| c + p).collect();
-            let mut c = start.clone();
-            matmul(
-                m,
-                n,
-                k,
-                &a,
-                Layout::Transposed,
-                &b,
-                Layout::Normal,
-                &mut c,
-                true,
-            );
+            let c = product_onto(start, true);
             assert_eq!(bits(&c), bits(&want), "{m}x{n}x{k}");
         }
         assert!(!sums_in_one_block(513));

@@ -48,6 +48,23 @@ pub(super) fn image_groups(
     (bounds, parts)
 }
 
+/// The pooling windows of a plane `h × w` (even sides) as `(row, column)`, in reading order:
+/// the order in which pooled values, and their gradients, are laid out.
+pub(super) fn windows(h: usize, w: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..h / 2).flat_map(move |py| (0..w / 2).map(move |px| (py, px)))
+}
+
+/// Where a window's winner lies in it, 0..4 in reading order, from the winner's index `win`
+/// into the full-size output and the index `corner` of the window's top-left pixel, in a plane
+/// `w` wide: its offset from the corner, with no division. Meaningless for an index outside
+/// the window (a dead window's mark), which callers test for apart.
+#[inline(always)]
+pub(super) fn winner_place(win: u32, corner: u32, w: u32) -> u32 {
+    let rel = win.wrapping_sub(corner);
+    let below = u32::from(rel >= w);
+    (2 * below).wrapping_add(rel).wrapping_sub(below * w)
+}
+
 /// Sizes of one convolution call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvDims {

@@ -48,7 +48,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use super::gemm::{matmul_strided, summed_by_vector_width, Strides};
-use super::kernels::{optional_pieces, pieces, pool_windows, ConvDims};
+use super::kernels::{optional_pieces, pieces, pool_windows, winner_place, ConvDims};
 use super::microkernel::{block_products, pack_weights, padded, BLOCK_ROWS};
 use super::profile::{time_step, WinogradStep::*};
 use super::simd::{self, wide};
@@ -1391,9 +1391,7 @@ fn winners_of_plane(
     place: &mut [f32],
 ) -> f32 {
     for ((p, &a), &c) in place.iter_mut().zip(argmax).zip(corner) {
-        let rel = a.wrapping_sub(base.wrapping_add(c));
-        let below = u32::from(rel >= w);
-        let k = (2 * below).wrapping_add(rel).wrapping_sub(below * w);
+        let k = winner_place(a, base.wrapping_add(c), w);
         *p = if a == dead { 4.0 } else { k as f32 };
     }
     g.copy_from_slice(dp);
