@@ -19,6 +19,9 @@
 //!   - `num:COL:D`: the value with `D` decimals;
 //!   - `int:COL`: a whole number with thousands separators (`15,008`);
 //!   - `p:COL`: a p-value to two significant figures ([`p_value`]).
+//!
+//!   One value is not a row's: `<!-- digits minutes:D runs -->`, the study's recorded
+//!   minutes in all (training, adaptation and predictions), the `time` table's last cell.
 //! - A table: `<!-- digits table NAME -->` on a line of its own, the table, and
 //!   `<!-- /digits -->`: one of the tables of `results/summary.md` ([`TABLES`]).
 
@@ -546,8 +549,22 @@ fn anchors_table(r: &Results) -> Result<String> {
 fn time_table(r: &Results) -> Result<String> {
     let rows = r.table("runs")?.records();
     let mut out = String::from("| variant | runs | training | adaptation | predictions | total |\n|---|---:|---:|---:|---:|---:|\n");
+    let (variants, sum) = minutes_by_variant(&rows)?;
+    for (v, runs, parts) in variants {
+        out += &time_row(v, runs, parts);
+    }
+    Ok(out + &time_row("**all**", rows.len(), sum))
+}
+
+/// Each variant's runs, counted, and their minutes of training, adaptation and predictions
+/// ([`run_minutes`]) in the order of `runs.csv`; then the sum of each part over them all.
+#[allow(clippy::type_complexity)]
+fn minutes_by_variant<'a>(
+    rows: &[Row<'a>],
+) -> Result<(Vec<(&'a str, usize, [Option<f64>; 3])>, [Option<f64>; 3])> {
     let mut sum = [Some(0.0); 3];
-    for v in variants_in(&rows)? {
+    let mut variants = Vec::new();
+    for v in variants_in(rows)? {
         let runs: Vec<&Row<'_>> = rows
             .iter()
             .filter(|x| x.str("variant").ok() == Some(v))
@@ -556,9 +573,26 @@ fn time_table(r: &Results) -> Result<String> {
         for (s, p) in sum.iter_mut().zip(parts) {
             *s = s.zip(p).map(|(a, b)| a + b);
         }
-        out += &time_row(v, runs.len(), parts);
+        variants.push((v, runs.len(), parts));
     }
-    Ok(out + &time_row("**all**", rows.len(), sum))
+    Ok((variants, sum))
+}
+
+/// The three parts' sum, unknown where a part is.
+fn total_minutes(parts: [Option<f64>; 3]) -> Option<f64> {
+    parts[0]
+        .zip(parts[1])
+        .zip(parts[2])
+        .map(|((a, b), c)| a + b + c)
+}
+
+/// The study's minutes in all, as the `time` table's last cell gives them, with `decimals`.
+fn study_minutes(r: &Results, decimals: usize) -> Result<String> {
+    let (_, sum) = minutes_by_variant(&r.table("runs")?.records())?;
+    let total = total_minutes(sum).ok_or_else(|| {
+        Error::invalid("runs.csv lacks a run's times: re-run `digits study` to record them")
+    })?;
+    Ok(format!("{total:.decimals$}"))
 }
 
 /// Minutes of training (runs that are not adapted ones), adaptation and predictions summed
@@ -589,10 +623,7 @@ fn run_minutes(runs: &[&Row<'_>]) -> Result<[Option<f64>; 3]> {
 
 fn time_row(variant: &str, runs: usize, parts: [Option<f64>; 3]) -> String {
     let cell = |m: Option<f64>| m.map_or_else(|| "–".into(), |m| format!("{m:.1}"));
-    let total = parts[0]
-        .zip(parts[1])
-        .zip(parts[2])
-        .map(|((a, b), c)| a + b + c);
+    let total = total_minutes(parts);
     format!(
         "| {variant} | {runs} | {} | {} | {} | {} |\n",
         cell(parts[0]),
@@ -637,7 +668,6 @@ pub fn value(r: &Results, spec: &str) -> Result<String> {
                 .ok_or_else(|| bad(&format!("`{w}` is not COLUMN=VALUE")))
         })
         .collect::<Result<_>>()?;
-    let row = r.table(file)?.find(&keys)?;
     let parts: Vec<&str> = format.split(':').collect();
     let decimals = |i: usize| -> Result<usize> {
         parts
@@ -645,6 +675,15 @@ pub fn value(r: &Results, spec: &str) -> Result<String> {
             .and_then(|d| d.parse().ok())
             .ok_or_else(|| bad("the format needs its decimals, e.g. ci:accuracy_pct:2"))
     };
+    if parts[0] == "minutes" {
+        if file != "runs" || !keys.is_empty() {
+            return Err(bad(
+                "the study's minutes come from `runs` alone: `minutes:D runs`",
+            ));
+        }
+        return study_minutes(r, decimals(1)?);
+    }
+    let row = r.table(file)?.find(&keys)?;
     let col = *parts
         .get(1)
         .ok_or_else(|| bad("the format names no column"))?;
@@ -661,7 +700,7 @@ pub fn value(r: &Results, spec: &str) -> Result<String> {
         "p" => p_value(row.f64(col)?),
         other => {
             return Err(bad(&format!(
-                "unknown format `{other}` (ci, pm, pct, num, int, p)"
+                "unknown format `{other}` (ci, pm, pct, num, int, p, minutes)"
             )))
         }
     })
@@ -940,11 +979,18 @@ mod tests {
             "| **all** | 3 | 21.0 | 2.0 | 1.5 | 24.5 |\n",
         ];
         assert!(t.ends_with(&rows.concat()), "{t}");
+        let quoted = fill("<!-- digits minutes:1 runs --><!-- /digits -->", &r).unwrap();
+        assert_eq!(quoted, "<!-- digits minutes:1 runs -->24.5<!-- /digits -->");
         // Runs from before predictions were timed: that part and the totals are unknown.
         let old = "variant,train_seconds,adapted_to,adapt_seconds\nmlp,60,,\n";
         r.tables
             .insert("runs".into(), Csv::parse("runs", old).unwrap());
         let t = table(&r, TIME_TABLE).unwrap();
         assert!(t.ends_with("| **all** | 1 | 1.0 | 0.0 | – | – |\n"), "{t}");
+        let unknown = fill("<!-- digits minutes:0 runs --><!-- /digits -->", &r).unwrap_err();
+        assert!(
+            unknown.to_string().contains("re-run `digits study`"),
+            "{unknown}"
+        );
     }
 }
