@@ -195,11 +195,11 @@ const COINCIDENCES: [(&str, &[&str], &str); 3] = [
         &["6.3", "13.9", "72.6", "10.3", "79.0", "9.8", "9.2", "12.7", "10.1", "9.6"],
         "shares of a training step in the quoted output of `digits bench` and in its measured gains",
     ),
-    // Kernel timings before and after a change, in milliseconds.
+    // Kernel and step timings, in milliseconds.
     (
         "docs/performance.md",
         &["3.70", "50.9", "11.14", "9.67", "11.60", "13.53", "30.01", "50.0", "4.46", "10.37", "10.00", "47.9", "44.6", "4.14", "4.21", "25.5"],
-        "milliseconds of a kernel, timed before and after a change",
+        "milliseconds of a kernel or a training step, timed",
     ),
     // The illustrative table of a 5-epoch MLP and a 1-epoch CNN, framed with and without
     // finding the ink: other runs than the study's.

@@ -550,18 +550,25 @@ fn time_table(r: &Results) -> Result<String> {
     let rows = r.table("runs")?.records();
     let mut out = String::from("| variant | runs | training | adaptation | predictions | total |\n|---|---:|---:|---:|---:|---:|\n");
     let (variants, sum) = minutes_by_variant(&rows)?;
-    for (v, runs, parts) in variants {
-        out += &time_row(v, runs, parts);
+    for v in variants {
+        out += &time_row(v.variant, v.runs, v.parts);
     }
     Ok(out + &time_row("**all**", rows.len(), sum))
 }
 
-/// Each variant's runs, counted, and their minutes of training, adaptation and predictions
-/// ([`run_minutes`]) in the order of `runs.csv`; then the sum of each part over them all.
-#[allow(clippy::type_complexity)]
-fn minutes_by_variant<'a>(
-    rows: &[Row<'a>],
-) -> Result<(Vec<(&'a str, usize, [Option<f64>; 3])>, [Option<f64>; 3])> {
+/// Minutes of training, adaptation and predictions; `None` where a run has no record of a part.
+type Parts = [Option<f64>; 3];
+
+/// One variant's line of the `time` table: its runs, counted, and their minutes.
+struct VariantMinutes<'a> {
+    variant: &'a str,
+    runs: usize,
+    parts: Parts,
+}
+
+/// Each variant's runs and minutes ([`run_minutes`]) in the order of `runs.csv`; then the sum
+/// of each part over them all.
+fn minutes_by_variant<'a>(rows: &[Row<'a>]) -> Result<(Vec<VariantMinutes<'a>>, Parts)> {
     let mut sum = [Some(0.0); 3];
     let mut variants = Vec::new();
     for v in variants_in(rows)? {
@@ -573,13 +580,17 @@ fn minutes_by_variant<'a>(
         for (s, p) in sum.iter_mut().zip(parts) {
             *s = s.zip(p).map(|(a, b)| a + b);
         }
-        variants.push((v, runs.len(), parts));
+        variants.push(VariantMinutes {
+            variant: v,
+            runs: runs.len(),
+            parts,
+        });
     }
     Ok((variants, sum))
 }
 
 /// The three parts' sum, unknown where a part is.
-fn total_minutes(parts: [Option<f64>; 3]) -> Option<f64> {
+fn total_minutes(parts: Parts) -> Option<f64> {
     parts[0]
         .zip(parts[1])
         .zip(parts[2])
@@ -597,7 +608,7 @@ fn study_minutes(r: &Results, decimals: usize) -> Result<String> {
 
 /// Minutes of training (runs that are not adapted ones), adaptation and predictions summed
 /// over `runs`; `None` where a run has no record of that part.
-fn run_minutes(runs: &[&Row<'_>]) -> Result<[Option<f64>; 3]> {
+fn run_minutes(runs: &[&Row<'_>]) -> Result<Parts> {
     let mut parts = [Some(0.0); 3];
     for x in runs {
         let adapted = !x.str("adapted_to")?.is_empty();
@@ -621,7 +632,7 @@ fn run_minutes(runs: &[&Row<'_>]) -> Result<[Option<f64>; 3]> {
     Ok(parts)
 }
 
-fn time_row(variant: &str, runs: usize, parts: [Option<f64>; 3]) -> String {
+fn time_row(variant: &str, runs: usize, parts: Parts) -> String {
     let cell = |m: Option<f64>| m.map_or_else(|| "–".into(), |m| format!("{m:.1}"));
     let total = total_minutes(parts);
     format!(
