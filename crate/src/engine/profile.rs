@@ -104,9 +104,11 @@ fn timed<T>(counter: &AtomicU64, f: impl FnOnce() -> T) -> T {
 /// convolution phase above; the same switch turns them on).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WinogradStep {
-    /// The input's tiles into `V`, forward and backward.
+    /// The input's tiles into `V`: in the backward pass, and in the forward pass where its
+    /// products go to `gemm` (the fused pass transforms inside [`WinogradStep::ForwardOutput`]).
     InputTransform,
-    /// The forward products, untransform and pooling (fused, or `gemm` then the untransform).
+    /// The forward products, untransform and pooling (fused with the input transform, or
+    /// `gemm` then the untransform).
     ForwardOutput,
     /// The output gradient's tiles into `dM`, with the bias gradient.
     OutputGradTransform,

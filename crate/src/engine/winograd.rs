@@ -33,11 +33,13 @@
 //!   per group of images.
 //!
 //! **The pooled forward pass, fused.** Where pooling follows and the CPU has AVX-512 or AVX2,
-//! [`conv_forward_pooled`] never writes `M`: one task per group of images and block of 12
-//! output channels computes the block's 16 products with our own kernel
+//! [`conv_forward_pooled`] works in passes of one group of images, one task each, and never
+//! writes `M`: the task transforms its images' tiles into a `V` of its own (half a MB), then,
+//! block by block of 12 output channels, computes the block's 16 products with our own kernel
 //! ([`super::microkernel`]) into a buffer of a few hundred KB, and transforms, pools and writes
 //! them out from there while they are in its core's cache. Its products round as `gemm`'s do,
-//! so the results are the same bits as the path above (which the baseline still takes).
+//! and each tile's transforms are the same operations, so the results are the same bits as
+//! the path above (which the baseline still takes).
 //!
 //! Every task writes its own elements and every sum runs in an order fixed by the shapes, so
 //! the numbers do not depend on the thread count. The one long sum, the weight gradient's over
@@ -397,39 +399,68 @@ fn pad_plane(plane: &[f32], d: &ConvDims, padded: &mut [f32]) {
 /// per channel.
 fn transform_input(x: &[f32], n: usize, d: &ConvDims, v: &mut [f32]) {
     let (th, tw) = tiles(d);
-    let (cols, per_img) = (n * th * tw, th * tw);
-    let (hw, pw) = (d.h * d.w, 2 * tw + 2);
+    let cols = n * th * tw;
     v[..d.c_in * XI * cols]
         .par_chunks_mut(XI * cols)
         .enumerate()
         .for_each_init(
-            || {
-                (
-                    vec![0.0f32; (2 * th + 2) * pw],
-                    vec![0.0f32; 8 * halves_stride(tw)],
-                )
-            },
-            |(padded, halves), (c, v_c)| {
+            || TransformScratch::new(d),
+            |scratch, (c, v_c)| {
                 wide(
                     #[inline(always)]
-                    || {
-                        for img in 0..n {
-                            let plane = &x[(img * d.c_in + c) * hw..][..hw];
-                            if (d.h, d.w) == (SIDE, SIDE) {
-                                transform_plane_of_side(plane, v_c, cols, img * per_img);
-                                continue;
-                            }
-                            pad_plane(plane, d, padded);
-                            for ty in 0..th {
-                                let col = img * per_img + ty * tw;
-                                let rows = &padded[2 * ty * pw..][..4 * pw];
-                                transform_tile_row(rows, tw, halves, v_c, cols, col);
-                            }
-                        }
-                    },
+                    || transform_channel(x, n, d, c, v_c, scratch),
                 )
             },
         );
+}
+
+/// The buffers [`transform_channel`] works in: one zero-padded plane, and a tile row's even
+/// and odd halves, for planes of `side`.
+#[derive(Default)]
+struct TransformScratch {
+    side: (usize, usize),
+    padded: Vec<f32>,
+    halves: Vec<f32>,
+}
+
+impl TransformScratch {
+    fn new(d: &ConvDims) -> Self {
+        let (th, tw) = tiles(d);
+        TransformScratch {
+            side: (d.h, d.w),
+            padded: vec![0.0f32; (2 * th + 2) * (2 * tw + 2)],
+            halves: vec![0.0f32; 8 * halves_stride(tw)],
+        }
+    }
+}
+
+/// Channel `c`'s tiles of the `n` images of `x` into `v_c`, its 16 rows of `V` (each
+/// `n · tiles` long).
+#[inline(always)]
+fn transform_channel(
+    x: &[f32],
+    n: usize,
+    d: &ConvDims,
+    c: usize,
+    v_c: &mut [f32],
+    scratch: &mut TransformScratch,
+) {
+    let (th, tw) = tiles(d);
+    let (cols, per_img) = (n * th * tw, th * tw);
+    let (hw, pw) = (d.h * d.w, 2 * tw + 2);
+    for img in 0..n {
+        let plane = &x[(img * d.c_in + c) * hw..][..hw];
+        if (d.h, d.w) == (SIDE, SIDE) {
+            transform_plane_of_side(plane, v_c, cols, img * per_img);
+            continue;
+        }
+        pad_plane(plane, d, &mut scratch.padded);
+        for ty in 0..th {
+            let col = img * per_img + ty * tw;
+            let rows = &scratch.padded[2 * ty * pw..][..4 * pw];
+            transform_tile_row(rows, tw, &mut scratch.halves, v_c, cols, col);
+        }
+    }
 }
 
 /// The plane side the CNN's second convolution has (28 pooled once), for which the input
@@ -894,22 +925,16 @@ fn conv_forward_pooled_with(
     match fused_lanes(&d, plan) {
         Some(lanes) => {
             let packed = pack_weights(u, d.c_out, d.c_in);
-            transformed_passes(x, &d, plan, 0, |first, n, cols, v, _| {
-                let span = pass_span(first, n);
-                let winners = argmax.as_mut().map(|a| &mut a[span.clone()]);
-                pool_blocks(
-                    v,
-                    cols,
-                    (first, n),
-                    &packed,
-                    &d,
-                    plan,
-                    lanes,
-                    &out,
-                    &mut pooled[span],
-                    winners,
-                );
-            })
+            let winners = argmax.as_deref_mut();
+            let fused = FusedForward {
+                x,
+                packed: &packed,
+                d: &d,
+                plan,
+                lanes,
+                out: &out,
+            };
+            time_step(ForwardOutput, || fused.run(&mut pooled, winners));
         }
         None => forward_passes(x, u, &d, plan, |first, n, cols, m| {
             let span = pass_span(first, n);
@@ -929,7 +954,7 @@ fn conv_forward_pooled_with(
     (pooled, argmax)
 }
 
-/// The vector width of the fused forward pass ([`pool_blocks`]) for `d`, or `None` where it
+/// The vector width of the fused forward pass ([`FusedForward`]) for `d`, or `None` where it
 /// must take the `gemm` path: at the baseline (its kernels exist for AVX-512 and AVX2 only),
 /// and where a pass's product is one that `gemm` would not run on its micro-kernels (a tiny
 /// one: [`super::gemm::summed_by_vector_width`]), whose rounding the fused kernels do not copy.
@@ -1001,69 +1026,98 @@ fn pool_groups(
     );
 }
 
-/// The pooled output of a pass of `n` images from its transformed input `v` (`[C][ξ][T]`)
-/// and the weights `packed` by [`pack_weights`], one task per group and block of
-/// [`BLOCK_ROWS`] output channels: the block's 16 products into a buffer of the task's, then
-/// its output transform and pooling from there.
-#[allow(clippy::too_many_arguments)]
-fn pool_blocks(
-    v: &[f32],
-    cols: usize,
-    (first, n): (usize, usize),
-    packed: &[f32],
-    d: &ConvDims,
-    plan: &Plan,
+/// The fused forward pass on this CPU's own kernels: one task per group of images, which
+/// transforms its images' tiles, then for each block of [`BLOCK_ROWS`] output channels
+/// computes the block's 16 products, their output transform and pooling, all in buffers of
+/// the task's. A group's transformed input (half a MB at 5 images of 32 channels) then stays
+/// in its core's cache for every block, and no task waits on another until the end.
+struct FusedForward<'a> {
+    x: &'a [f32],
+    /// The weights packed by [`pack_weights`].
+    packed: &'a [f32],
+    d: &'a ConvDims,
+    plan: &'a Plan,
     lanes: usize,
-    out: &Pooled,
-    pooled: &mut [f32],
-    winners: Option<&mut [u32]>,
-) {
-    let per_img = plan.per_img;
-    let shape = (d.c_out, BLOCK_ROWS);
-    let dests = pieces(pooled, n, plan.group, shape, per_img);
-    let wins = optional_pieces(winners, n, plan.group, shape, per_img);
-    let blocks = d.c_out.div_ceil(BLOCK_ROWS);
-    let tasks: Vec<_> = plan
-        .groups(n)
-        .flat_map(|g| (0..blocks).map(move |b| (g, b * BLOCK_ROWS)))
-        .collect();
-    dests.into_par_iter().zip(wins).zip(tasks).for_each(
-        |((mut dests, wins), ((g_first, g_n), o0))| {
-            SCRATCH.with_borrow_mut(|s| {
-                let rows = BLOCK_ROWS.min(d.c_out - o0);
-                let g_cols = g_n * per_img;
-                let stride = padded(g_cols);
-                s.resize(rows, stride);
-                wide(
-                    #[inline(always)]
-                    || {
-                        let at = (g_first * per_img, g_cols);
-                        block_products(
-                            packed,
-                            (d.c_out, d.c_in),
-                            (o0, rows),
-                            v,
-                            cols,
-                            at,
-                            lanes,
-                            &mut s.m,
-                        );
-                        pool_rows(&s.m, (o0, rows), stride, out, &mut s.pooled, &mut s.won);
-                        for (img, dest) in dests.iter_mut().enumerate() {
-                            for i in 0..rows {
-                                let src = &s.pooled[i * stride + img * per_img..][..per_img];
-                                dest[i * per_img..][..per_img].copy_from_slice(src);
-                            }
-                        }
-                        if let Some(mut wins) = wins {
-                            let first = first + g_first;
-                            winner_indices(&s.won, (first, o0, rows), stride, d, out, &mut wins);
-                        }
-                    },
-                );
-            })
-        },
-    );
+    out: &'a Pooled<'a>,
+}
+
+impl FusedForward<'_> {
+    /// Every image's pooled values into `pooled`, and its winners into `winners` when given.
+    fn run(&self, pooled: &mut [f32], winners: Option<&mut [u32]>) {
+        let (d, per_img) = (self.d, self.plan.per_img);
+        let shape = (d.c_out, d.c_out);
+        let dests = pieces(pooled, d.batch, self.plan.group, shape, per_img);
+        let wins = optional_pieces(winners, d.batch, self.plan.group, shape, per_img);
+        let groups: Vec<_> = self.plan.groups(d.batch).collect();
+        dests
+            .into_par_iter()
+            .zip(wins)
+            .zip(groups)
+            .for_each(|((mut dests, mut wins), group)| {
+                SCRATCH.with_borrow_mut(|s| {
+                    wide(
+                        #[inline(always)]
+                        || self.group(group, s, &mut dests, wins.as_deref_mut()),
+                    )
+                })
+            });
+    }
+
+    /// The `n` images from `first`: their pooled planes into `dests` (one slice per image),
+    /// their winners into `wins` likewise.
+    #[inline(always)]
+    fn group(
+        &self,
+        (first, n): (usize, usize),
+        s: &mut BlockScratch,
+        dests: &mut [&mut [f32]],
+        mut wins: Option<&mut [&mut [u32]]>,
+    ) {
+        let (d, per_img) = (self.d, self.plan.per_img);
+        let g_cols = n * per_img;
+        let stride = padded(g_cols);
+        s.resize(d, XI * d.c_in * g_cols, BLOCK_ROWS, stride);
+        let hw = d.h * d.w;
+        let x_g = &self.x[first * d.c_in * hw..][..n * d.c_in * hw];
+        for (c, v_c) in s.v.chunks_exact_mut(XI * g_cols).enumerate() {
+            transform_channel(x_g, n, d, c, v_c, &mut s.transform);
+        }
+        for o0 in (0..d.c_out).step_by(BLOCK_ROWS) {
+            let rows = BLOCK_ROWS.min(d.c_out - o0);
+            let shape = (d.c_out, d.c_in);
+            let (v, at) = (&s.v, (0, g_cols));
+            block_products(
+                self.packed,
+                shape,
+                (o0, rows),
+                v,
+                g_cols,
+                at,
+                self.lanes,
+                &mut s.m,
+            );
+            pool_rows(
+                &s.m,
+                (o0, rows),
+                stride,
+                self.out,
+                &mut s.pooled,
+                &mut s.won,
+            );
+            let planes = o0 * per_img..(o0 + rows) * per_img;
+            for (img, dest) in dests.iter_mut().enumerate() {
+                for i in 0..rows {
+                    let src = &s.pooled[i * stride + img * per_img..][..per_img];
+                    dest[planes.start + i * per_img..][..per_img].copy_from_slice(src);
+                }
+            }
+            if let Some(wins) = wins.as_deref_mut() {
+                let mut block: Vec<&mut [u32]> =
+                    wins.iter_mut().map(|w| &mut w[planes.clone()]).collect();
+                winner_indices(&s.won, (first, o0, rows), stride, d, self.out, &mut block);
+            }
+        }
+    }
 }
 
 thread_local! {
@@ -1072,17 +1126,24 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<BlockScratch> = std::cell::RefCell::new(BlockScratch::default());
 }
 
-/// The buffers of one task of [`pool_blocks`]: its block's products, pooled values and
-/// winners' places (0..4 in reading order), each row `stride` long.
+/// The buffers of one task of [`FusedForward`]: its group's transformed input `v`
+/// (`[C][ξ][T]`), a block's products `m`, pooled values and winners' places (0..4 in reading
+/// order, each row `stride` long), and the input transform's own.
 #[derive(Default)]
 struct BlockScratch {
+    v: Vec<f32>,
     m: Vec<f32>,
     pooled: Vec<f32>,
     won: Vec<u8>,
+    transform: TransformScratch,
 }
 
 impl BlockScratch {
-    fn resize(&mut self, rows: usize, stride: usize) {
+    fn resize(&mut self, d: &ConvDims, v_len: usize, rows: usize, stride: usize) {
+        if self.transform.side != (d.h, d.w) {
+            self.transform = TransformScratch::new(d);
+        }
+        self.v.resize(v_len, 0.0);
         self.m.resize(XI * rows * stride, 0.0);
         self.pooled.resize(rows * stride, 0.0);
         self.won.resize(rows * stride, 0);
