@@ -227,6 +227,11 @@ fn conv1() {
     time("conv1 direct stencil, pooled", 50, || {
         direct::conv_forward_pooled(&x1, &w1, &[0.01; 32], d1, true)
     });
+    time(
+        "conv1 direct stencil, pooled values (inference)",
+        50,
+        || direct::conv_forward_pooled_values(&x1, &w1, &[0.01; 32], d1, true),
+    );
     let (pooled, argmax) = direct::conv_forward_pooled(&x1, &w1, &[0.01; 32], d1, true);
     let dp: Vec<f32> = (0..pooled.len()).map(|i| (i % 7) as f32 - 3.0).collect();
     let (mut dw, mut db) = (vec![0.0f32; 288], vec![0.0f32; 32]);

@@ -20,7 +20,9 @@
 
 use rayon::prelude::*;
 
-use super::kernels::{self, optional_pieces, pool_windows, windows, winner_place, ConvDims};
+use super::kernels::{
+    self, optional_pieces, pool_values, pool_windows, windows, winner_place, ConvDims,
+};
 use super::simd::wide;
 
 /// Width of a padded plane: a zero column on each side of the image.
@@ -224,20 +226,28 @@ fn forward_pooled(
                                         ((img * d.c_out + o) * hw + 2 * py * d.w) as u32;
                                     let at = (o * ph + py) * pw + j0;
                                     let mut best = [0.0f32; WINDOW_LANES];
-                                    let mut winner = [0u32; WINDOW_LANES];
+                                    let value =
+                                        |a: f32| if relu { (a + bo).max(0.0) } else { a + bo };
                                     // Pooled across the whole block, so that it stays in vector
                                     // lanes; the windows past the row's end are dropped.
-                                    pool_windows(
-                                        px.each_ref().map(|p| &p[..]),
-                                        |a| if relu { (a + bo).max(0.0) } else { a + bo },
-                                        (row_plane, &corner[j0..][..WINDOW_LANES], d.w as u32),
-                                        &mut best,
-                                        &mut winner,
-                                    );
-                                    pooled_i[at..][..len].copy_from_slice(&best[..len]);
                                     if let Some(arg_i) = arg_i.as_deref_mut() {
+                                        let mut winner = [0u32; WINDOW_LANES];
+                                        pool_windows(
+                                            px.each_ref().map(|p| &p[..]),
+                                            value,
+                                            (row_plane, &corner[j0..][..WINDOW_LANES], d.w as u32),
+                                            &mut best,
+                                            &mut winner,
+                                        );
                                         arg_i[0][at..][..len].copy_from_slice(&winner[..len]);
+                                    } else {
+                                        pool_values(
+                                            px.each_ref().map(|p| &p[..]),
+                                            value,
+                                            &mut best,
+                                        );
                                     }
+                                    pooled_i[at..][..len].copy_from_slice(&best[..len]);
                                 }
                             }
                         }

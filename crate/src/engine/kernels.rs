@@ -319,6 +319,24 @@ pub fn pool_windows(
     }
 }
 
+/// The pooled values of [`pool_windows`] alone, by the same comparisons in the same order (so
+/// the same bits), for a pass that needs no winners.
+#[inline(always)]
+pub fn pool_values(window: [&[f32]; 4], value: impl Fn(f32) -> f32, pooled: &mut [f32]) {
+    let len = pooled.len();
+    let [r0, r1, r2, r3] = window.map(|r| &r[..len]);
+    for t in 0..len {
+        let mut best = value(r0[t]);
+        for v in [r1[t], r2[t], r3[t]] {
+            let v = value(v);
+            if v > best {
+                best = v;
+            }
+        }
+        pooled[t] = best;
+    }
+}
+
 /// Cut an output laid out `[image][O][per_img]` (`n` images) into the pieces each task of a
 /// parallel loop writes: tasks are groups of `group` images times blocks of `block` output
 /// channels (group-major), and each task gets one slice per image of its group, its block's
