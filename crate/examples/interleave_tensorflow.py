@@ -32,6 +32,10 @@ for r in range(1, args.rounds + 1):
             rows.append(row)
             print("round %d  %-3s %-9s  digits %9.0f images/s  tensorflow %9.0f  ratio %.2f" % row, flush=True)
     print("  engine: %s; tensorflow %s" % (ours["engine"], theirs["tensorflow"]), flush=True)
+    # The step's work counted as the direct convolution does it (Winograd does fewer
+    # multiplications), so the share can be set beside any engine's on the same machine.
+    print("  GEMM peak %.0f GFLOP/s; CNN training at %.0f GFLOP/s of direct-convolution work, %.0f%% of it"
+          % (ours["peak"]["gflops"], cnn["achieved_gflops"], 100 * cnn["fraction_of_peak"]), flush=True)
     if ours.get("peak_resident_mb") is not None:
         print("  peak memory resident: digits bench %.0f MB, tensorflow %.0f MB"
               % (ours["peak_resident_mb"], theirs.get("peak_resident_mb", float("nan"))), flush=True)
