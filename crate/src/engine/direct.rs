@@ -21,7 +21,8 @@
 use rayon::prelude::*;
 
 use super::kernels::{
-    self, optional_pieces, pool_values, pool_windows, windows, winner_place, ConvDims,
+    self, optional_pieces, pool_values, pool_windows, window_corners, windows, winner_place,
+    ConvDims,
 };
 use super::simd::wide;
 
@@ -369,9 +370,7 @@ impl Grads<'_> {
             bias: vec![[0.0; OUT_LANES]; blocks],
         };
         let mut by_window = WindowLanes::default();
-        let corners: Vec<u32> = windows(d.h, d.w)
-            .map(|(py, px)| (2 * py * d.w + 2 * px) as u32)
-            .collect();
+        let corners = window_corners(d);
         let mut padded = vec![0.0f32; d.c_in * plane_len];
         let mut dpad = vec![0.0f32; if want_dx { d.c_in * plane_len } else { 0 }];
         for img in first..last {

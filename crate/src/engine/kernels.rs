@@ -54,6 +54,14 @@ pub(super) fn windows(h: usize, w: usize) -> impl Iterator<Item = (usize, usize)
     (0..h / 2).flat_map(move |py| (0..w / 2).map(move |px| (py, px)))
 }
 
+/// The top-left pixel of each pooling window (= Winograd tile) of a plane of `d` (even
+/// sides), in reading order: where a winner's place in its window is counted from.
+pub(super) fn window_corners(d: &ConvDims) -> Vec<u32> {
+    windows(d.h, d.w)
+        .map(|(py, px)| (2 * py * d.w + 2 * px) as u32)
+        .collect()
+}
+
 /// Where a window's winner lies in it, 0..4 in reading order, from the winner's index `win`
 /// into the full-size output and the index `corner` of the window's top-left pixel, in a plane
 /// `w` wide: its offset from the corner, with no division. Meaningless for an index outside

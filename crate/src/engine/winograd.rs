@@ -50,7 +50,9 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use super::gemm::{matmul_strided, summed_by_vector_width, Strides};
-use super::kernels::{optional_pieces, pieces, pool_windows, winner_place, ConvDims};
+use super::kernels::{
+    optional_pieces, pieces, pool_windows, window_corners, winner_place, ConvDims,
+};
 use super::microkernel::{block_products, pack_weights, padded, BLOCK_ROWS};
 use super::profile::{time_step, WinogradStep::*};
 use super::simd::{self, wide};
@@ -982,14 +984,6 @@ struct Pooled<'a> {
     corner: &'a [u32],
 }
 
-/// The top-left pixel of each tile (= pooling window) of one plane of `d`.
-fn window_corners(d: &ConvDims) -> Vec<u32> {
-    let (th, tw) = tiles(d);
-    (0..th * tw)
-        .map(|t| (2 * (t / tw) * d.w + 2 * (t % tw)) as u32)
-        .collect()
-}
-
 /// The pooled output of a pass of `n` images, from `M` (`[ξ][O][T]`): one task per group.
 #[allow(clippy::too_many_arguments)]
 fn pool_groups(
@@ -1075,8 +1069,7 @@ impl FusedForward<'_> {
     ) {
         let (d, per_img) = (self.d, self.plan.per_img);
         let g_cols = n * per_img;
-        let stride = padded(g_cols);
-        s.resize(d, XI * d.c_in * g_cols, BLOCK_ROWS, stride);
+        let stride = s.resize(d, g_cols);
         let hw = d.h * d.w;
         let x_g = &self.x[first * d.c_in * hw..][..n * d.c_in * hw];
         for (c, v_c) in s.v.chunks_exact_mut(XI * g_cols).enumerate() {
@@ -1139,14 +1132,18 @@ struct BlockScratch {
 }
 
 impl BlockScratch {
-    fn resize(&mut self, d: &ConvDims, v_len: usize, rows: usize, stride: usize) {
+    /// Room for a group of `g_cols` tiles of `d` and a block of [`BLOCK_ROWS`] output
+    /// channels; returns the length of a block's rows (`g_cols` padded to whole vectors).
+    fn resize(&mut self, d: &ConvDims, g_cols: usize) -> usize {
         if self.transform.side != (d.h, d.w) {
             self.transform = TransformScratch::new(d);
         }
-        self.v.resize(v_len, 0.0);
-        self.m.resize(XI * rows * stride, 0.0);
-        self.pooled.resize(rows * stride, 0.0);
-        self.won.resize(rows * stride, 0);
+        let stride = padded(g_cols);
+        self.v.resize(XI * d.c_in * g_cols, 0.0);
+        self.m.resize(XI * BLOCK_ROWS * stride, 0.0);
+        self.pooled.resize(BLOCK_ROWS * stride, 0.0);
+        self.won.resize(BLOCK_ROWS * stride, 0);
+        stride
     }
 }
 
