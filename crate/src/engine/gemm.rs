@@ -101,7 +101,10 @@ pub fn matmul_strided(
     }
     if depth_blocks(k) > 1 {
         if parallel && m * n <= DEPTH_SPLIT_OUTPUTS {
-            factors.by_depth_blocks((c, sc), accumulate);
+            match column_pieces(m, n) {
+                1 => factors.by_depth_blocks((c, sc), accumulate),
+                pieces => factors.by_output_columns((c, sc), accumulate, pieces),
+            }
         } else {
             factors.block_by_block((c, sc), accumulate, parallel);
         }
@@ -165,6 +168,26 @@ pub fn sums_in_one_block(k: usize) -> bool {
     depth_blocks(k) == 1
 }
 
+/// How many pieces of its columns a product split by depth is threaded over: one per thread,
+/// each at least [`MIN_PIECE_COLUMNS`] wide, and none so small that `gemm` would sum it off its
+/// micro-kernels ([`summed_by_vector_width`]), which would change its bits. One piece means
+/// [`Factors::by_depth_blocks`] instead. Every piece gives the same bits, so the count may
+/// follow the threads.
+fn column_pieces(m: usize, n: usize) -> usize {
+    let pieces = rayon::current_num_threads()
+        .min(n / MIN_PIECE_COLUMNS)
+        .max(1);
+    let narrowest = n / pieces;
+    if summed_by_vector_width(m, narrowest, 3) {
+        1
+    } else {
+        pieces
+    }
+}
+
+/// Fewest columns of a piece of [`column_pieces`].
+const MIN_PIECE_COLUMNS: usize = 32;
+
 /// Most outputs of a product split by [`Factors::by_depth_blocks`]: `gemm` threads a product over
 /// blocks of its output, and one this small (the dense layer's 128 × 128 from 9,408 inputs)
 /// leaves the second thread little to do while the long inner dimension runs block by block.
@@ -208,6 +231,59 @@ impl<'a> Factors<'a> {
         for j in 0..depth_blocks(self.k) {
             self.depth_block(j)
                 .multiply_into((&mut *c, sc), accumulate || j > 0, parallel);
+        }
+    }
+
+    /// The factors of columns `first..first + cols` of the product: those columns of `b`.
+    fn columns(&self, first: usize, cols: usize) -> Factors<'a> {
+        let (b, sb) = self.b;
+        Factors {
+            n: cols,
+            b: (&b[first * sb.cs..], sb),
+            ..*self
+        }
+    }
+
+    /// `c = a·b` (or `c += a·b`) as [`Self::block_by_block`] computes it, `pieces` tasks each
+    /// computing a piece of the output's columns block by block into a buffer of its own,
+    /// then copied out: each output gets the same blocks' products added in the same order,
+    /// so the same bits as [`Self::by_depth_blocks`]. Each task reads only its columns of `b`
+    /// (the dense layer's weights), where blocks of depth read all of `b` between them and
+    /// then add their partial outputs up on one thread.
+    fn by_output_columns(&self, (c, sc): (&mut [f32], Strides), accumulate: bool, pieces: usize) {
+        use rayon::prelude::*;
+        let (m, n) = (self.m, self.n);
+        let width = n.div_ceil(pieces);
+        let firsts: Vec<usize> = (0..n).step_by(width).collect();
+        let at = |i: usize, col: usize| i * sc.rs + col * sc.cs;
+        let c_now: &[f32] = c;
+        let parts: Vec<Vec<f32>> = firsts
+            .par_iter()
+            .map(|&first| {
+                let cols = width.min(n - first);
+                let mut part = vec![0.0f32; m * cols];
+                if accumulate {
+                    for (i, row) in part.chunks_exact_mut(cols).enumerate() {
+                        row.iter_mut()
+                            .enumerate()
+                            .for_each(|(j, v)| *v = c_now[at(i, first + j)]);
+                    }
+                }
+                self.columns(first, cols).block_by_block(
+                    (&mut part, Strides::rows(cols)),
+                    accumulate,
+                    false,
+                );
+                part
+            })
+            .collect();
+        for (&first, part) in firsts.iter().zip(&parts) {
+            let cols = part.len() / m;
+            for (i, row) in part.chunks_exact(cols).enumerate() {
+                row.iter()
+                    .enumerate()
+                    .for_each(|(j, &v)| c[at(i, first + j)] = v);
+            }
         }
     }
 
@@ -455,9 +531,11 @@ mod tests {
     }
 
     /// A product whose inner dimension spans several blocks and whose output is small runs its
-    /// blocks at once; it must round exactly as the blocks one after the other do (what the
-    /// product without threads runs), onto a fresh or an existing output, and into a
-    /// transposed one.
+    /// blocks at once (one thread) or pieces of its columns at once (more threads); either
+    /// must round exactly as the blocks one after the other do (what the product without
+    /// threads runs), onto a fresh or an existing output, and into a transposed one. The
+    /// 9 × 64 product splits into pieces of 9 × 32; the 8 × 64 one does not, as `gemm`
+    /// would sum pieces of 8 × 32 by vector lanes.
     #[test]
     fn blocks_run_at_once_give_the_bits_of_blocks_run_in_turn() {
         #[rustfmt::skip]
@@ -465,6 +543,8 @@ mod tests {
             (128, 128, 9408, Strides::rows(9408), Strides::transposed(9408), Strides::rows(128)),
             (128, 224, 784, Strides::rows(784), Strides::rows(224), Strides::rows(224)),
             (67, 45, 2300, Strides::rows(2300), Strides::transposed(2300), Strides::transposed(67)),
+            (9, 64, 1000, Strides::rows(1000), Strides::rows(64), Strides::transposed(9)),
+            (8, 64, 1000, Strides::rows(1000), Strides::rows(64), Strides::rows(64)),
         ];
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         for (m, n, k, sa, sb, sc) in cases {
@@ -476,10 +556,17 @@ mod tests {
                     matmul_strided(m, n, k, &a, sa, &b, sb, &mut c, sc, accumulate, parallel);
                     c
                 };
-                assert_eq!(bits(&run(true)), bits(&run(false)), "{m}x{n}x{k}");
+                let in_turn = bits(&run(false));
+                for threads in [1, 2, 3, 8] {
+                    let at_once = crate::runtime::with_threads(threads, || bits(&run(true)));
+                    let differ = at_once.iter().zip(&in_turn).filter(|(x, y)| x != y).count();
+                    assert_eq!(differ, 0, "{m}x{n}x{k} on {threads} threads");
+                }
             }
         }
         assert_eq!((depth_blocks(9408), depth_block(9408)), (19, 496));
+        let pieces = |m, n| crate::runtime::with_threads(2, || column_pieces(m, n));
+        assert_eq!([pieces(128, 128), pieces(9, 64), pieces(8, 64)], [2, 2, 1]);
     }
 
     /// With the inner dimension in one block, accumulating into `c` rounds as adding the
