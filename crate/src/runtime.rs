@@ -56,6 +56,19 @@ pub fn skip_unless_required(what: &str, why: &str) {
     println!("skipping: {why}");
 }
 
+/// Run `f` on one of the threads of rayon's global pool while this thread waits, and return
+/// what it returns (at once, where this thread is one of the pool's).
+///
+/// Why: a parallel loop started from outside the pool hands all its work to the pool and
+/// sleeps until the pool wakes it, a round trip through the kernel per loop; started on one
+/// of the pool's threads, that thread does its share and only the others are handed work. A
+/// training step starts dozens of loops. The numbers are the same either way: the pool and
+/// its thread count are the same.
+pub fn on_pool<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    // `rayon::scope` runs its closure on one of the global pool's threads.
+    rayon::scope(|_| f())
+}
+
 /// Run `f` on a rayon pool of `threads` threads: how the checks that numbers do not depend on
 /// the thread count run the same work on several.
 pub fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
@@ -85,6 +98,29 @@ pub fn peak_resident_bytes() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The work runs on one of the global pool's threads, not on the caller's; called from a
+    /// pool's thread it runs there, so inside `with_threads` the pool stays the one chosen.
+    #[test]
+    fn work_runs_on_a_pool_thread() {
+        // From a thread of its own, outside every pool.
+        let (caller, (index, thread)) = std::thread::spawn(|| {
+            let caller = std::thread::current().id();
+            (
+                caller,
+                on_pool(|| (rayon::current_thread_index(), std::thread::current().id())),
+            )
+        })
+        .join()
+        .expect("no panic");
+        assert!(index.is_some(), "on_pool ran outside the pool");
+        assert_ne!(thread, caller);
+        let (outer, inner) = with_threads(3, || {
+            let outer = std::thread::current().id();
+            (outer, on_pool(|| std::thread::current().id()))
+        });
+        assert_eq!(outer, inner);
+    }
 
     #[cfg(target_os = "linux")]
     #[test]

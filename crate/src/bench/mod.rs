@@ -400,6 +400,11 @@ fn time_inference(
 
 /// Time training steps and inference of one model on random images.
 pub fn bench_model(arch: Arch, conv: ConvAlgo, cfg: &BenchConfig, peak: &Peak) -> ModelBench {
+    // Where training and inference run their steps (see `runtime::on_pool`).
+    crate::runtime::on_pool(|| measure_model(arch, conv, cfg, peak))
+}
+
+fn measure_model(arch: Arch, conv: ConvAlgo, cfg: &BenchConfig, peak: &Peak) -> ModelBench {
     crate::runtime::keep_freed_memory();
     let mut bench = Bench::new(arch, conv, cfg);
     let run = bench.time_steps();

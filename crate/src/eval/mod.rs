@@ -31,7 +31,7 @@ pub fn predict_probabilities(net: &Net, ds: &Dataset) -> Vec<f32> {
 /// what [`predict_probabilities`] computes, for images that come without labels.
 pub fn predict_images(net: &Net, images: &[f32], px: usize) -> Vec<f32> {
     crate::runtime::keep_freed_memory();
-    let logits = net.logits(images, images.len() / px);
+    let logits = crate::runtime::on_pool(|| net.logits(images, images.len() / px));
     logits.chunks(10).flat_map(softmax).collect()
 }
 

@@ -70,7 +70,7 @@ pub type Logits = Tensor<(usize, Const<10>), f32, Cpu>;
 pub type TrainLogits = Tensor<(usize, Const<10>), f32, Cpu, OwnedTape<f32, Cpu>>;
 
 /// What the training and evaluation code needs from a model, whatever its static shapes.
-pub trait Classifier {
+pub trait Classifier: Send {
     /// The trainable tensors, in the order of the architecture's layout.
     fn params(&self) -> Vec<&dyn Param>;
     fn params_mut(&mut self) -> Vec<&mut dyn Param>;
