@@ -595,10 +595,7 @@ fn transform_tile_row(
 /// The adjoint of [`transform_input`] for the images of one group: add `B dV Bᵀ` of every
 /// tile back onto its pixels in `dx_g`. `dv` is laid out `[ξ][T][C]` (a pass of `cols`
 /// tiles, each tile's channels together: the shape in which `gemm` runs the input gradient's
-/// products fastest); the group's tiles are `col..col + n·tiles`. The channels run in the
-/// vector lanes, so a tile's 16 values of eight channels are one block each, added onto a
-/// padded plane kept pixel by pixel with its channels together, which is then added onto
-/// the images' planes channel by channel.
+/// products fastest); the group's tiles are `col..col + n·tiles`.
 #[inline(always)]
 fn untransform_input_grad(
     dv: &[f32],
@@ -608,35 +605,58 @@ fn untransform_input_grad(
     dx_g: &mut [f32],
 ) {
     let (th, tw) = tiles(d);
-    let (hw, pw, c) = (d.h * d.w, 2 * tw + 2, d.c_in);
-    let blocks = c.div_ceil(LANE);
+    let (hw, c) = (d.h * d.w, d.c_in);
     // [padded row][padded column][block of channels]: 32 KB at 32 channels and 14×14.
-    let mut padded = vec![[0.0f32; LANE]; (2 * th + 2) * pw * blocks];
-    for img in 0..n {
+    let mut padded = vec![[0.0f32; LANE]; (2 * th + 2) * (2 * tw + 2) * c.div_ceil(LANE)];
+    for (img, dx_img) in dx_g.chunks_exact_mut(c * hw).take(n).enumerate() {
         padded.fill([0.0; LANE]);
-        // Tiles from last to first: each padded pixel then receives its terms ordered by
-        // their place in the tile, row first, as the untransform has always summed them
-        // (the tile below and right of a pixel holds it nearer its first corner).
-        for ty in (0..th).rev() {
-            for tx in (0..tw).rev() {
-                let t = col + (img * th + ty) * tw + tx;
-                for b in 0..blocks {
-                    let x = tile_block(dv, (cols, c), t, b);
-                    let y = both_axes_lanes!(b_l, &x, 4, 4);
-                    for (k, yk) in y.iter().enumerate() {
-                        let at = ((2 * ty + k / 4) * pw + 2 * tx + k % 4) * blocks + b;
-                        padded[at] = add(padded[at], *yk);
-                    }
+        add_image_tiles(dv, (cols, col + img * th * tw), d, &mut padded);
+        add_interior(&padded, d, dx_img);
+    }
+}
+
+/// `B dV Bᵀ` of each tile of one image (its first tile at column `first` of `dv`, `[ξ][T][C]`
+/// with `T = cols`) added onto `padded`, a padded plane kept pixel by pixel with its channels
+/// together, eight channels to a vector block.
+#[inline(always)]
+fn add_image_tiles(
+    dv: &[f32],
+    (cols, first): (usize, usize),
+    d: &ConvDims,
+    padded: &mut [[f32; LANE]],
+) {
+    let (th, tw) = tiles(d);
+    let (pw, blocks) = (2 * tw + 2, d.c_in.div_ceil(LANE));
+    // Tiles from last to first. A pixel's terms come from up to four tiles, and in a tile
+    // below or right of another it lies nearer the tile's first corner, so each pixel then
+    // receives its terms in the order of their places in the tile (row first), the order
+    // the untransform has always summed them in.
+    for ty in (0..th).rev() {
+        for tx in (0..tw).rev() {
+            let t = first + ty * tw + tx;
+            for b in 0..blocks {
+                let x = tile_block(dv, (cols, d.c_in), t, b);
+                let y = both_axes_lanes!(b_l, &x, 4, 4);
+                for (k, yk) in y.iter().enumerate() {
+                    let at = ((2 * ty + k / 4) * pw + 2 * tx + k % 4) * blocks + b;
+                    padded[at] = add(padded[at], *yk);
                 }
             }
         }
-        for ch in 0..c {
-            let plane = &mut dx_g[(img * c + ch) * hw..][..hw];
-            for (y, row) in plane.chunks_exact_mut(d.w).enumerate() {
-                let src = &padded[((y + 1) * pw + 1) * blocks..];
-                for (x, p) in row.iter_mut().enumerate() {
-                    *p += src[x * blocks + ch / LANE][ch % LANE];
-                }
+    }
+}
+
+/// The interior of `padded` (as [`add_image_tiles`] leaves it) added onto the image's planes
+/// `dx_img`, channel by channel.
+#[inline(always)]
+fn add_interior(padded: &[[f32; LANE]], d: &ConvDims, dx_img: &mut [f32]) {
+    let (_, tw) = tiles(d);
+    let (pw, blocks) = (2 * tw + 2, d.c_in.div_ceil(LANE));
+    for (ch, plane) in dx_img.chunks_exact_mut(d.h * d.w).enumerate() {
+        for (y, row) in plane.chunks_exact_mut(d.w).enumerate() {
+            let src = &padded[((y + 1) * pw + 1) * blocks..];
+            for (x, p) in row.iter_mut().enumerate() {
+                *p += src[x * blocks + ch / LANE][ch % LANE];
             }
         }
     }
