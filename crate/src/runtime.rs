@@ -63,7 +63,9 @@ pub fn skip_unless_required(what: &str, why: &str) {
 /// sleeps until the pool wakes it, a round trip through the kernel per loop; started on one
 /// of the pool's threads, that thread does its share and only the others are handed work. A
 /// training step starts dozens of loops. The numbers are the same either way: the pool and
-/// its thread count are the same.
+/// its thread count are the same. What runs there must not wait for a thread outside the
+/// pool that itself waits for the pool: on a pool of one thread that wait never ends (work to
+/// do beside it goes to the pool as a task, as [`crate::train::beside`] does).
 pub fn on_pool<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     // `rayon::scope` runs its closure on one of the global pool's threads.
     rayon::scope(|_| f())

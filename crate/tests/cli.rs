@@ -247,3 +247,32 @@ fn bench_refuses_unknown_models_and_algorithms_in_one_line_naming_the_valid_ones
     let err = one_line_error(&digits(&["bench", "--no-such-flag"]));
     assert!(err.contains("--no-such-flag"), "{err}");
 }
+
+/// On a pool of one thread (`RAYON_NUM_THREADS=1`, as a Slurm task given one CPU runs), steps
+/// with augmentation finish: the next batch is prepared while a step trains, and neither may
+/// wait for a thread that waits for it. The benchmark's augmented steps run the same code as
+/// training's. A run that works takes seconds; one that waits forever is stopped and fails.
+#[test]
+fn augmented_steps_finish_on_a_pool_of_one_thread() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_digits"))
+        .args(["bench", "mlp", "--steps", "1", "--json"])
+        .env("RAYON_NUM_THREADS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run digits");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for digits") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("`digits bench mlp` on one thread had not finished after 5 minutes: stuck");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "digits bench failed on one thread");
+}

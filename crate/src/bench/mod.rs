@@ -121,8 +121,7 @@ pub struct ModelBench {
     /// when it has none): the part of the convolution share the engine times step by step.
     pub winograd_step_ms: Vec<StepTime>,
     /// Median seconds of a training step whose batches are augmented with the original's
-    /// preset (`keras`), each prepared on another thread while the previous step trains, as
-    /// training does.
+    /// preset (`keras`), each prepared beside the previous step, as training does.
     pub keras_augmented_step_seconds: f64,
     /// What augmenting adds, as a share of such a step: (augmented − plain) / augmented.
     pub keras_augmentation_share: f64,
@@ -290,7 +289,7 @@ impl<'a> Bench<'a> {
     }
 
     /// Median seconds of `steps` steps whose batches are augmented by the original's preset,
-    /// each batch prepared on another thread while the previous one trains, as `train` does:
+    /// each batch prepared beside the previous step, as `train` does:
     /// what augmenting really adds to a step, rather than its time alone.
     fn median_augmented_step(&mut self, steps: usize) -> f64 {
         let spec = crate::augment::AugmentSpec::preset("keras").expect("the keras preset exists");

@@ -510,17 +510,16 @@ pub fn adam_step(model: &mut dyn Classifier, adam: &mut Adam, grads: &mut Gradie
     }
 }
 
-/// Run `step` on this thread while `prepare_next` runs on another, and return both results:
-/// how training readies the next batch during the current step (the benchmark times the same).
-pub fn beside<R, T: Send>(
-    step: impl FnOnce() -> R,
+/// Run `step` and `prepare_next` at once where the pool has a thread to spare, and return
+/// both results: how training readies the next batch during the current step (the benchmark
+/// times the same). Both run as rayon tasks: a thread of the pool that waited for a thread
+/// outside it, whose own parallel loops wait for the pool, would wait forever on a pool of
+/// one thread.
+pub fn beside<R: Send, T: Send>(
+    step: impl FnOnce() -> R + Send,
     prepare_next: impl FnOnce() -> T + Send,
 ) -> (R, T) {
-    std::thread::scope(|scope| {
-        let next = scope.spawn(prepare_next);
-        let done = step();
-        (done, next.join().expect("batch preparation does not panic"))
-    })
+    rayon::join(step, prepare_next)
 }
 
 /// One pass over the shuffled training set; returns the running mean loss and accuracy.
@@ -574,8 +573,8 @@ fn run_epoch(
             let m = idx.len();
             let seed = mix_seed(cfg.seed, ((epoch as u64) << 32) | b as u64);
             let labels: Vec<u8> = idx.iter().map(|&i| train.labels[i]).collect();
-            // The next batch is prepared on another thread while this one trains: augmentation
-            // then costs the MLP's short step little, and the batches are the same either way.
+            // The next batch is prepared beside this one's step: augmentation then costs the
+            // MLP's short step little, and the batches are the same either way.
             let buf = &mut next_images;
             let (step, next_onehot) = beside(
                 || train_step(model, dev, adam, &images[..m * px], onehot, &labels, seed),
