@@ -13,7 +13,7 @@ use digits::runtime::with_threads;
 use digits::train::fingerprint::{run_on, small_sets, Fingerprint};
 use digits::train::TrainConfig;
 
-const THREADS: [usize; 3] = [1, 2, 3];
+const THREADS: [usize; 4] = [1, 2, 3, 8];
 
 fn assert_same_on_every_thread_count(what: &str, cfg: &TrainConfig) {
     let sets = small_sets();
@@ -44,7 +44,7 @@ fn assert_same_on_every_thread_count(what: &str, cfg: &TrainConfig) {
 }
 
 #[test]
-fn a_cnn_run_of_two_hundred_steps_is_bit_identical_on_one_two_and_three_threads() {
+fn a_cnn_run_of_two_hundred_steps_is_bit_identical_on_one_two_three_and_eight_threads() {
     for conv in [ConvAlgo::Winograd, ConvAlgo::Im2col] {
         // 1,600 images in batches of 16: 100 steps an epoch, two epochs.
         let cfg = TrainConfig {
@@ -56,7 +56,7 @@ fn a_cnn_run_of_two_hundred_steps_is_bit_identical_on_one_two_and_three_threads(
 }
 
 #[test]
-fn an_mlp_trained_by_plain_train_is_bit_identical_on_one_two_and_three_threads() {
+fn an_mlp_trained_by_plain_train_is_bit_identical_on_one_two_three_and_eight_threads() {
     let cfg = TrainConfig::fixed(Arch::Mlp, 3, 32, 5);
     assert_same_on_every_thread_count("mlp", &cfg);
 }
@@ -65,7 +65,7 @@ fn an_mlp_trained_by_plain_train_is_bit_identical_on_one_two_and_three_threads()
 /// every thread count: for both published models and both convolution algorithms, on more
 /// images than one of its batches holds, so the split between batches is crossed too.
 #[test]
-fn forward_only_evaluation_is_bit_identical_on_one_two_and_three_threads() {
+fn forward_only_evaluation_is_bit_identical_on_one_two_three_and_eight_threads() {
     let test = blocks(INFER_BATCH + 100, 4, false);
     for (arch, conv) in [
         (Arch::Cnn, ConvAlgo::Winograd),
