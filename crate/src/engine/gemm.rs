@@ -101,7 +101,7 @@ pub fn matmul_strided(
     }
     if depth_blocks(k) > 1 {
         if parallel && m * n <= DEPTH_SPLIT_OUTPUTS {
-            match column_pieces(m, n) {
+            match column_pieces(m, n, k) {
                 1 => factors.by_depth_blocks((c, sc), accumulate),
                 pieces => factors.by_output_columns((c, sc), accumulate, pieces),
             }
@@ -168,21 +168,29 @@ pub fn sums_in_one_block(k: usize) -> bool {
     depth_blocks(k) == 1
 }
 
-/// How many pieces of its columns a product split by depth is threaded over: one per thread,
-/// each at least [`MIN_PIECE_COLUMNS`] wide, and none so small that `gemm` would sum it off its
-/// micro-kernels ([`summed_by_vector_width`]), which would change its bits. One piece means
-/// [`Factors::by_depth_blocks`] instead. Every piece gives the same bits, so the count may
-/// follow the threads.
-fn column_pieces(m: usize, n: usize) -> usize {
+/// How many pieces of its columns a product `m × n` with inner dimension `k`, split by depth,
+/// is threaded over: one per thread, at most one per [`MIN_PIECE_COLUMNS`] columns, and none
+/// whose block products `gemm` would sum off its micro-kernels ([`summed_by_vector_width`]),
+/// which would change its bits. One piece means [`Factors::by_depth_blocks`] instead. Every
+/// piece gives the same bits, so the count may follow the threads.
+fn column_pieces(m: usize, n: usize, k: usize) -> usize {
     let pieces = rayon::current_num_threads()
         .min(n / MIN_PIECE_COLUMNS)
         .max(1);
-    let narrowest = n / pieces;
-    if summed_by_vector_width(m, narrowest, 3) {
-        1
-    } else {
-        pieces
+    let narrowest = piece_columns(n, pieces).map(|(_, cols)| cols).min();
+    match narrowest {
+        Some(cols) if !summed_by_vector_width(m, cols, depth_block(k)) => pieces,
+        _ => 1,
     }
+}
+
+/// `(first column, columns)` of each of the `pieces` pieces of `n` columns, in order: all as
+/// wide as the first but the last.
+fn piece_columns(n: usize, pieces: usize) -> impl Iterator<Item = (usize, usize)> {
+    let width = n.div_ceil(pieces);
+    (0..n)
+        .step_by(width)
+        .map(move |first| (first, width.min(n - first)))
 }
 
 /// Fewest columns of a piece of [`column_pieces`].
@@ -252,15 +260,13 @@ impl<'a> Factors<'a> {
     /// then add their partial outputs up on one thread.
     fn by_output_columns(&self, (c, sc): (&mut [f32], Strides), accumulate: bool, pieces: usize) {
         use rayon::prelude::*;
-        let (m, n) = (self.m, self.n);
-        let width = n.div_ceil(pieces);
-        let firsts: Vec<usize> = (0..n).step_by(width).collect();
+        let m = self.m;
+        let pieces: Vec<(usize, usize)> = piece_columns(self.n, pieces).collect();
         let at = |i: usize, col: usize| i * sc.rs + col * sc.cs;
         let c_now: &[f32] = c;
-        let parts: Vec<Vec<f32>> = firsts
+        let parts: Vec<Vec<f32>> = pieces
             .par_iter()
-            .map(|&first| {
-                let cols = width.min(n - first);
+            .map(|&(first, cols)| {
                 let mut part = vec![0.0f32; m * cols];
                 if accumulate {
                     for (i, row) in part.chunks_exact_mut(cols).enumerate() {
@@ -277,8 +283,7 @@ impl<'a> Factors<'a> {
                 part
             })
             .collect();
-        for (&first, part) in firsts.iter().zip(&parts) {
-            let cols = part.len() / m;
+        for (&(first, cols), part) in pieces.iter().zip(&parts) {
             for (i, row) in part.chunks_exact(cols).enumerate() {
                 row.iter()
                     .enumerate()
@@ -535,7 +540,8 @@ mod tests {
     /// must round exactly as the blocks one after the other do (what the product without
     /// threads runs), onto a fresh or an existing output, and into a transposed one. The
     /// 9 × 64 product splits into pieces of 9 × 32; the 8 × 64 one does not, as `gemm`
-    /// would sum pieces of 8 × 32 by vector lanes.
+    /// would sum pieces of 8 × 32 by vector lanes, nor does the 8 × 100 one on 3 threads,
+    /// whose last piece would be 8 × 32.
     #[test]
     fn blocks_run_at_once_give_the_bits_of_blocks_run_in_turn() {
         #[rustfmt::skip]
@@ -545,6 +551,7 @@ mod tests {
             (67, 45, 2300, Strides::rows(2300), Strides::transposed(2300), Strides::transposed(67)),
             (9, 64, 1000, Strides::rows(1000), Strides::rows(64), Strides::transposed(9)),
             (8, 64, 1000, Strides::rows(1000), Strides::rows(64), Strides::rows(64)),
+            (8, 100, 1000, Strides::rows(1000), Strides::rows(100), Strides::rows(100)),
         ];
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         for (m, n, k, sa, sb, sc) in cases {
@@ -565,8 +572,15 @@ mod tests {
             }
         }
         assert_eq!((depth_blocks(9408), depth_block(9408)), (19, 496));
-        let pieces = |m, n| crate::runtime::with_threads(2, || column_pieces(m, n));
-        assert_eq!([pieces(128, 128), pieces(9, 64), pieces(8, 64)], [2, 2, 1]);
+        let pieces =
+            |threads, m, n| crate::runtime::with_threads(threads, || column_pieces(m, n, 1000));
+        assert_eq!(
+            [pieces(2, 128, 128), pieces(2, 9, 64), pieces(2, 8, 64)],
+            [2, 2, 1]
+        );
+        // On 3 threads, 100 columns are pieces of 34, 34 and 32: 8 × 33 would run on the
+        // micro-kernels, 8 × 32 not, so the product is not split.
+        assert_eq!(pieces(3, 8, 100), 1);
     }
 
     /// With the inner dimension in one block, accumulating into `c` rounds as adding the
