@@ -389,15 +389,18 @@ pub fn train(
     while state.epochs_done < cfg.epochs && !state.stopped_early {
         let epoch = state.epochs_done + 1;
         let started = Instant::now();
-        let (train_loss, train_accuracy) = run_epoch(
-            cfg,
-            epoch,
-            model.as_mut(),
-            &dev,
-            &mut state.adam,
-            train,
-            progress,
-        )?;
+        // On a thread of the pool, so that each step's parallel loops start inside it.
+        let (train_loss, train_accuracy) = crate::runtime::on_pool(|| {
+            run_epoch(
+                cfg,
+                epoch,
+                model.as_mut(),
+                &dev,
+                &mut state.adam,
+                train,
+                progress,
+            )
+        })?;
         let v = evaluate_net(&model_net(cfg.arch, model.as_ref(), cfg.conv)?, val)?;
         let record = EpochRecord {
             epoch,
@@ -565,39 +568,36 @@ fn run_epoch(
         vec![0.0f32; cfg.batch_size * px],
         vec![0.0f32; cfg.batch_size * px],
     );
-    // On the pool's thread, so that the step's parallel loops start from inside the pool.
-    crate::runtime::on_pool(|| {
-        let mut onehot = prepare(0, &mut images);
-        let (mut loss_sum, mut correct) = (0.0f64, 0usize);
-        for (b, idx) in batches.iter().enumerate() {
-            let m = idx.len();
-            let seed = mix_seed(cfg.seed, ((epoch as u64) << 32) | b as u64);
-            let labels: Vec<u8> = idx.iter().map(|&i| train.labels[i]).collect();
-            // The next batch is prepared beside this one's step: augmentation then costs the
-            // MLP's short step little, and the batches are the same either way.
-            let buf = &mut next_images;
-            let (step, next_onehot) = beside(
-                || train_step(model, dev, adam, &images[..m * px], onehot, &labels, seed),
-                || (b + 1 < batches.len()).then(|| prepare(b + 1, buf)),
-            );
-            let (loss_value, right) = step;
-            std::mem::swap(&mut images, &mut next_images);
-            onehot = next_onehot.unwrap_or_default();
-            if !loss_value.is_finite() {
-                bar.abandon();
-                return Err(Error::NonFinite(format!(
+    let mut onehot = prepare(0, &mut images);
+    let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+    for (b, idx) in batches.iter().enumerate() {
+        let m = idx.len();
+        let seed = mix_seed(cfg.seed, ((epoch as u64) << 32) | b as u64);
+        let labels: Vec<u8> = idx.iter().map(|&i| train.labels[i]).collect();
+        // The next batch is prepared beside this one's step: augmentation then costs the
+        // MLP's short step little, and the batches are the same either way.
+        let buf = &mut next_images;
+        let (step, next_onehot) = beside(
+            || train_step(model, dev, adam, &images[..m * px], onehot, &labels, seed),
+            || (b + 1 < batches.len()).then(|| prepare(b + 1, buf)),
+        );
+        let (loss_value, right) = step;
+        std::mem::swap(&mut images, &mut next_images);
+        onehot = next_onehot.unwrap_or_default();
+        if !loss_value.is_finite() {
+            bar.abandon();
+            return Err(Error::NonFinite(format!(
                 "training diverged: the loss became {loss_value} at epoch {epoch}, batch {b}; lower the learning rate (--lr, now {})",
                 cfg.lr
             )));
-            }
-            correct += right;
-            loss_sum += loss_value as f64 * m as f64;
-            bar.inc(m as u64);
-            if b % 20 == 0 {
-                bar.set_message(format!("loss {:.4}", loss_sum / bar.position() as f64));
-            }
         }
-        bar.finish_and_clear();
-        Ok((loss_sum / n as f64, correct as f64 / n as f64))
-    })
+        correct += right;
+        loss_sum += loss_value as f64 * m as f64;
+        bar.inc(m as u64);
+        if b % 20 == 0 {
+            bar.set_message(format!("loss {:.4}", loss_sum / bar.position() as f64));
+        }
+    }
+    bar.finish_and_clear();
+    Ok((loss_sum / n as f64, correct as f64 / n as f64))
 }
