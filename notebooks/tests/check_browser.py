@@ -66,12 +66,31 @@ class Lab:
                        f"?reset&token={self.server.token}", timeout=timeout * 1000)
         self.notebook = notebook
         self.wait(lambda: self.app("path") == notebook, timeout, f"{notebook} to open")
-        # The kernel is up when it is idle.
-        self.wait(lambda: self.app("kernel_status") == "idle", timeout, "the Rust kernel to start")
+        self.wait_for_kernel(timeout)
         # Start from clean prompts: the notebooks are committed with a full run's outputs.
         self.page.evaluate("window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
         self.wait(lambda: self.unrun() == len(self.app("model")["cells"]) - self.markdown(), 30,
                   f"{notebook}'s outputs to clear")
+
+    def wait_for_kernel(self, timeout):
+        """Wait until the notebook's kernel is idle (up). JupyterLab asks which kernel to start
+        when it opens a notebook before the server has listed its kernels, as on a busy
+        machine: a person accepts the one it offers, and so does this test. On a timeout, what
+        was on screen goes into the message and a screenshot."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.app("kernel_status") == "idle":
+                return
+            dialog = self.page.locator(".jp-Dialog")
+            if dialog.count() and re.search(r"select kernel", dialog.first.inner_text(), re.I):
+                dialog.first.locator(".jp-mod-accept").click()
+                print(f"{self.notebook}: JupyterLab asked which kernel to start; "
+                      "accepted the one it offered")
+            time.sleep(0.5)
+        shot = self.shot(f"{self.notebook.split('.')[0]}-no-kernel")
+        raise Failed(f"timed out after {timeout:.0f} s waiting for the Rust kernel to start in "
+                     f"{self.notebook}: kernel status {self.app('kernel_status')!r}, "
+                     f"on screen {self.popups() or 'no dialog'} ({shot})")
 
     def markdown(self):
         return sum(c["cell_type"] != "code" for c in self.app("model")["cells"])
