@@ -73,24 +73,27 @@ class Lab:
                   f"{notebook}'s outputs to clear")
 
     def wait_for_kernel(self, timeout):
-        """Wait until the notebook's kernel is idle (up). JupyterLab asks which kernel to start
-        when it opens a notebook before the server has listed its kernels, as on a busy
-        machine: a person accepts the one it offers, and so does this test. On a timeout, what
-        was on screen goes into the message and a screenshot."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.app("kernel_status") == "idle":
-                return
-            dialog = self.page.locator(".jp-Dialog")
-            if dialog.count() and re.search(r"select kernel", dialog.first.inner_text(), re.I):
-                dialog.first.locator(".jp-mod-accept").click()
-                print(f"{self.notebook}: JupyterLab asked which kernel to start; "
-                      "accepted the one it offered")
-            time.sleep(0.5)
-        shot = self.shot(f"{self.notebook.split('.')[0]}-no-kernel")
-        raise Failed(f"timed out after {timeout:.0f} s waiting for the Rust kernel to start in "
-                     f"{self.notebook}: kernel status {self.app('kernel_status')!r}, "
-                     f"on screen {self.popups() or 'no dialog'} ({shot})")
+        """Wait until the notebook's kernel is idle (up). JupyterLab can ask which kernel to
+        start, when it opens a notebook before the server has listed its kernels: a person
+        accepts the one it offers, and so does this test. On a timeout, the kernel's status and
+        what was on screen go into the message, and a screenshot is saved."""
+        def up():
+            self.accept_kernel_question()
+            return self.app("kernel_status") == "idle"
+        try:
+            self.wait(up, timeout, f"the Rust kernel to start in {self.notebook}")
+        except Failed as e:
+            shot = self.shot(f"{self.notebook.split('.')[0]}-no-kernel")
+            raise Failed(f"{e}: kernel status {self.app('kernel_status')!r}, "
+                         f"on screen {self.popups() or 'no dialog'} ({shot})") from None
+
+    def accept_kernel_question(self):
+        """Accept JupyterLab's 'Select Kernel' question, if it is on screen."""
+        dialog = self.page.locator(".jp-Dialog")
+        if dialog.count() and re.search(r"select kernel", dialog.first.inner_text(), re.I):
+            dialog.first.locator(".jp-mod-accept").click()
+            print(f"{self.notebook}: JupyterLab asked which kernel to start; "
+                  "accepted the one it offered")
 
     def markdown(self):
         return sum(c["cell_type"] != "code" for c in self.app("model")["cells"])
