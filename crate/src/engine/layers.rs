@@ -593,6 +593,11 @@ pub fn maxpool2x2<B: Dim, C: Dim, H: Dim, W: Dim, Ho: Dim, Wo: Dim, T: Tape<f32,
 /// Reinterpret a tensor under another shape with the same number of elements (row-major order
 /// kept), as Keras's `Flatten` does. Panics on a size mismatch, which typed callers rule out at
 /// compile time (see [`Flatten2D`]).
+///
+/// Our ops make contiguous tensors, which dfdx reshapes without a copy: the output shares the
+/// input's buffer and its gradient slot, so neither pass moves the flattened values (the CNN's
+/// largest activation after the first layer). The gradient is the same sum either way: the
+/// next layer's backward pass adds into the slot both shapes share.
 pub fn reshape<S1: Shape, S2: Shape, T: Tape<f32, Cpu>>(
     x: Tensor<S1, f32, Cpu, T>,
     shape: S2,
@@ -602,21 +607,7 @@ pub fn reshape<S1: Shape, S2: Shape, T: Tape<f32, Cpu>>(
         shape.num_elements(),
         "reshape changes the size"
     );
-    let (x, mut tape) = x.split_tape();
-    let out = profile::time(Phase::Reshape, || {
-        x.device().tensor_from_vec(values(&x), shape)
-    });
-    if T::OWNS_TAPE {
-        let (xg, og) = (x.ghost(), out.ghost());
-        tape.add_backward_op(move |grads| {
-            let started = profile::start();
-            let dy = grad_of!(grads, &og);
-            add_grad!(grads, &xg, dy);
-            profile::stop(Phase::Reshape, started);
-            Ok(())
-        });
-    }
-    out.put_tape(tape)
+    x.reshape_like(&shape)
 }
 
 /// Inverted dropout with a mask drawn from `seed`: each element is zeroed with probability `p`
