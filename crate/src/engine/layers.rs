@@ -626,7 +626,7 @@ pub fn dropout<S: Shape, T: Tape<f32, Cpu>>(
     }
     assert!(p < 1.0, "dropout rate must be below 1");
     let (x, mut tape) = x.split_tape();
-    let (mask, out) = profile::time(Phase::Reshape, || {
+    let (mask, out) = profile::time(Phase::Dropout, || {
         let keep = 1.0 / (1.0 - p);
         // Element k is dropped when a hash of (seed, k) falls below p: a counter-based draw,
         // as cheap as a multiply, and the same on any machine and crate version.
@@ -651,7 +651,7 @@ pub fn dropout<S: Shape, T: Tape<f32, Cpu>>(
         let mut dy = grad_of!(grads, &og);
         dy.iter_mut().zip(&mask).for_each(|(g, m)| *g *= m);
         add_grad!(grads, &xg, dy);
-        profile::stop(Phase::Reshape, started);
+        profile::stop(Phase::Dropout, started);
         Ok(())
     });
     out.put_tape(tape)

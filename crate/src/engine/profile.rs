@@ -14,8 +14,8 @@ pub enum Phase {
     Convolution,
     Dense,
     Pooling,
-    /// Flatten and dropout: our other ops.
-    Reshape,
+    /// Dropout. The flatten is in no phase: it shares its input's buffer and costs nothing.
+    Dropout,
     Optimiser,
     /// Gathering a batch and its one-hot labels.
     DataPreparation,
@@ -27,7 +27,7 @@ impl Phase {
         Phase::Convolution,
         Phase::Dense,
         Phase::Pooling,
-        Phase::Reshape,
+        Phase::Dropout,
         Phase::Optimiser,
         Phase::DataPreparation,
         Phase::Augmentation,
@@ -38,7 +38,7 @@ impl Phase {
             Phase::Convolution => "convolution",
             Phase::Dense => "dense",
             Phase::Pooling => "pooling",
-            Phase::Reshape => "flatten and dropout",
+            Phase::Dropout => "dropout",
             Phase::Optimiser => "optimiser",
             Phase::DataPreparation => "data preparation",
             Phase::Augmentation => "augmentation",
